@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Hot loops are built for the machine class (haswell: AVX2, FMA, F16C) and optimized even in
+// debug builds: the tests run the real model, and an unoptimized forward pass is 50x slower.
+let engineSettings: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"]),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "memory3",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "memory3", targets: ["memory3"]),
+        .library(name: "Memory3Model", targets: ["Memory3Model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "GGUF", swiftSettings: engineSettings),
+        .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: engineSettings),
+        .target(name: "Memory3Model", dependencies: ["GGUF", "Tokenizer"], swiftSettings: engineSettings),
+        .executableTarget(
+            name: "memory3",
+            dependencies: [
+                "Memory3Model",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: engineSettings
+        ),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
+        .testTarget(name: "Memory3ModelTests", dependencies: ["Memory3Model", "GGUF", "Tokenizer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

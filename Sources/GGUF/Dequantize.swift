@@ -1,0 +1,152 @@
+/// Reference conversion of GGML tensor blocks to Float32, one scalar loop per type, written in
+/// the order of GGML's block layouts. It is the oracle for the fast kernels, and the path for
+/// small tensors (norms) and for types the fast kernels do not cover.
+public enum Dequantize {
+    @inline(__always)
+    static func half(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+    }
+
+    /// Converts `count` elements (a whole number of blocks) starting at `src`.
+    public static func run(_ type: GGMLType, from src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let blocks = count / type.blockSize
+        let bb = type.blockBytes
+        switch type {
+        case .f32:
+            for i in 0 ..< count { dst[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+        case .f16:
+            for i in 0 ..< count { dst[i] = half(src, 2 * i) }
+        case .bf16:
+            for i in 0 ..< count {
+                dst[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            }
+        case .q4_0:
+            for b in 0 ..< blocks { q4_0(src + b * bb, dst + b * 32) }
+        case .q4_1:
+            for b in 0 ..< blocks { q4_1(src + b * bb, dst + b * 32) }
+        case .q8_0:
+            for b in 0 ..< blocks { q8_0(src + b * bb, dst + b * 32) }
+        case .q4_K:
+            for b in 0 ..< blocks { q4_K(src + b * bb, dst + b * 256) }
+        case .q5_K:
+            for b in 0 ..< blocks { q5_K(src + b * bb, dst + b * 256) }
+        case .q6_K:
+            for b in 0 ..< blocks { q6_K(src + b * bb, dst + b * 256) }
+        }
+    }
+
+    /// Q4_0: fp16 d; 16 bytes; element j is low nibble of byte j, element j+16 the high nibble; (q-8)*d.
+    static func q4_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        let qs = p + 2
+        for j in 0 ..< 16 {
+            let byte = qs.load(fromByteOffset: j, as: UInt8.self)
+            y[j] = Float(Int(byte & 0x0F) - 8) * d
+            y[j + 16] = Float(Int(byte >> 4) - 8) * d
+        }
+    }
+
+    /// Q4_1: fp16 d, fp16 m; nibbles as Q4_0; q*d + m.
+    static func q4_1(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), m = half(p, 2)
+        let qs = p + 4
+        for j in 0 ..< 16 {
+            let byte = qs.load(fromByteOffset: j, as: UInt8.self)
+            y[j] = Float(byte & 0x0F) * d + m
+            y[j + 16] = Float(byte >> 4) * d + m
+        }
+    }
+
+    /// Q8_0: fp16 d; 32 int8; q*d.
+    static func q8_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0 ..< 32 { y[j] = Float(p.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
+    }
+
+    /// The 6-bit scale and min of sub-block `j` (0..<8) packed in 12 bytes (K-quants).
+    @inline(__always)
+    static func scaleMinK4(_ j: Int, _ q: UnsafeRawPointer) -> (Float, Float) {
+        func b(_ i: Int) -> UInt8 { q.load(fromByteOffset: i, as: UInt8.self) }
+        if j < 4 {
+            return (Float(b(j) & 63), Float(b(j + 4) & 63))
+        }
+        let sc = (b(j + 4) & 0x0F) | ((b(j - 4) >> 6) << 4)
+        let m = (b(j + 4) >> 4) | ((b(j) >> 6) << 4)
+        return (Float(sc), Float(m))
+    }
+
+    /// Q4_K: fp16 d, fp16 dmin, 12 bytes of scales/mins, 128 bytes of nibbles; 8 sub-blocks of 32.
+    static func q4_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let scales = p + 4
+        var q = p + 16
+        var out = y
+        for j in stride(from: 0, to: 8, by: 2) {
+            let (sc1, m1) = scaleMinK4(j, scales)
+            let (sc2, m2) = scaleMinK4(j + 1, scales)
+            let d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2
+            for l in 0 ..< 32 {
+                let byte = q.load(fromByteOffset: l, as: UInt8.self)
+                out[l] = d1 * Float(byte & 0x0F) - min1
+                out[l + 32] = d2 * Float(byte >> 4) - min2
+            }
+            q += 32
+            out += 64
+        }
+    }
+
+    /// Q5_K: as Q4_K with 32 bytes of fifth bits (qh) before the nibbles.
+    static func q5_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), dmin = half(p, 2)
+        let scales = p + 4
+        let qh = p + 16
+        var ql = p + 48
+        var out = y
+        var u1: UInt8 = 1, u2: UInt8 = 2
+        for j in stride(from: 0, to: 8, by: 2) {
+            let (sc1, m1) = scaleMinK4(j, scales)
+            let (sc2, m2) = scaleMinK4(j + 1, scales)
+            let d1 = d * sc1, min1 = dmin * m1, d2 = d * sc2, min2 = dmin * m2
+            for l in 0 ..< 32 {
+                let byte = ql.load(fromByteOffset: l, as: UInt8.self)
+                let h = qh.load(fromByteOffset: l, as: UInt8.self)
+                out[l] = d1 * Float(Int(byte & 0x0F) + (h & u1 != 0 ? 16 : 0)) - min1
+                out[l + 32] = d2 * Float(Int(byte >> 4) + (h & u2 != 0 ? 16 : 0)) - min2
+            }
+            ql += 32
+            out += 64
+            u1 <<= 2
+            u2 <<= 2
+        }
+    }
+
+    /// Q6_K: 128 bytes low nibbles, 64 bytes high 2-bit pairs, 16 int8 scales, fp16 d; two halves of 128.
+    static func q6_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 208)
+        var ql = p
+        var qh = p + 128
+        var sc = p + 192
+        var out = y
+        for _ in 0 ..< 2 {
+            for l in 0 ..< 32 {
+                let s = l / 16
+                let lo0 = ql.load(fromByteOffset: l, as: UInt8.self)
+                let lo1 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
+                let h = qh.load(fromByteOffset: l, as: UInt8.self)
+                let q1 = Int((lo0 & 0x0F) | ((h & 3) << 4)) - 32
+                let q2 = Int((lo1 & 0x0F) | (((h >> 2) & 3) << 4)) - 32
+                let q3 = Int((lo0 >> 4) | (((h >> 4) & 3) << 4)) - 32
+                let q4 = Int((lo1 >> 4) | (((h >> 6) & 3) << 4)) - 32
+                func scale(_ i: Int) -> Float { Float(sc.load(fromByteOffset: i, as: Int8.self)) }
+                out[l] = d * scale(s) * Float(q1)
+                out[l + 32] = d * scale(s + 2) * Float(q2)
+                out[l + 64] = d * scale(s + 4) * Float(q3)
+                out[l + 96] = d * scale(s + 6) * Float(q4)
+            }
+            out += 128
+            ql += 64
+            qh += 32
+            sc += 8
+        }
+    }
+}
