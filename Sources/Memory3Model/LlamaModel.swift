@@ -1,0 +1,172 @@
+import Foundation
+import GGUF
+
+/// Which positions of a forward call produce logits.
+public enum LogitsRequest: Sendable {
+    case last
+    case all
+    case none
+}
+
+/// A Llama-architecture decoder (SmolLM2 and kin) running on mmap'd GGUF weights. Immutable and
+/// shareable; all per-context state lives in the caller's `KVCache`.
+public final class LlamaModel: Sendable {
+    public let config: LlamaConfig
+    public let file: GGUFFile
+    let weights: LlamaWeights
+    let rope: Rope
+    /// Threads for matrix work. Defaults to the core count.
+    public let threads: Int
+    /// Tokens per internal forward step: bounds scratch memory for long prompts.
+    static let maxStepTokens = 256
+
+    public init(file: GGUFFile, threads: Int? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
+        let config = try LlamaConfig(gguf: file)
+        self.config = config
+        self.file = file
+        self.weights = try LlamaWeights(file: file, config: config, progress: progress)
+        self.rope = Rope(headDim: config.headDim, rotaryDims: config.ropeDimensions, base: config.ropeFreqBase)
+        self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    public convenience init(path: String, threads: Int? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
+        let file: GGUFFile
+        do { file = try GGUFFile(path: path) } catch let e as GGUFError { throw ModelError.file(e) }
+        try self.init(file: file, threads: threads, progress: progress)
+    }
+
+    /// A KV cache for this model.
+    public func makeCache(capacity: Int, positionOffset: Int = 0) -> KVCache {
+        KVCache(config: config, capacity: capacity, positionOffset: positionOffset)
+    }
+
+    /// Runs `tokens` after the cache's context, appends their key/values to the cache, and returns
+    /// logits ([vocab] for `.last`, [tokens][vocab] for `.all`). `memory` segments are attended by
+    /// every token in every layer they cover, before the context.
+    public func forward(_ tokens: [Int], cache: KVCache, memory: [MemorySegment] = [], logits request: LogitsRequest = .last) throws -> [Float] {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw ModelError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
+        }
+        for t in tokens where t < 0 || t >= config.vocabularySize {
+            throw ModelError.invalidToken(t, vocabularySize: config.vocabularySize)
+        }
+        for m in memory { try m.validate(for: config) }
+
+        let vocab = config.vocabularySize
+        var result: [Float] = []
+        if request == .all { result.reserveCapacity(tokens.count * vocab) }
+        var start = 0
+        while start < tokens.count {
+            let end = min(start + Self.maxStepTokens, tokens.count)
+            let step = Array(tokens[start ..< end])
+            let wantsLogits: LogitsRequest = request == .all ? .all : (end == tokens.count ? request : .none)
+            let stepLogits = forwardStep(step, cache: cache, memory: memory, logits: wantsLogits)
+            if request == .all || end == tokens.count { result.append(contentsOf: stepLogits) }
+            start = end
+        }
+        return result
+    }
+
+    private func forwardStep(_ tokens: [Int], cache: KVCache, memory: [MemorySegment], logits request: LogitsRequest) -> [Float] {
+        let c = config
+        let n = tokens.count
+        let e = c.embeddingLength
+        let s = cache.scratch
+        s.reserve(tokens: n, config: c)
+        let x = s.x, normed = s.normed
+        let firstIndex = cache.count
+
+        for (t, token) in tokens.enumerated() {
+            weights.tokenEmbedding.dequantizeRow(token, into: x + t * e)
+        }
+
+        for (layerIndex, layer) in weights.layers.enumerated() {
+            // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+            rmsNorm(x, weight: layer.attentionNorm, tokens: n, into: normed)
+            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
+            layer.query.multiply(normed, tokens: n, into: s.q, threads: threads)
+            layer.key.multiply(normed, tokens: n, into: s.k, threads: threads)
+            layer.value.multiply(normed, tokens: n, into: s.v, threads: threads)
+            for t in 0 ..< n {
+                let position = cache.positionOffset + firstIndex + t
+                rope.apply(s.q + t * c.queryDim, heads: c.headCount, position: position)
+                rope.apply(s.k + t * c.kvDim, heads: c.kvHeadCount, position: position)
+            }
+            storeKeyValues(cache: cache, layer: layerIndex, firstIndex: firstIndex, tokens: n)
+            Attention.run(layer: layerIndex, queries: s.q, tokens: n, firstIndex: firstIndex,
+                          cache: cache, memory: memory, config: c, into: s.attention, threads: threads)
+            ActivationRounding.roundToQ8Blocks(s.attention, count: n * c.queryDim)
+            layer.output.multiply(s.attention, tokens: n, into: normed, threads: threads)
+            add(normed, into: x, count: n * e)
+
+            // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+            rmsNorm(x, weight: layer.feedForwardNorm, tokens: n, into: normed)
+            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
+            layer.gate.multiply(normed, tokens: n, into: s.gate, threads: threads)
+            layer.up.multiply(normed, tokens: n, into: s.up, threads: threads)
+            swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
+            ActivationRounding.roundToQ8Blocks(s.gate, count: n * c.feedForwardLength)
+            layer.down.multiply(s.gate, tokens: n, into: normed, threads: threads)
+            add(normed, into: x, count: n * e)
+        }
+        cache.advance(by: n)
+
+        switch request {
+        case .none:
+            return []
+        case .last:
+            rmsNorm(x + (n - 1) * e, weight: weights.outputNorm, tokens: 1, into: normed)
+            ActivationRounding.roundToQ8Blocks(normed, count: e)
+            return [Float](unsafeUninitializedCapacity: c.vocabularySize) { out, count in
+                weights.output.multiply(normed, tokens: 1, into: out.baseAddress!, threads: threads)
+                count = c.vocabularySize
+            }
+        case .all:
+            rmsNorm(x, weight: weights.outputNorm, tokens: n, into: normed)
+            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
+            return [Float](unsafeUninitializedCapacity: n * c.vocabularySize) { out, count in
+                weights.output.multiply(normed, tokens: n, into: out.baseAddress!, threads: threads)
+                count = n * c.vocabularySize
+            }
+        }
+    }
+
+    private func storeKeyValues(cache: KVCache, layer: Int, firstIndex: Int, tokens n: Int) {
+        let c = config
+        let s = cache.scratch
+        for t in 0 ..< n {
+            for h in 0 ..< c.kvHeadCount {
+                let o = cache.offset(layer: layer, head: h, token: firstIndex + t)
+                (cache.keys + o).update(from: s.k + t * c.kvDim + h * c.headDim, count: c.headDim)
+                (cache.values + o).update(from: s.v + t * c.kvDim + h * c.headDim, count: c.headDim)
+            }
+        }
+    }
+
+    private func rmsNorm(_ x: UnsafeMutablePointer<Float>, weight: [Float], tokens n: Int, into out: UnsafeMutablePointer<Float>) {
+        let e = config.embeddingLength
+        let eps = config.rmsNormEpsilon
+        weight.withUnsafeBufferPointer { w in
+            for t in 0 ..< n {
+                let row = x + t * e
+                let meanSquare = RowKernels.dot(row, row, count: e) / Float(e)
+                let scale = 1 / (meanSquare + eps).squareRoot()
+                let o = out + t * e
+                for i in 0 ..< e { o[i] = row[i] * scale * w[i] }
+            }
+        }
+    }
+
+    private func add(_ delta: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { x[i] += delta[i] }
+    }
+
+    /// gate <- silu(gate) * up
+    private func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        for i in 0 ..< count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+}

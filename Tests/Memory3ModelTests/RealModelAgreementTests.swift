@@ -1,0 +1,76 @@
+import Foundation
+import GGUF
+import Memory3Model
+import XCTest
+
+/// The forward pass on SmolLM2-135M-Instruct against llama.cpp's logits (reference fixture).
+final class RealModelAgreementTests: XCTestCase {
+    nonisolated(unsafe) static var sharedModel: LlamaModel?
+
+    func model() throws -> LlamaModel {
+        if let m = Self.sharedModel { return m }
+        let m = try LlamaModel(path: try TestPaths.requireSmolLM2())
+        Self.sharedModel = m
+        return m
+    }
+
+    static func argmax(_ v: ArraySlice<Float>) -> Int {
+        var best = v.startIndex
+        for i in v.indices where v[i] > v[best] { best = i }
+        return best - v.startIndex
+    }
+
+    func testTeacherForcedTopOneAgreesWithLlamaCppOnAtLeast95PercentOfPositions() throws {
+        let model = try model()
+        let reference = try LlamaReference.load().teacher_forcing
+        let cache = model.makeCache(capacity: reference.ids.count)
+        let logits = try model.forward(reference.ids, cache: cache, logits: .all)
+        let vocab = model.config.vocabularySize
+        var agree = 0
+        var sumLogProb = 0.0
+        let positions = reference.ids.count - 1
+        for i in 0 ..< positions {
+            let row = logits[i * vocab ..< (i + 1) * vocab]
+            if Self.argmax(row) == Int(reference.top5[i][0][0]) { agree += 1 }
+            let maxLogit = row.max()!
+            let logSum = Double(maxLogit) + log(row.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) })
+            sumLogProb += Double(row[row.startIndex + reference.ids[i + 1]]) - logSum
+        }
+        let agreement = Double(agree) / Double(positions)
+        let perplexity = exp(-sumLogProb / Double(positions))
+        print("teacher forcing: top-1 agreement \(agreement), perplexity \(perplexity) vs llama.cpp \(reference.perplexity)")
+        XCTAssertGreaterThanOrEqual(agreement, 0.95)
+        XCTAssertEqual(perplexity, reference.perplexity, accuracy: reference.perplexity * 0.02)
+    }
+
+    func testGreedyContinuationsEqualLlamaCppUntilANearTie() throws {
+        let model = try model()
+        var comparedSteps: [String: Int] = [:]
+        for greedy in try LlamaReference.load().greedy {
+            let cache = model.makeCache(capacity: greedy.prompt_ids.count + greedy.ids.count + 1)
+            var logits = try model.forward(greedy.prompt_ids, cache: cache)
+            var compared = 0
+            for (step, expected) in greedy.ids.enumerated() {
+                let ours = Self.argmax(logits[...])
+                if greedy.top2_gaps[step] < 0.3 { break }  // a near-tie that rounding may flip
+                XCTAssertEqual(ours, expected, "prompt \(greedy.prompt.debugDescription), step \(step)")
+                if ours != expected { break }
+                compared += 1
+                logits = try model.forward([expected], cache: cache)
+            }
+            comparedSteps[greedy.prompt] = compared
+        }
+        print("greedy steps compared before a near-tie: \(comparedSteps)")
+        XCTAssertGreaterThanOrEqual(comparedSteps["The capital of France is"] ?? 0, 5)
+        XCTAssertGreaterThanOrEqual(comparedSteps.values.reduce(0, +), 20)
+    }
+
+    func testTheCapitalOfFranceIsParis() throws {
+        let model = try model()
+        let france = try XCTUnwrap(try LlamaReference.load().greedy.first { $0.prompt == "The capital of France is" })
+        let cache = model.makeCache(capacity: 16)
+        let logits = try model.forward(france.prompt_ids, cache: cache)
+        let tokens = try model.file.stringArray("tokenizer.ggml.tokens")
+        XCTAssertEqual(tokens[Self.argmax(logits[...])], "ĠParis")
+    }
+}
