@@ -47,9 +47,11 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         }
     }
 
-    /// Bytes needed for `count` elements, or nil when `count` is not a whole number of blocks.
+    /// Bytes needed for `count` elements, or nil when `count` is not a whole number of blocks or
+    /// the size does not fit in an `Int`.
     public func byteCount(elements count: Int) -> Int? {
-        guard count % blockSize == 0 else { return nil }
-        return count / blockSize * blockBytes
+        guard count >= 0, count % blockSize == 0 else { return nil }
+        let (bytes, overflow) = (count / blockSize).multipliedReportingOverflow(by: blockBytes)
+        return overflow ? nil : bytes
     }
 }

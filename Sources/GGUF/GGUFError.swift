@@ -1,6 +1,7 @@
 /// Everything that can be wrong with a GGUF file, each case with a message a user can act on.
 public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
+    case cannotWrite(path: String, reason: String)
     case badMagic(found: UInt32)
     case unsupportedVersion(UInt32)
     case truncated(at: Int, needed: Int, fileSize: Int)
@@ -10,6 +11,7 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     case tooLarge(what: String, count: UInt64)
     case badAlignment(Int)
     case tensorOutOfRange(tensor: String, end: Int, fileSize: Int)
+    case misalignedTensor(tensor: String, offset: UInt64, alignment: Int)
     case badTensorShape(tensor: String, dimensions: [Int])
     case duplicateTensor(String)
     case duplicateKey(String)
@@ -21,6 +23,7 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): return "cannot open GGUF file '\(path)': \(reason)"
+        case .cannotWrite(let path, let reason): return "cannot write GGUF file '\(path)': \(reason)"
         case .badMagic(let found):
             return "not a GGUF file: magic is 0x\(String(found, radix: 16)), expected 0x46554747 ('GGUF')"
         case .unsupportedVersion(let v): return "unsupported GGUF version \(v) (supported: 2 and 3)"
@@ -33,6 +36,8 @@ public enum GGUFError: Error, Equatable, CustomStringConvertible {
         case .badAlignment(let a): return "general.alignment \(a) is not a positive power of two"
         case .tensorOutOfRange(let name, let end, let size):
             return "tensor '\(name)' ends at byte \(end), past the end of the file (\(size) bytes)"
+        case .misalignedTensor(let name, let offset, let alignment):
+            return "tensor '\(name)' starts at data offset \(offset), not a multiple of the file's alignment \(alignment)"
         case .badTensorShape(let name, let dims):
             return "tensor '\(name)' has an invalid shape \(dims) for its type"
         case .duplicateTensor(let name): return "tensor '\(name)' appears twice"

@@ -73,7 +73,10 @@ enum GGUFParser {
             guard !overflow, dims[0] % type.blockSize == 0, type.byteCount(elements: elements) != nil else {
                 throw GGUFError.badTensorShape(tensor: name, dimensions: dims)
             }
-            guard offset % UInt64(alignment) == 0, offset < UInt64(bytes.count) else {
+            guard offset % UInt64(alignment) == 0 else {
+                throw GGUFError.misalignedTensor(tensor: name, offset: offset, alignment: alignment)
+            }
+            guard offset < UInt64(bytes.count) else {
                 throw GGUFError.tensorOutOfRange(tensor: name, end: Int(truncatingIfNeeded: offset), fileSize: bytes.count)
             }
             guard seen.insert(name).inserted else { throw GGUFError.duplicateTensor(name) }
@@ -82,9 +85,10 @@ enum GGUFParser {
 
         let dataOffset = (reader.offset + alignment - 1) / alignment * alignment
         for t in tensors {
-            let end = dataOffset + t.offset + t.byteCount
-            guard end <= bytes.count else {
-                throw GGUFError.tensorOutOfRange(tensor: t.name, end: end, fileSize: bytes.count)
+            // A corrupt shape can make the size alone overflow an Int; that is out of range too.
+            let (end, overflow) = (dataOffset + t.offset).addingReportingOverflow(t.byteCount)
+            guard !overflow, end <= bytes.count else {
+                throw GGUFError.tensorOutOfRange(tensor: t.name, end: overflow ? Int.max : end, fileSize: bytes.count)
             }
         }
         return Parsed(version: version, metadata: metadata, metadataKeys: keys, tensors: tensors,
@@ -109,8 +113,11 @@ enum GGUFParser {
         case .float64: return .float64(try reader.readDouble())
         case .array:
             let rawType = try reader.read(UInt32.self)
-            guard let elementKind = GGUFValue.Kind(rawValue: rawType), depth < maxArrayDepth else {
+            guard let elementKind = GGUFValue.Kind(rawValue: rawType) else {
                 throw GGUFError.unknownValueType(rawType, key: key)
+            }
+            guard depth < maxArrayDepth else {
+                throw GGUFError.tooLarge(what: "nested array depth of '\(key)'", count: UInt64(depth + 1))
             }
             let count = try reader.readCount("array element", minBytesEach: elementSize(elementKind))
             var values: [GGUFValue] = []
