@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Memory3Model
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill and decode speed.",
+        discussion: "Prefills a prompt of --prompt-tokens tokens, then decodes --gen-tokens tokens greedily; reports tokens/s, load time and peak RSS."
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Prompt length in tokens.")
+    var promptTokens = 512
+
+    @Option(help: "Tokens to generate.")
+    var genTokens = 128
+
+    @Option(help: "Runs to take the median of.")
+    var repetitions = 1
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard promptTokens >= 1, genTokens >= 1, repetitions >= 1 else {
+            throw ValidationError("--prompt-tokens, --gen-tokens and --repetitions must be >= 1")
+        }
+    }
+
+    static let benchText = """
+    The lighthouse keeper climbed the spiral stairs every evening at dusk, carrying a can of oil and a \
+    cloth for the lens. Ships passing the rocky headland relied on the beam to find the channel between \
+    the reefs, and the keeper logged the weather, the passing vessels and the hours the lamp burned. \
+    In 1874 the station received a new Fresnel lens, ground in Paris, which threw the light twenty miles \
+    out to sea.
+    """
+
+    func run() throws {
+        let (model, tokenizer, loadSeconds) = try modelOptions.load()
+        var prompt: [Int] = []
+        let piece = tokenizer.encode(Self.benchText, parseSpecial: false)
+        while prompt.count < promptTokens { prompt += piece }
+        prompt = Array(prompt.prefix(promptTokens))
+        guard prompt.count + genTokens <= model.config.contextLength else {
+            throw CLIError("prompt + generated tokens exceed the model's context (\(model.config.contextLength))")
+        }
+
+        var prefillRates: [Double] = [], decodeRates: [Double] = []
+        for _ in 0 ..< repetitions {
+            let cache = model.makeCache(capacity: prompt.count + genTokens)
+            let t0 = Date()
+            var logits = try model.forward(prompt, cache: cache)
+            let t1 = Date()
+            for _ in 0 ..< genTokens {
+                logits = try model.forward([Sampler.argmax(logits)], cache: cache)
+            }
+            let t2 = Date()
+            prefillRates.append(Double(prompt.count) / t1.timeIntervalSince(t0))
+            decodeRates.append(Double(genTokens) / t2.timeIntervalSince(t1))
+        }
+        let result = BenchResult(
+            prefill_tps: median(prefillRates), decode_tps: median(decodeRates), load_s: loadSeconds,
+            peak_rss_mb: peakResidentMegabytes(), threads: model.threads,
+            prompt_tokens: prompt.count, gen_tokens: genTokens)
+        if json {
+            try JSONOutput.print(result)
+        } else {
+            print(String(format: "prefill %.1f tok/s, decode %.1f tok/s, load %.2f s, peak RSS %.0f MB (%d threads)",
+                         result.prefill_tps, result.decode_tps, result.load_s, result.peak_rss_mb, result.threads))
+        }
+    }
+
+    func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+}
+
+struct BenchResult: Encodable {
+    let prefill_tps: Double
+    let decode_tps: Double
+    let load_s: Double
+    let peak_rss_mb: Double
+    let threads: Int
+    let prompt_tokens: Int
+    let gen_tokens: Int
+}
