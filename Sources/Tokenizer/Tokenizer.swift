@@ -1,0 +1,161 @@
+/// A byte-level BPE tokenizer (GGUF `tokenizer.ggml.model = gpt2`) that produces the same token
+/// ids as llama.cpp: special tokens are cut out first, the rest is pre-tokenized into words, and
+/// each word is merged from its bytes by merge rank.
+public struct Tokenizer: Sendable {
+    public let eosTokenId: Int
+    public let bosTokenId: Int?
+    /// Whether `encode` starts with the BOS token (GGUF `tokenizer.ggml.add_bos_token`).
+    public let addsBOS: Bool
+    public let preTokenizer: PreTokenizer
+    /// Tokens that end a generated reply: EOS plus `<|im_end|>` and `<|endoftext|>` if present.
+    public let endOfGenerationIds: Set<Int>
+
+    private let tokenTexts: [String]
+    private let tokenTypes: [TokenType]
+    private let idForText: [String: Int]
+    /// The bytes each token stands for, all tokens back to back; token `i` is
+    /// `tokenByteStorage[tokenByteOffsets[i] ..< tokenByteOffsets[i + 1]]`.
+    private let tokenByteStorage: [UInt8]
+    private let tokenByteOffsets: [Int]
+    private let merger: BPEMerger
+    private let specialTokens: SpecialTokenPartition
+
+    /// Builds a tokenizer from vocabulary arrays as GGUF stores them. `tokenTypes` may be empty
+    /// (every token normal); `merges` are "left right" strings in rank order. Merges whose parts
+    /// or result are not in the vocabulary are ignored (a well-formed vocabulary has none).
+    public init(
+        tokens: [String], tokenTypes: [Int], merges: [String], preTokenizer: PreTokenizer,
+        bosTokenId: Int?, eosTokenId: Int, addBOS: Bool
+    ) throws {
+        guard !tokens.isEmpty else { throw TokenizerError.invalidVocabulary("the vocabulary is empty") }
+        guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
+            throw TokenizerError.invalidVocabulary("\(tokens.count) tokens but \(tokenTypes.count) token types")
+        }
+        guard tokens.indices.contains(eosTokenId) else {
+            throw TokenizerError.invalidVocabulary("EOS token id \(eosTokenId) is outside the vocabulary of \(tokens.count)")
+        }
+        if let bos = bosTokenId, !tokens.indices.contains(bos) {
+            throw TokenizerError.invalidVocabulary("BOS token id \(bos) is outside the vocabulary of \(tokens.count)")
+        }
+        var types: [TokenType] = []
+        types.reserveCapacity(tokens.count)
+        for (id, raw) in tokenTypes.enumerated() {
+            guard let type = TokenType(rawValue: raw) else {
+                throw TokenizerError.invalidVocabulary("token \(id) has unknown token type \(raw)")
+            }
+            types.append(type)
+        }
+        if types.isEmpty { types = Array(repeating: .normal, count: tokens.count) }
+
+        var idForText: [String: Int] = [:]
+        idForText.reserveCapacity(tokens.count)
+        var storage: [UInt8] = []
+        var offsets: [Int] = [0]
+        offsets.reserveCapacity(tokens.count + 1)
+        var specialCandidates: [SpecialTokenPartition.Candidate] = []
+        for (id, text) in tokens.enumerated() {
+            idForText[text] = id  // a duplicated text resolves to its last id, as in llama.cpp
+            let type = types[id]
+            storage.append(contentsOf: type.hasLiteralText ? Array(text.utf8) : ByteLevelEncoding.bytes(ofTokenText: text))
+            offsets.append(storage.count)
+            if type == .control || type == .userDefined || type == .unknown {
+                specialCandidates.append(.init(id: id, bytes: Array(text.utf8), onlyWhenParsingSpecial: type != .userDefined))
+            }
+        }
+
+        let byteTokens = (0...255).map { idForText[ByteLevelEncoding.tokenText(ofByte: UInt8($0))] ?? -1 }
+        var rules: [BPEMerger.Rule] = []
+        rules.reserveCapacity(merges.count)
+        for (rank, merge) in merges.enumerated() {
+            // llama.cpp splits at the first space after the first byte, so a merge may start
+            // with a space character.
+            let utf8 = merge.utf8
+            guard let space = utf8.dropFirst().firstIndex(of: 0x20) else { continue }
+            let left = String(decoding: utf8[..<space], as: UTF8.self)
+            let right = String(decoding: utf8[utf8.index(after: space)...], as: UTF8.self)
+            guard let leftId = idForText[left], let rightId = idForText[right],
+                  let mergedId = idForText[left + right] else { continue }
+            rules.append(.init(left: leftId, right: rightId, merged: mergedId, rank: rank))
+        }
+
+        self.tokenTexts = tokens
+        self.tokenTypes = types
+        self.idForText = idForText
+        self.tokenByteStorage = storage
+        self.tokenByteOffsets = offsets
+        self.merger = BPEMerger(rules: rules, byteTokens: byteTokens)
+        self.specialTokens = SpecialTokenPartition(candidates: specialCandidates)
+        self.preTokenizer = preTokenizer
+        self.eosTokenId = eosTokenId
+        self.bosTokenId = bosTokenId
+        self.addsBOS = addBOS
+        var endIds: Set<Int> = [eosTokenId]
+        for text in ["<|im_end|>", "<|endoftext|>"] { if let id = idForText[text] { endIds.insert(id) } }
+        self.endOfGenerationIds = endIds
+    }
+
+    public var vocabularySize: Int { tokenTexts.count }
+
+    /// Token ids for `text`. With `parseSpecial`, control-token texts such as `<|im_start|>`
+    /// become their single ids; without it they are tokenized as plain text. Starts with BOS
+    /// when the vocabulary asks for it. A byte the vocabulary has no token for is dropped, as
+    /// llama.cpp drops it (SmolLM2 lacks 04 06 13 14 16 1D F1 F2).
+    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
+        var output: [Int] = []
+        if addsBOS, let bos = bosTokenId { output.append(bos) }
+        let utf8 = Array(text.utf8)
+        output.reserveCapacity(utf8.count / 3 + 4)
+        utf8.withUnsafeBufferPointer { bytes in
+            var scalars = DecodedScalars()
+            var scratch = BPEMerger.Scratch()
+            var words: [Range<Int>] = []
+            for fragment in specialTokens.partition(bytes, parseSpecial: parseSpecial) {
+                switch fragment {
+                case .token(let id):
+                    output.append(id)
+                case .text(let range):
+                    scalars.decode(bytes, range: range)
+                    words.removeAll(keepingCapacity: true)
+                    preTokenizer.split(scalars, byteRanges: &words)
+                    for word in words {
+                        merger.merge(UnsafeBufferPointer(rebasing: bytes[word]), into: &output, scratch: &scratch)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    /// The text of `ids`. Control tokens appear as their text, so `decode(encode(s)) == s` for
+    /// any text whose bytes all have a token (see `encode`); bytes that do not form valid UTF-8
+    /// become U+FFFD. Ids outside the vocabulary are skipped.
+    public func decode(_ ids: [Int]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 4)
+        for id in ids where tokenTexts.indices.contains(id) {
+            bytes.append(contentsOf: tokenByteStorage[tokenByteOffsets[id]..<tokenByteOffsets[id + 1]])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The bytes token `id` stands for (possibly part of a UTF-8 sequence); empty for an id
+    /// outside the vocabulary.
+    public func tokenBytes(_ id: Int) -> [UInt8] {
+        guard tokenTexts.indices.contains(id) else { return [] }
+        return Array(tokenByteStorage[tokenByteOffsets[id]..<tokenByteOffsets[id + 1]])
+    }
+
+    /// The token's vocabulary string as stored (byte-level characters for normal tokens).
+    public func tokenText(_ id: Int) -> String? {
+        tokenTexts.indices.contains(id) ? tokenTexts[id] : nil
+    }
+
+    public func tokenType(_ id: Int) -> TokenType? {
+        tokenTypes.indices.contains(id) ? tokenTypes[id] : nil
+    }
+
+    public func isControl(_ id: Int) -> Bool { tokenType(id) == .control }
+
+    /// The id whose vocabulary string is exactly `tokenText` (e.g. "<|im_end|>" or "Ġthe").
+    public func id(of tokenText: String) -> Int? { idForText[tokenText] }
+}
