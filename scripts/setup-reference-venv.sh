@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Makes .venv-ref: llama-cpp-python 0.3.36 (the reference implementation) and the gguf package.
+# Uses the prebuilt wheel in ../shared/wheels when there is one (seconds); otherwise pip builds
+# llama-cpp-python from source (about 25 minutes on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if .venv-ref/bin/python -c "import llama_cpp, gguf, numpy" 2>/dev/null; then
+  exit 0
+fi
+python3 -m venv .venv-ref
+links=()
+[ -d ../shared/wheels ] && links=(--find-links ../shared/wheels)
+.venv-ref/bin/pip install --quiet "${links[@]}" llama-cpp-python==0.3.36 gguf numpy
