@@ -10,8 +10,14 @@ enum JSONOutput {
     }
 }
 
-/// Peak resident memory of this process, in MB.
+/// Peak resident memory of this process, in MB. Linux's VmHWM belongs to this process image;
+/// getrusage's ru_maxrss is not used first because it keeps the parent's peak across fork+exec.
 func peakResidentMegabytes() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kilobytes / 1024
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024  // Linux reports kilobytes
