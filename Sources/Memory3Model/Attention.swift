@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Grouped-query attention of new tokens over `[memory segments ; causal context]`.
@@ -8,6 +9,7 @@ enum Attention {
                     cache: KVCache, memory: [MemorySegment], config c: LlamaConfig,
                     into out: UnsafeMutablePointer<Float>, threads: Int) {
         let hd = c.headDim
+        let dim = Int32(hd)
         let scale = 1 / Float(hd).squareRoot()
         var memoryTokens = 0
         for m in memory where m.slot(ofLayer: layer) != nil { memoryTokens += m.tokenCount }
@@ -27,38 +29,29 @@ enum Attention {
                     var k = 0
                     for m in memory {
                         guard let slot = m.slot(ofLayer: layer) else { continue }
-                        let base = m.offset(slot: slot, head: kvHead)
                         m.keys.withUnsafeBufferPointer { keys in
-                            for j in 0 ..< m.tokenCount {
-                                scores[k] = RowKernels.dot(q, keys.baseAddress! + base + j * hd, count: hd) * scale + m.logitBias
-                                k += 1
-                            }
+                            m3_attention_scores(q, keys.baseAddress! + m.offset(slot: slot, head: kvHead),
+                                                Int32(m.tokenCount), dim, scale, m.logitBias, scores + k)
                         }
+                        k += m.tokenCount
                     }
                     let cacheKeys = cache.keys + cache.offset(layer: layer, head: kvHead, token: 0)
-                    for j in 0 ..< contextKeys {
-                        scores[k + j] = RowKernels.dot(q, cacheKeys + j * hd, count: hd) * scale
-                    }
-                    let total = k + contextKeys
-                    softmax(scores, count: total)
+                    m3_attention_scores(q, cacheKeys, Int32(contextKeys), dim, scale, 0, scores + k)
+                    softmax(scores, count: k + contextKeys)
 
                     // Weighted sum of values, same order.
-                    for i in 0 ..< hd { o[i] = 0 }
+                    o.initialize(repeating: 0, count: hd)
                     k = 0
                     for m in memory {
                         guard let slot = m.slot(ofLayer: layer) else { continue }
-                        let base = m.offset(slot: slot, head: kvHead)
                         m.values.withUnsafeBufferPointer { values in
-                            for j in 0 ..< m.tokenCount {
-                                accumulate(scores[k], values.baseAddress! + base + j * hd, into: o, count: hd)
-                                k += 1
-                            }
+                            m3_attention_accumulate(scores + k, values.baseAddress! + m.offset(slot: slot, head: kvHead),
+                                                    Int32(m.tokenCount), dim, o)
                         }
+                        k += m.tokenCount
                     }
                     let cacheValues = cache.values + cache.offset(layer: layer, head: kvHead, token: 0)
-                    for j in 0 ..< contextKeys {
-                        accumulate(scores[k + j], cacheValues + j * hd, into: o, count: hd)
-                    }
+                    m3_attention_accumulate(scores + k, cacheValues, Int32(contextKeys), dim, o)
                 }
             }
         }
@@ -75,10 +68,5 @@ enum Attention {
         }
         let inv = 1 / sum
         for i in 0 ..< count { v[i] *= inv }
-    }
-
-    @inline(__always)
-    static func accumulate(_ weight: Float, _ v: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0 ..< count { o[i] += weight * v[i] }
     }
 }

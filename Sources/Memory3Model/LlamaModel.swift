@@ -84,10 +84,9 @@ public final class LlamaModel: Sendable {
         for (layerIndex, layer) in weights.layers.enumerated() {
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
             rmsNorm(x, weight: layer.attentionNorm, tokens: n, into: normed)
-            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
-            layer.query.multiply(normed, tokens: n, into: s.q, threads: threads)
-            layer.key.multiply(normed, tokens: n, into: s.k, threads: threads)
-            layer.value.multiply(normed, tokens: n, into: s.v, threads: threads)
+            layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
+            layer.key.multiply(normed, tokens: n, into: s.k, blocks: s.blocks, threads: threads)
+            layer.value.multiply(normed, tokens: n, into: s.v, blocks: s.blocks, threads: threads)
             for t in 0 ..< n {
                 let position = cache.positionOffset + firstIndex + t
                 rope.apply(s.q + t * c.queryDim, heads: c.headCount, position: position)
@@ -96,18 +95,15 @@ public final class LlamaModel: Sendable {
             storeKeyValues(cache: cache, layer: layerIndex, firstIndex: firstIndex, tokens: n)
             Attention.run(layer: layerIndex, queries: s.q, tokens: n, firstIndex: firstIndex,
                           cache: cache, memory: memory, config: c, into: s.attention, threads: threads)
-            ActivationRounding.roundToQ8Blocks(s.attention, count: n * c.queryDim)
-            layer.output.multiply(s.attention, tokens: n, into: normed, threads: threads)
+            layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             add(normed, into: x, count: n * e)
 
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             rmsNorm(x, weight: layer.feedForwardNorm, tokens: n, into: normed)
-            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
-            layer.gate.multiply(normed, tokens: n, into: s.gate, threads: threads)
-            layer.up.multiply(normed, tokens: n, into: s.up, threads: threads)
+            layer.gate.multiply(normed, tokens: n, into: s.gate, blocks: s.blocks, threads: threads)
+            layer.up.multiply(normed, tokens: n, into: s.up, blocks: s.blocks, threads: threads)
             swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
-            ActivationRounding.roundToQ8Blocks(s.gate, count: n * c.feedForwardLength)
-            layer.down.multiply(s.gate, tokens: n, into: normed, threads: threads)
+            layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             add(normed, into: x, count: n * e)
         }
         cache.advance(by: n)
@@ -117,16 +113,14 @@ public final class LlamaModel: Sendable {
             return []
         case .last:
             rmsNorm(x + (n - 1) * e, weight: weights.outputNorm, tokens: 1, into: normed)
-            ActivationRounding.roundToQ8Blocks(normed, count: e)
             return [Float](unsafeUninitializedCapacity: c.vocabularySize) { out, count in
-                weights.output.multiply(normed, tokens: 1, into: out.baseAddress!, threads: threads)
+                weights.output.multiply(normed, tokens: 1, into: out.baseAddress!, blocks: s.blocks, threads: threads)
                 count = c.vocabularySize
             }
         case .all:
             rmsNorm(x, weight: weights.outputNorm, tokens: n, into: normed)
-            ActivationRounding.roundToQ8Blocks(normed, count: n * e)
             return [Float](unsafeUninitializedCapacity: n * c.vocabularySize) { out, count in
-                weights.output.multiply(normed, tokens: n, into: out.baseAddress!, threads: threads)
+                weights.output.multiply(normed, tokens: n, into: out.baseAddress!, blocks: s.blocks, threads: threads)
                 count = n * c.vocabularySize
             }
         }

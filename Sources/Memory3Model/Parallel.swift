@@ -1,22 +1,16 @@
-import Dispatch
-
-/// Splits index ranges across threads. `concurrentPerform` parks idle workers instead of
-/// spinning, so a busy neighbour on a shared core slows us down instead of stalling us.
+/// Splits index ranges across threads of the shared worker pool.
 enum Parallel {
+    /// Chunks per thread: enough that a slowed thread's share can be taken over by the others.
+    static let chunksPerThread = 8
+
     static func forChunks(of count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
-        let workers = max(1, min(threads, count))
-        if workers == 1 {
+        guard threads > 1, count > 1 else {
             body(0 ..< count)
             return
         }
-        // Each worker touches a disjoint range; the closure's captures (buffers) are shared on purpose.
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let work = body
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let start = count * w / workers
-                let end = count * (w + 1) / workers
-                work(start ..< end)
-            }
+        let chunks = min(count, threads * chunksPerThread)
+        WorkerPool.shared(threads: threads).run(chunks: chunks) { c in
+            body(count * c / chunks ..< count * (c + 1) / chunks)
         }
     }
 }

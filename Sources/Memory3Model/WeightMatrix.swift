@@ -1,3 +1,4 @@
+import CKernels
 import GGUF
 
 /// A weight matrix read in place from the GGUF mapping: `rows` outputs by `columns` inputs, each
@@ -9,6 +10,8 @@ struct WeightMatrix: @unchecked Sendable {
     let columns: Int
     let base: UnsafeRawPointer
     let rowBytes: Int
+    /// Whether the C kernels multiply this type (against 8-bit activation blocks, as GGML does).
+    let usesQuantizedKernel: Bool
 
     init(file: GGUFFile, name: String, columns: Int, rows: Int) throws {
         guard let info = file.tensor(named: name) else { throw ModelError.file(.missingTensor(name)) }
@@ -22,6 +25,7 @@ struct WeightMatrix: @unchecked Sendable {
         self.columns = columns
         self.base = file.data(of: info).baseAddress!
         self.rowBytes = info.type.byteCount(elements: columns)!
+        self.usesQuantizedKernel = m3_supports_type(Int32(info.type.rawValue)) != 0 && columns % 32 == 0
     }
 
     @inline(__always)
@@ -30,37 +34,30 @@ struct WeightMatrix: @unchecked Sendable {
     /// Writes row `r` as floats into `out` (which holds `columns` floats).
     @inline(__always)
     func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        let p = row(r)
-        switch type {
-        case .q4_1: RowKernels.dequantizeQ4_1(p, blocks: columns / 32, into: out)
-        case .q8_0: RowKernels.dequantizeQ8_0(p, blocks: columns / 32, into: out)
-        case .q4_0: RowKernels.dequantizeQ4_0(p, blocks: columns / 32, into: out)
-        default: Dequantize.run(type, from: p, count: columns, into: out)
-        }
+        Dequantize.run(type, from: row(r), count: columns, into: out)
     }
 
     /// y[t * rows + r] = dot(row r, x[t * columns ..< (t + 1) * columns]) for t in 0..<tokens,
-    /// rows split across threads.
-    func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, threads: Int) {
-        Parallel.forChunks(of: rows, threads: threads) { range in
-            self.multiplyRows(range, x, tokens: tokens, into: y)
+    /// rows split across threads. `blocks` holds tokens * columns / 32 activation blocks.
+    func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
+                  blocks: UnsafeMutablePointer<m3_block_q8>, threads: Int) {
+        if usesQuantizedKernel {
+            m3_quantize_q8(x, Int32(tokens * columns), blocks)
+            let type = Int32(self.type.rawValue), perRow = Int32(columns / 32)
+            Parallel.forChunks(of: rows, threads: threads) { range in
+                m3_matmul(type, self.base, self.rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
+                          blocks, perRow, Int32(tokens), y, self.rows)
+            }
+        } else {
+            Parallel.forChunks(of: rows, threads: threads) { range in
+                self.multiplyRowsInFloat(range, x, tokens: tokens, into: y)
+            }
         }
     }
 
-    func multiplyRows(_ range: Range<Int>, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
-        if tokens == 1 {
-            // Decode: fused dequantize-and-dot, reading each weight once.
-            switch type {
-            case .q4_1:
-                for r in range { y[r] = RowKernels.dotQ4_1(row(r), x, blocks: columns / 32) }
-                return
-            case .q8_0:
-                for r in range { y[r] = RowKernels.dotQ8_0(row(r), x, blocks: columns / 32) }
-                return
-            default: break
-            }
-        }
-        // Prefill (or other types): dequantize a row once, then reuse it for every token.
+    /// The path for types without a C kernel (F32, F16, BF16, K-quants): dequantize a row once,
+    /// then reuse it for every token.
+    func multiplyRowsInFloat(_ range: Range<Int>, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: columns) { scratch in
             let w = scratch.baseAddress!
             for r in range {

@@ -1,0 +1,65 @@
+#ifndef MEMORY3_CKERNELS_H
+#define MEMORY3_CKERNELS_H
+
+// Hot quantized dot products of the memory3 engine. Activations are quantized to 8-bit blocks of
+// 32 (GGML's Q8_0/Q8_1 numerics: scale = absmax/127 rounded to fp16), weights stay in their GGML
+// block layout. Each kernel has a scalar version and an AVX2/FMA/F16C version picked at run time.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One block of 32 activations: q[i] * d approximates x[i]; s = d * sum(q) (for weights with a min).
+typedef struct {
+    float d;
+    float s;
+    int8_t q[32];
+} m3_block_q8;
+
+/// GGML weight types the kernels multiply (values are GGML's type ids).
+enum {
+    M3_TYPE_Q4_0 = 2,
+    M3_TYPE_Q4_1 = 3,
+    M3_TYPE_Q8_0 = 8,
+};
+
+/// 1 when the AVX2 kernels are in use, 0 for the scalar ones.
+int m3_kernels_use_avx2(void);
+/// Forces the scalar kernels (1) or the best available (0); for tests.
+void m3_kernels_force_scalar(int on);
+
+/// Quantizes `n` floats (a multiple of 32) into n/32 blocks.
+void m3_quantize_q8(const float *x, int n, m3_block_q8 *out);
+
+/// Whether `type` has a kernel here.
+int m3_supports_type(int type);
+
+/// y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end) and
+/// t in [0, tokens). Weight rows are `row_bytes` apart; activation rows are `blocks` blocks each.
+void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, int row_end,
+               const m3_block_q8 *x, int blocks, int tokens, float *y, size_t y_stride);
+
+/// Dot product of one weight row (`blocks` blocks of `type`) with one activation row.
+float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
+
+/// out[j] = dot(q, keys + j * dim) * scale + bias for j in [0, count): attention logits.
+void m3_attention_scores(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
+
+/// out[i] += sum over j of weights[j] * values[j * dim + i]: the weighted sum of value rows.
+void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out);
+
+/// A spin-wait hint to the CPU (x86 `pause`), for the worker pool's short waits.
+static inline void m3_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__("pause");
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

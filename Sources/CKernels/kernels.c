@@ -1,0 +1,93 @@
+// Runtime dispatch between the scalar and AVX2 kernels, and the row/token loops of a matrix product.
+#include "kernels_internal.h"
+
+static int use_avx2 = -1;  // -1: not decided yet
+static int forced_scalar = 0;
+
+int m3_kernels_use_avx2(void) {
+    if (forced_scalar) return 0;
+    if (use_avx2 < 0) {
+#if defined(M3_HAVE_X86)
+        __builtin_cpu_init();
+        use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+        use_avx2 = 0;
+#endif
+    }
+    return use_avx2;
+}
+
+void m3_kernels_force_scalar(int on) { forced_scalar = on; }
+
+int m3_supports_type(int type) {
+    return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0;
+}
+
+void m3_quantize_q8(const float *x, int n, m3_block_q8 *out) {
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_use_avx2()) {
+        m3_quantize_q8_avx2(x, n, out);
+        return;
+    }
+#endif
+    m3_quantize_q8_scalar(x, n, out);
+}
+
+float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks) {
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_use_avx2()) {
+        float out;
+        m3_vec_dot4_avx2(type, row, &x, 1, blocks, &out);
+        return out;
+    }
+#endif
+    return m3_vec_dot_scalar(type, row, x, blocks);
+}
+
+void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, int row_end,
+               const m3_block_q8 *x, int blocks, int tokens, float *y, size_t y_stride) {
+    const uint8_t *base = (const uint8_t *)weights;
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_use_avx2()) {
+        // Each weight row is unpacked once per block and used for up to 4 tokens.
+        for (int r = row_begin; r < row_end; r++) {
+            const void *row = base + (size_t)r * row_bytes;
+            for (int t = 0; t < tokens; t += 4) {
+                const int count = tokens - t < 4 ? tokens - t : 4;
+                const m3_block_q8 *xs[4];
+                float out[4];
+                for (int k = 0; k < count; k++) xs[k] = x + (size_t)(t + k) * blocks;
+                m3_vec_dot4_avx2(type, row, xs, count, blocks, out);
+                for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
+            }
+        }
+        return;
+    }
+#endif
+    for (int r = row_begin; r < row_end; r++) {
+        const void *row = base + (size_t)r * row_bytes;
+        for (int t = 0; t < tokens; t++) {
+            y[(size_t)t * y_stride + r] = m3_vec_dot_scalar(type, row, x + (size_t)t * blocks, blocks);
+        }
+    }
+}
+
+void m3_attention_scores(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out) {
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_use_avx2() && dim % 8 == 0) {
+        m3_attention_scores_avx2(q, keys, count, dim, scale, bias, out);
+        return;
+    }
+#endif
+    m3_attention_scores_scalar(q, keys, count, dim, scale, bias, out);
+}
+
+void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out) {
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_use_avx2() && dim % 8 == 0) {
+        m3_attention_accumulate_avx2(weights, values, count, dim, out);
+        return;
+    }
+#endif
+    m3_attention_accumulate_scalar(weights, values, count, dim, out);
+}

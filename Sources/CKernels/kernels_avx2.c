@@ -1,0 +1,121 @@
+// AVX2/FMA/F16C kernels, compiled for those features function by function so the target itself
+// builds for any x86-64 and the dispatcher picks them only on CPUs that have them.
+#include "kernels_internal.h"
+
+#if defined(M3_HAVE_X86)
+#include <immintrin.h>
+#include <math.h>
+
+#define M3_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+M3_AVX2 static inline float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+M3_AVX2 static inline float hsum(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/// Sum of products of unsigned bytes `a` and signed bytes `b`, as 8 float lanes.
+M3_AVX2 static inline __m256 dot_u8_i8(__m256i a, __m256i b) {
+    const __m256i pairs = _mm256_maddubs_epi16(a, b);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+/// Sum of products of signed bytes, via |a| * (b with a's sign).
+M3_AVX2 static inline __m256 dot_i8_i8(__m256i a, __m256i b) {
+    return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+}
+
+/// 32 nibbles of a Q4 block as bytes: low nibbles (elements 0..15), then high (16..31).
+M3_AVX2 static inline __m256i nibbles(const uint8_t *p) {
+    const __m128i packed = _mm_loadu_si128((const __m128i *)p);
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+}
+
+M3_AVX2 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 32; b++) {
+        const float *v = x + b * 32;
+        __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+        __m256 v2 = _mm256_loadu_ps(v + 16), v3 = _mm256_loadu_ps(v + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+#define rounding (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+        __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, id), rounding));
+        __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, id), rounding));
+        __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, id), rounding));
+        __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, id), rounding));
+        __m256i total = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        // Pack 32-bit -> 16-bit -> 8-bit; packs work per 128-bit lane, so fix the order after.
+        __m256i p01 = _mm256_packs_epi32(i0, i1), p23 = _mm256_packs_epi32(i2, i3);
+        __m256i p = _mm256_packs_epi16(p01, p23);
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+#undef rounding
+        _mm256_storeu_si256((__m256i *)out[b].q, p);
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+        t = _mm_hadd_epi32(t, t);
+        t = _mm_hadd_epi32(t, t);
+        const float d16 = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        out[b].d = d16;
+        out[b].s = d16 * (float)_mm_cvtsi128_si32(t);
+    }
+}
+
+M3_AVX2 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
+    const uint8_t *p = (const uint8_t *)row;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    float mins[4] = {0, 0, 0, 0};
+    switch (type) {
+    case M3_TYPE_Q4_1:
+        for (int b = 0; b < blocks; b++, p += 20) {
+            const float dw = half_at(p), mw = half_at(p + 2);
+            const __m256i w = nibbles(p + 4);
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_u8_i8(w, q), acc[k]);
+                mins[k] += mw * x->s;
+            }
+        }
+        break;
+    case M3_TYPE_Q4_0:
+        for (int b = 0; b < blocks; b++, p += 18) {
+            const float dw = half_at(p);
+            const __m256i w = _mm256_sub_epi8(nibbles(p + 2), _mm256_set1_epi8(8));
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_i8_i8(w, q), acc[k]);
+            }
+        }
+        break;
+    case M3_TYPE_Q8_0:
+        for (int b = 0; b < blocks; b++, p += 34) {
+            const float dw = half_at(p);
+            const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_i8_i8(w, q), acc[k]);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+    for (int k = 0; k < count; k++) out[k] = hsum(acc[k]) + mins[k];
+}
+#endif
