@@ -33,6 +33,7 @@ let package = Package(
             ],
             swiftSettings: engineSettings
         ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer"]),
