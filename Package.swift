@@ -22,19 +22,34 @@ let package = Package(
         // Quantized dot products in C: AVX2/FMA/F16C picked at run time, scalar fallback. Optimized
         // in every configuration (the tests run the real model).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
         .target(name: "GGUF", swiftSettings: engineSettings),
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: engineSettings),
         .target(name: "Memory3Model", dependencies: ["CKernels", "GGUF", "Tokenizer"], swiftSettings: engineSettings),
+        // SQLite store of documents, references and encoded memories; knows nothing of models.
+        .target(name: "MemoryStore", dependencies: ["CSQLite"], swiftSettings: engineSettings),
+        // Explicit memory: chunking, encoding (profiles), codecs, ingestion.
+        .target(
+            name: "Memory3Memory",
+            dependencies: ["Memory3Model", "MemoryStore", "CZlib", "COpenSSL", "GGUF", "Tokenizer"],
+            swiftSettings: engineSettings
+        ),
         .executableTarget(
             name: "memory3",
             dependencies: [
                 "Memory3Model",
+                "Memory3Memory",
+                "MemoryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineSettings
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"]),
+        .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer"]),
     ],

@@ -1,6 +1,20 @@
 import Foundation
 import GGUF
 
+/// Queries and keys of one layer before RoPE, for callers that score tokens (the Memory3 paper
+/// ranks a reference's tokens by the attention they receive, without positions). Valid only
+/// during the callback.
+public struct LayerProjections {
+    public let layer: Int
+    /// Tokens in this step, and their index in the cache.
+    public let tokens: Int
+    public let firstIndex: Int
+    /// [tokens][headCount * headDim]
+    public let queries: UnsafePointer<Float>
+    /// [tokens][kvHeadCount * headDim]
+    public let keys: UnsafePointer<Float>
+}
+
 /// Which positions of a forward call produce logits.
 public enum LogitsRequest: Sendable {
     case last
@@ -43,7 +57,9 @@ public final class LlamaModel: Sendable {
     /// Runs `tokens` after the cache's context, appends their key/values to the cache, and returns
     /// logits ([vocab] for `.last`, [tokens][vocab] for `.all`). `memory` segments are attended by
     /// every token in every layer they cover, before the context.
-    public func forward(_ tokens: [Int], cache: KVCache, memory: [MemorySegment] = [], logits request: LogitsRequest = .last) throws -> [Float] {
+    /// `observe`, when given, sees each layer's queries and keys before RoPE.
+    public func forward(_ tokens: [Int], cache: KVCache, memory: [MemorySegment] = [], logits request: LogitsRequest = .last,
+                        observe: ((LayerProjections) -> Void)? = nil) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }
         guard cache.count + tokens.count <= cache.capacity else {
             throw ModelError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
@@ -61,14 +77,15 @@ public final class LlamaModel: Sendable {
             let end = min(start + Self.maxStepTokens, tokens.count)
             let step = Array(tokens[start ..< end])
             let wantsLogits: LogitsRequest = request == .all ? .all : (end == tokens.count ? request : .none)
-            let stepLogits = forwardStep(step, cache: cache, memory: memory, logits: wantsLogits)
+            let stepLogits = forwardStep(step, cache: cache, memory: memory, logits: wantsLogits, observe: observe)
             if request == .all || end == tokens.count { result.append(contentsOf: stepLogits) }
             start = end
         }
         return result
     }
 
-    private func forwardStep(_ tokens: [Int], cache: KVCache, memory: [MemorySegment], logits request: LogitsRequest) -> [Float] {
+    private func forwardStep(_ tokens: [Int], cache: KVCache, memory: [MemorySegment], logits request: LogitsRequest,
+                             observe: ((LayerProjections) -> Void)?) -> [Float] {
         let c = config
         let n = tokens.count
         let e = c.embeddingLength
@@ -87,6 +104,7 @@ public final class LlamaModel: Sendable {
             layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
             layer.key.multiply(normed, tokens: n, into: s.k, blocks: s.blocks, threads: threads)
             layer.value.multiply(normed, tokens: n, into: s.v, blocks: s.blocks, threads: threads)
+            observe?(LayerProjections(layer: layerIndex, tokens: n, firstIndex: firstIndex, queries: s.q, keys: s.k))
             for t in 0 ..< n {
                 let position = cache.positionOffset + firstIndex + t
                 rope.apply(s.q + t * c.queryDim, heads: c.headCount, position: position)
