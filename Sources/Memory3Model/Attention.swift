@@ -7,7 +7,8 @@ enum Attention {
     /// bias) and the context keys up to and including t, then the weighted sum of values.
     static func run(layer: Int, queries: UnsafePointer<Float>, tokens n: Int, firstIndex: Int,
                     cache: KVCache, memory: [MemorySegment], config c: LlamaConfig,
-                    into out: UnsafeMutablePointer<Float>, threads: Int) {
+                    into out: UnsafeMutablePointer<Float>, threads: Int,
+                    probe: (AttentionProbe, tokenOffset: Int)? = nil) {
         let hd = c.headDim
         let dim = Int32(hd)
         let scale = 1 / Float(hd).squareRoot()
@@ -38,6 +39,10 @@ enum Attention {
                     let cacheKeys = cache.keys + cache.offset(layer: layer, head: kvHead, token: 0)
                     m3_attention_scores(q, cacheKeys, Int32(contextKeys), dim, scale, 0, scores + k)
                     softmax(scores, count: k + contextKeys)
+                    if let (probe, tokenOffset) = probe, probe.records(layer: layer, head: h),
+                       let slot = probe.slot(layer: layer, head: h, token: tokenOffset + t) {
+                        recordMass(scores, memory: memory, layer: layer, probe: probe, slot: slot)
+                    }
 
                     // Weighted sum of values, same order.
                     o.initialize(repeating: 0, count: hd)
@@ -54,6 +59,19 @@ enum Attention {
                     m3_attention_accumulate(scores + k, cacheValues, Int32(contextKeys), dim, o)
                 }
             }
+        }
+    }
+
+    /// Sums the probabilities over each segment's keys (segments without this layer get 0).
+    static func recordMass(_ probabilities: UnsafePointer<Float>, memory: [MemorySegment], layer: Int,
+                           probe: AttentionProbe, slot: Int) {
+        var k = 0
+        for (i, m) in memory.enumerated() {
+            guard m.slot(ofLayer: layer) != nil else { continue }
+            var mass: Float = 0
+            for j in 0 ..< m.tokenCount { mass += probabilities[k + j] }
+            probe.store(mass, at: slot + i)
+            k += m.tokenCount
         }
     }
 

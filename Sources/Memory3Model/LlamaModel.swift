@@ -57,9 +57,10 @@ public final class LlamaModel: Sendable {
     /// Runs `tokens` after the cache's context, appends their key/values to the cache, and returns
     /// logits ([vocab] for `.last`, [tokens][vocab] for `.all`). `memory` segments are attended by
     /// every token in every layer they cover, before the context.
-    /// `observe`, when given, sees each layer's queries and keys before RoPE.
+    /// `observe`, when given, sees each layer's queries and keys before RoPE; `probe`, when given,
+    /// records the attention mass its heads pay to each memory segment.
     public func forward(_ tokens: [Int], cache: KVCache, memory: [MemorySegment] = [], logits request: LogitsRequest = .last,
-                        observe: ((LayerProjections) -> Void)? = nil) throws -> [Float] {
+                        observe: ((LayerProjections) -> Void)? = nil, probe: AttentionProbe? = nil) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelError.emptyInput }
         guard cache.count + tokens.count <= cache.capacity else {
             throw ModelError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
@@ -72,12 +73,14 @@ public final class LlamaModel: Sendable {
         let vocab = config.vocabularySize
         var result: [Float] = []
         if request == .all { result.reserveCapacity(tokens.count * vocab) }
+        probe?.begin(tokens: tokens.count, segments: memory.count, config: config)
         var start = 0
         while start < tokens.count {
             let end = min(start + Self.maxStepTokens, tokens.count)
             let step = Array(tokens[start ..< end])
             let wantsLogits: LogitsRequest = request == .all ? .all : (end == tokens.count ? request : .none)
-            let stepLogits = forwardStep(step, cache: cache, memory: memory, logits: wantsLogits, observe: observe)
+            let stepLogits = forwardStep(step, cache: cache, memory: memory, logits: wantsLogits,
+                                         observe: observe, probe: probe.map { ($0, start) })
             if request == .all || end == tokens.count { result.append(contentsOf: stepLogits) }
             start = end
         }
@@ -85,7 +88,7 @@ public final class LlamaModel: Sendable {
     }
 
     private func forwardStep(_ tokens: [Int], cache: KVCache, memory: [MemorySegment], logits request: LogitsRequest,
-                             observe: ((LayerProjections) -> Void)?) -> [Float] {
+                             observe: ((LayerProjections) -> Void)?, probe: (AttentionProbe, tokenOffset: Int)?) -> [Float] {
         let c = config
         let n = tokens.count
         let e = c.embeddingLength
@@ -112,7 +115,7 @@ public final class LlamaModel: Sendable {
             }
             storeKeyValues(cache: cache, layer: layerIndex, firstIndex: firstIndex, tokens: n)
             Attention.run(layer: layerIndex, queries: s.q, tokens: n, firstIndex: firstIndex,
-                          cache: cache, memory: memory, config: c, into: s.attention, threads: threads)
+                          cache: cache, memory: memory, config: c, into: s.attention, threads: threads, probe: probe)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             add(normed, into: x, count: n * e)
 
