@@ -36,12 +36,19 @@ let package = Package(
             dependencies: ["Memory3Model", "MemoryStore", "CZlib", "COpenSSL", "GGUF", "Tokenizer"],
             swiftSettings: engineSettings
         ),
+        // HTTP/1.1 on POSIX sockets, the OpenAI-compatible API, metrics, scheduling.
+        .target(
+            name: "Memory3Server",
+            dependencies: ["Memory3Model", "Memory3Memory", "MemoryStore", "Tokenizer", "CZlib", "COpenSSL"],
+            swiftSettings: engineSettings
+        ),
         .executableTarget(
             name: "memory3",
             dependencies: [
                 "Memory3Model",
                 "Memory3Memory",
                 "MemoryStore",
+                "Memory3Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineSettings
@@ -49,6 +56,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"]),
+        .testTarget(name: "Memory3ServerTests", dependencies: ["Memory3Server", "Memory3Model", "Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer"]),
