@@ -36,10 +36,16 @@ let package = Package(
             dependencies: ["Memory3Model", "MemoryStore", "CZlib", "COpenSSL", "GGUF", "Tokenizer"],
             swiftSettings: engineSettings
         ),
+        // Generation with explicit memory: retrieval every 64 tokens, memory cache, reading policy.
+        .target(
+            name: "Memory3Engine",
+            dependencies: ["Memory3Model", "Memory3Memory", "MemoryStore", "Tokenizer"],
+            swiftSettings: engineSettings
+        ),
         // HTTP/1.1 on POSIX sockets, the OpenAI-compatible API, metrics, scheduling.
         .target(
             name: "Memory3Server",
-            dependencies: ["Memory3Model", "Memory3Memory", "MemoryStore", "Tokenizer", "CZlib", "COpenSSL"],
+            dependencies: ["Memory3Model", "Memory3Engine", "Memory3Memory", "MemoryStore", "Tokenizer", "CZlib", "COpenSSL"],
             swiftSettings: engineSettings
         ),
         .executableTarget(
@@ -49,6 +55,7 @@ let package = Package(
                 "Memory3Memory",
                 "MemoryStore",
                 "Memory3Server",
+                "Memory3Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineSettings
@@ -56,6 +63,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"]),
+        .testTarget(name: "Memory3EngineTests", dependencies: ["Memory3Engine", "Memory3Memory", "Memory3Model", "MemoryStore", "Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ServerTests", dependencies: ["Memory3Server", "Memory3Model", "Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
