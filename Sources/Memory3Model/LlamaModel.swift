@@ -87,8 +87,30 @@ public final class LlamaModel: Sendable {
         return result
     }
 
+    /// Runs `tokens` through layers 0...`lastLayer` only, recording `probe`, and leaves the cache
+    /// as it was (its count does not move; the positions written are overwritten by the next
+    /// forward). This is the cheap first pass of reranking memories with a retrieval head.
+    public func probeAttention(_ tokens: [Int], cache: KVCache, memory: [MemorySegment],
+                               probe: AttentionProbe, throughLayer lastLayer: Int) throws {
+        guard !tokens.isEmpty else { throw ModelError.emptyInput }
+        guard tokens.count <= Self.maxStepTokens else {
+            throw ModelError.invalidConfig("a probe pass takes at most \(Self.maxStepTokens) tokens")
+        }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw ModelError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
+        }
+        for t in tokens where t < 0 || t >= config.vocabularySize {
+            throw ModelError.invalidToken(t, vocabularySize: config.vocabularySize)
+        }
+        for m in memory { try m.validate(for: config) }
+        probe.begin(tokens: tokens.count, segments: memory.count, config: config)
+        _ = forwardStep(tokens, cache: cache, memory: memory, logits: .none, observe: nil, probe: (probe, 0),
+                        lastLayer: min(lastLayer, config.layerCount - 1))
+    }
+
     private func forwardStep(_ tokens: [Int], cache: KVCache, memory: [MemorySegment], logits request: LogitsRequest,
-                             observe: ((LayerProjections) -> Void)?, probe: (AttentionProbe, tokenOffset: Int)?) -> [Float] {
+                             observe: ((LayerProjections) -> Void)?, probe: (AttentionProbe, tokenOffset: Int)?,
+                             lastLayer: Int? = nil) -> [Float] {
         let c = config
         let n = tokens.count
         let e = c.embeddingLength
@@ -102,6 +124,7 @@ public final class LlamaModel: Sendable {
         }
 
         for (layerIndex, layer) in weights.layers.enumerated() {
+            if let lastLayer, layerIndex > lastLayer { break }
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
             rmsNorm(x, weight: layer.attentionNorm, tokens: n, into: normed)
             layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
@@ -127,6 +150,7 @@ public final class LlamaModel: Sendable {
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             add(normed, into: x, count: n * e)
         }
+        if lastLayer != nil { return [] }  // a probe pass: the cache keeps its count
         cache.advance(by: n)
 
         switch request {

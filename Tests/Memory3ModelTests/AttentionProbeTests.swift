@@ -38,3 +38,26 @@ final class AttentionProbeTests: XCTestCase {
         XCTAssertEqual(plain, probed)
     }
 }
+
+final class ProbePassTests: XCTestCase {
+    func testAProbePassRecordsTheSameMassAsAFullForwardAndLeavesTheCacheAlone() throws {
+        let model = try TinyLlamaFactory().makeModel()
+        let prefixCache = model.makeCache(capacity: 32)
+        _ = try model.forward([3, 17, 42, 5, 5, 29], cache: prefixCache)
+        let memory = [prefixCache.segment(tokens: 0 ..< 3), prefixCache.segment(tokens: 3 ..< 6)]
+
+        let full = AttentionProbe(layers: [1])
+        let reference = model.makeCache(capacity: 8, positionOffset: 6)
+        let expected = try model.forward([9, 10], cache: reference, memory: memory, logits: .all, probe: full)
+
+        let partial = AttentionProbe(layers: [1])
+        let cache = model.makeCache(capacity: 8, positionOffset: 6)
+        try model.probeAttention([9, 10], cache: cache, memory: memory, probe: partial, throughLayer: 1)
+        XCTAssertEqual(cache.count, 0)
+        for head in 0 ..< model.config.headCount {
+            XCTAssertEqual(partial.mass(layer: 1, head: head), full.mass(layer: 1, head: head))
+        }
+        let after = try model.forward([9, 10], cache: cache, memory: memory, logits: .all)
+        XCTAssertEqual(after, expected, "the probe pass leaves nothing behind")
+    }
+}
