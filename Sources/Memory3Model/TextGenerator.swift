@@ -58,7 +58,14 @@ public struct TextGenerator: Sendable {
         guard prompt.count < capacity || options.maxTokens == 0 else {
             throw ModelError.contextFull(needed: prompt.count + 1, capacity: model.config.contextLength)
         }
-        let cache = model.makeCache(capacity: max(capacity, prompt.count))
+        let context = PlainContext(model: model, capacity: max(capacity, prompt.count))
+        return try generate(prompt: prompt, in: context, options: options, onText: onText)
+    }
+
+    /// Generates after `prompt` in a given context (for example one with explicit memory).
+    public func generate(prompt: [Int], in context: ContextFeeder, options: GenerationOptions,
+                         onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
+        guard !prompt.isEmpty else { throw ModelError.emptyInput }
         var sampler = Sampler(options.sampling)
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         var stops = StopSequenceMatcher(stops: options.stop)
@@ -67,7 +74,7 @@ public struct TextGenerator: Sendable {
         var history = prompt
 
         let prefillStart = Date()
-        var logits = try model.forward(prompt, cache: cache)
+        var logits = try context.feedPrompt(prompt)
         result.prefillSeconds = Date().timeIntervalSince(prefillStart)
         let decodeStart = Date()
 
@@ -96,8 +103,8 @@ public struct TextGenerator: Sendable {
                 result.decodeSeconds = Date().timeIntervalSince(decodeStart)
                 return result
             }
-            guard result.tokens.count < options.maxTokens, cache.count < cache.capacity else { break }
-            logits = try model.forward([token], cache: cache)
+            guard result.tokens.count < options.maxTokens, context.remainingCapacity > 0 else { break }
+            logits = try context.feedGenerated(token)
         }
         let (tail, stopped) = stops.feed(detokenizer.finish())
         if stopped { result.finishReason = .stopString }

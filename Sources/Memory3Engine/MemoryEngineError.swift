@@ -1,0 +1,14 @@
+/// Errors of generation with memory, with messages a user can act on.
+public enum MemoryEngineError: Error, Equatable, CustomStringConvertible {
+    /// The reference exists but has no memory for the profile in use (ingested with another profile).
+    case missingMemory(referenceId: Int64, profile: String)
+    case missingReference(Int64)
+
+    public var description: String {
+        switch self {
+        case .missingMemory(let id, let profile):
+            return "reference \(id) has no '\(profile)' memory; re-ingest with --profile \(profile)"
+        case .missingReference(let id): return "reference \(id) does not exist"
+        }
+    }
+}

@@ -1,0 +1,50 @@
+/// A model's retrieval head: the query head whose attention mass over each memory best picks the
+/// relevant one. Found per model by `memory3 calibrate`.
+public struct RetrievalHead: Sendable, Codable, Equatable {
+    public var layer: Int
+    public var head: Int
+    /// Share of calibration questions where this head picked the right memory.
+    public var accuracy: Double?
+
+    public init(layer: Int, head: Int, accuracy: Double? = nil) {
+        self.layer = layer
+        self.head = head
+        self.accuracy = accuracy
+    }
+}
+
+/// How retrieved memories are read. The defaults follow the measurements in
+/// docs/memory-quality.md: five memories read naively let distractors leak in; biasing attention
+/// toward the best memory (after reranking with the retrieval head, when calibrated) fixes it.
+public struct MemoryReadingPolicy: Sendable, Codable, Equatable {
+    /// Tokens per chunk: each prompt chunk retrieves its own memories; while generating, memories
+    /// are swapped every this many tokens.
+    public var memoryInterval = 64
+    /// Memories retrieved per chunk.
+    public var memoriesPerChunk = 5
+    /// RoPE position of the first context token; memories sit below it at their own positions.
+    public var contextOffset = 512
+    /// Attention-logit bias added to every memory but the first-ranked one (0 = plain
+    /// concatenation). Ignored when `scoreRatioBeta` is set.
+    public var rankBias: Float = -4
+    /// When set, memory i gets beta * (score_i / best - 1) instead of the rank bias.
+    public var scoreRatioBeta: Float?
+    /// When set, memories whose retrieval score is below this fraction of the best are dropped.
+    public var gateRatio: Double?
+    /// Retrieval hits below this score are ignored.
+    public var minimumScore: Double?
+    /// When set, the chunk's candidates are reordered by this head's attention mass before the
+    /// biased read (one extra pass through the layers up to the head's layer).
+    public var retrievalHead: RetrievalHead?
+
+    public init() {}
+
+    /// The bias of the memory at `rank` (0 = best) with retrieval `score`, given the best score.
+    func bias(rank: Int, score: Double, best: Double) -> Float {
+        if let beta = scoreRatioBeta {
+            guard best > 0 else { return 0 }
+            return beta * Float(score / best - 1)
+        }
+        return rank == 0 ? 0 : rankBias
+    }
+}
