@@ -1,0 +1,116 @@
+import Foundation
+import Memory3Memory
+import Memory3Model
+import MemoryStore
+import Tokenizer
+
+/// Scores of one memory mode on an eval set.
+public struct EvalScores: Codable, Sendable, Equatable {
+    /// Share of questions whose greedy answer starts with the expected answer (0-1).
+    public var exact_match: Double
+    /// Mean log-probability of the expected answer's tokens, summed per answer.
+    public var answer_logprob: Double
+    /// Share of questions whose gold reference the retriever returned in its top k.
+    public var recall_at_k: Double
+    public var questions: Int
+}
+
+/// Runs an eval set against a store built from its references.
+public struct Evaluation {
+    public let generator: MemoryGenerator
+    public let source: MemorySource
+    /// Eval reference id -> store reference id.
+    public let referenceIds: [Int: Int64]
+    public var k: Int { generator.policy.memoriesPerChunk }
+    /// Tokens generated per answer.
+    public var answerTokens = 8
+    /// When true, the gold reference and the best distractor swap ranks and scores in every
+    /// retrieval (tests reading that does not trust BM25's order).
+    public var swapGoldWithBestDistractor = false
+
+    public init(generator: MemoryGenerator, source: MemorySource, referenceIds: [Int: Int64]) {
+        self.generator = generator
+        self.source = source
+        self.referenceIds = referenceIds
+    }
+
+    /// Puts every reference of `set` into `store` as its own document, encoded with `encode` and
+    /// written with `codec`; returns eval reference id -> store reference id.
+    public static func buildStore(_ set: EvalSet, store: MemoryStore, profile: String, codec: MemoryCodec,
+                                  fingerprint: String, tokenizer: Tokenizer,
+                                  encode: (String) throws -> EncodedMemory,
+                                  progress: (Int, Int) -> Void = { _, _ in }) throws -> [Int: Int64] {
+        var ids: [Int: Int64] = [:]
+        for (i, reference) in set.references.enumerated() {
+            let bytes = Array(reference.text.utf8)
+            let sha = ModelFingerprint.sha256Hex(bytes)
+            let documentId: Int64
+            if let existing = try store.document(sha256: sha) {
+                documentId = existing.id
+            } else {
+                let blob = try codec.encode(try encode(reference.text), profile: profile, fingerprint: fingerprint)
+                documentId = try store.insertDocument(NewDocument(
+                    title: "eval reference \(reference.id)", source: "eval", sha256: sha, bytes: bytes.count,
+                    references: [NewReference(ordinal: 0, text: reference.text,
+                                              tokenCount: tokenizer.encode(reference.text, parseSpecial: false).count,
+                                              memories: [NewMemory(profile: profile, codec: codec.name, blob: blob)])]))
+            }
+            guard let detail = try store.document(id: documentId), let first = detail.references.first else {
+                throw MemoryEngineError.missingReference(documentId)
+            }
+            ids[reference.id] = first.id
+            progress(i + 1, set.references.count)
+        }
+        return ids
+    }
+
+    /// Exact match, answer log-probability and recall@k of `mode` over the set's questions.
+    public func run(_ set: EvalSet, mode: MemoryMode, progress: (Int, Int) -> Void = { _, _ in }) throws -> EvalScores {
+        var exact = 0, recalled = 0
+        var logProbabilities = 0.0
+        let tokenizer = generator.tokenizer
+        for (i, question) in set.questions.enumerated() {
+            guard let gold = referenceIds[question.ref] else { throw MemoryEngineError.missingReference(Int64(question.ref)) }
+            let questionGenerator = MemoryGenerator(model: generator.model, tokenizer: tokenizer,
+                                                    source: swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source,
+                                                    policy: generator.policy)
+            let prompt = tokenizer.encode(question.prompt, parseSpecial: false)
+            let answer = tokenizer.encode(question.answer, parseSpecial: false)
+            var options = GenerationOptions(maxTokens: answerTokens, sampling: .greedy)
+            options.stopAtEndOfGeneration = true
+            let result = try questionGenerator.generate(prompt: prompt, mode: mode, options: options)
+            let produced = result.generation.text.drop { $0.isWhitespace }
+            let expected = question.answer.trimmingCharacters(in: .whitespaces)
+            if produced.hasPrefix(expected) { exact += 1 }
+            let (lp, _) = try questionGenerator.continuationLogProbability(prompt: prompt, continuation: answer, mode: mode)
+            logProbabilities += lp
+            let hits = try (swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source)
+                .retrieve(question.prompt, limit: k)
+            if hits.contains(where: { $0.referenceId == gold }) { recalled += 1 }
+            progress(i + 1, set.questions.count)
+        }
+        let n = Double(max(set.questions.count, 1))
+        return EvalScores(exact_match: Double(exact) / n, answer_logprob: logProbabilities / n,
+                          recall_at_k: Double(recalled) / n, questions: set.questions.count)
+    }
+}
+
+/// A source whose retrieval swaps the gold reference with the best distractor (rank and score).
+struct SwappedSource: MemorySource {
+    let base: MemorySource
+    let gold: Int64
+
+    func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
+        var hits = try base.retrieve(query, limit: limit)
+        guard let g = hits.firstIndex(where: { $0.referenceId == gold }),
+              let d = hits.indices.filter({ $0 != g }).max(by: { hits[$0].score < hits[$1].score }) else { return hits }
+        let (goldScore, distractorScore) = (hits[g].score, hits[d].score)
+        hits.swapAt(g, d)
+        hits[g].score = goldScore
+        hits[d].score = distractorScore
+        return hits
+    }
+
+    func memory(for referenceId: Int64) throws -> EncodedMemory { try base.memory(for: referenceId) }
+    func text(for referenceId: Int64) throws -> String { try base.text(for: referenceId) }
+}
