@@ -15,6 +15,14 @@ public struct ModelSettings: Codable, Equatable, Sendable {
         public var foundOnFirstHalf: Double
         public var confirmedOnSecondHalf: Double
         public var date: String
+
+        public init(set: String, questions: Int, foundOnFirstHalf: Double, confirmedOnSecondHalf: Double, date: String) {
+            self.set = set
+            self.questions = questions
+            self.foundOnFirstHalf = foundOnFirstHalf
+            self.confirmedOnSecondHalf = confirmedOnSecondHalf
+            self.date = date
+        }
     }
 
     public init(modelFingerprint: String, retrievalHead: RetrievalHead? = nil, calibration: CalibrationSummary? = nil) {

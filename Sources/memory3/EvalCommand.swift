@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Memory3Engine
+import Memory3Memory
+import Memory3Model
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure how much memory helps: exact match, answer log-prob and recall@k per mode.",
+        discussion: """
+        Builds a temporary store from the set's references, answers every question greedily (8 tokens) \
+        in each mode, and prints a table; with --json the last line is \
+        {"off":{"exact_match":..,"answer_logprob":..,"recall_at_k":..},"text":{..},"explicit":{..}}.
+        The set format is shared/eval/fictional-public.json: references[{id,text}], questions[{ref,prompt,answer}].
+        """
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "The eval set (JSON).")
+    var set: String
+
+    @Option(help: "Comma-separated modes: off, text, explicit.")
+    var modes = "off,text,explicit"
+
+    @Option(help: "Memories (or RAG references) per chunk.")
+    var k = 5
+
+    @Option(help: "Memory profile: dense, paper, or custom:...")
+    var profile = "dense"
+
+    @Option(help: "Memory codec: fp16, int8, int4.")
+    var codec = "int8"
+
+    @Option(help: "Rerank with the retrieval head: auto (when calibrated), head, none.")
+    var rerank = "auto"
+
+    @Option(help: "Attention-logit bias of every memory but the first (0 = plain concatenation).")
+    var rankBias: Float = -4
+
+    @Option(help: "Use the score-ratio bias beta*(s/s_max - 1) instead of the rank bias.")
+    var scoreRatioBeta: Float?
+
+    @Option(help: "Drop memories whose score is below this fraction of the best.")
+    var gate: Double?
+
+    @Option(help: "RoPE position where the context starts (memories sit below it).")
+    var contextOffset = 512
+
+    @Flag(help: "Swap the gold reference's rank and score with the best distractor's in every retrieval.")
+    var swapGold = false
+
+    @Option(help: "Only the first N questions.")
+    var limit: Int?
+
+    @Flag(help: "Print the scores as JSON on the last line.")
+    var json = false
+
+    func run() throws {
+        let modeList = try modes.split(separator: ",").map { name -> MemoryMode in
+            guard let mode = MemoryMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown mode '\(name)' (modes: off, text, explicit)")
+            }
+            return mode
+        }
+        var evalSet = try EvalSet.load(path: set)
+        if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
+        let (model, tokenizer, _) = try modelOptions.load()
+        let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
+                                        profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec), verbose: true)
+        defer { built.remove() }
+
+        var policy = MemoryReadingPolicy()
+        policy.memoriesPerChunk = k
+        policy.rankBias = rankBias
+        policy.scoreRatioBeta = scoreRatioBeta
+        policy.gateRatio = gate
+        policy.contextOffset = contextOffset
+        switch rerank {
+        case "none": policy.retrievalHead = nil
+        case "auto", "head":
+            policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: built.fingerprint)?.retrievalHead
+            if rerank == "head" && policy.retrievalHead == nil {
+                throw CLIError("no retrieval head for this model: run `memory3 calibrate --set FILE` first")
+            }
+        default: throw ValidationError("--rerank must be auto, head or none")
+        }
+        if let head = policy.retrievalHead { stderrLine("reranking with the retrieval head: layer \(head.layer), head \(head.head)") }
+
+        var evaluation = Evaluation(generator: MemoryGenerator(model: model, tokenizer: tokenizer, source: built.source, policy: policy),
+                                    source: built.source, referenceIds: built.referenceIds)
+        evaluation.swapGoldWithBestDistractor = swapGold
+        var results: [String: EvalScores] = [:]
+        print("| mode | exact match | answer log-prob | recall@\(k) |")
+        print("| --- | --- | --- | --- |")
+        for mode in modeList {
+            let started = Date()
+            let scores = try evaluation.run(evalSet, mode: mode) { done, total in
+                stderrLine("\r\(mode.rawValue): \(done)/\(total)", newline: done == total)
+            }
+            results[mode.rawValue] = scores
+            print(String(format: "| %@ | %.1f%% | %.2f | %.1f%% |", mode.rawValue, scores.exact_match * 100,
+                         scores.answer_logprob, scores.recall_at_k * 100))
+            stderrLine(String(format: "%@ took %.1f s", mode.rawValue, Date().timeIntervalSince(started)))
+        }
+        if json { try JSONOutput.print(results) }
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Memory3Engine
+import Memory3Memory
+import Memory3Model
+import MemoryStore
+import Tokenizer
+
+/// A temporary store built from an eval set's references, for `eval` and `calibrate`.
+struct EvalStore {
+    let directory: URL
+    let store: MemoryStore
+    let source: StoreMemorySource
+    let referenceIds: [Int: Int64]
+    let fingerprint: String
+
+    static func build(set: EvalSet, model: LlamaModel, tokenizer: Tokenizer, profile: MemoryProfile,
+                      codec: MemoryCodec, verbose: Bool) throws -> EvalStore {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try MemoryStore(path: directory.appendingPathComponent("eval.sqlite").path)
+        let fingerprint = ModelFingerprint.of(model.file)
+        let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: profile)
+        let started = Date()
+        let ids = try Evaluation.buildStore(set, store: store, profile: profile.name, codec: codec, fingerprint: fingerprint,
+                                            tokenizer: tokenizer, encode: encoder.encode) { done, total in
+            if verbose { stderrLine("\rencoding references \(done)/\(total)", newline: done == total) }
+        }
+        if verbose {
+            stderrLine(String(format: "encoded %d references in %.1f s (%@, %@)", ids.count,
+                              Date().timeIntervalSince(started), profile.name, codec.name))
+        }
+        let source = StoreMemorySource(store: store, profile: profile.name, modelFingerprint: fingerprint)
+        return EvalStore(directory: directory, store: store, source: source, referenceIds: ids, fingerprint: fingerprint)
+    }
+
+    func remove() {
+        store.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+func stderrLine(_ text: String, newline: Bool = true) {
+    FileHandle.standardError.write((text + (newline ? "\n" : "")).data(using: .utf8)!)
+}
