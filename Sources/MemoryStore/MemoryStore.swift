@@ -1,0 +1,272 @@
+import CSQLite
+import Foundation
+
+/// The SQLite store of documents, their references (<= 128 tokens each), the references' encoded
+/// memories (one blob per profile) and a full-text index over reference text.
+///
+/// One connection per store object; every call takes the store's lock, so one object can be shared
+/// by any number of threads. Several store objects (in one process or many) can use the same file:
+/// the file is in WAL mode, so readers never block the writer nor see half of a write, and writers
+/// queue on the write lock for up to the busy timeout.
+///
+/// Durability: `synchronous = FULL`. In WAL mode `NORMAL` already survives a crash of the process,
+/// but may lose the last commits on power loss or an OS crash; with `FULL` the WAL is synced at
+/// every commit, so a document whose insert returned is on disk. The cost is one fsync per
+/// document, small next to encoding a document's memories.
+///
+/// A document and all its references and memories are written in one transaction: it becomes
+/// visible whole, or (on any failure, or a crash) not at all.
+public final class MemoryStore: @unchecked Sendable {
+    public let path: String
+    public let isReadOnly: Bool
+
+    /// Guards `database`; every access to the connection happens while holding it.
+    private let lock = NSLock()
+    private var database: Database?
+
+    /// Page size of a new store: larger pages mean fewer overflow pages per memory blob (a dense
+    /// int8 memory of a 128-token reference is ~1.5 MB).
+    static let newStorePageSize = 16384
+    /// The WAL file is truncated back to this size after a checkpoint.
+    static let walSizeLimit = 64 << 20
+
+    /// Opens the store at `path`, creating the file and its schema when missing (unless read-only),
+    /// and migrating an older schema forward (refused when read-only).
+    ///
+    /// - Parameter busyTimeoutMilliseconds: how long a write waits for another connection's write
+    ///   to finish before failing with `MemoryStoreError.busy`.
+    public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int = 5000) throws(MemoryStoreError) {
+        self.path = path
+        self.isReadOnly = readOnly
+        if readOnly, !FileManager.default.fileExists(atPath: path) {
+            throw .databaseNotFound(path: path)
+        }
+        let options: Database.OpenOptions = readOnly ? [.readOnly, .noMutex] : [.readWrite, .create, .noMutex]
+        let database: Database
+        do {
+            database = try Database(
+                path: path,
+                options: options,
+                busyTimeoutMilliseconds: Int32(clamping: busyTimeoutMilliseconds)
+            )
+        } catch {
+            if error.isCorrupt { throw .corrupt(path: path, detail: error.message) }
+            throw .cannotOpen(path: path, detail: error.message)
+        }
+        do {
+            try Self.configure(database, readOnly: readOnly)
+            try Self.migrate(database, path: path, readOnly: readOnly)
+        } catch let error as MemoryStoreError {
+            database.close()
+            throw error
+        } catch let error as SQLiteError {
+            database.close()
+            throw MemoryStoreError(error, path: path)
+        } catch {
+            database.close()
+            throw .cannotOpen(path: path, detail: "\(error)")
+        }
+        self.database = database
+    }
+
+    deinit {
+        database?.close()
+    }
+
+    /// Closes the connection now. Later calls throw `MemoryStoreError.closed`.
+    public func close() {
+        lock.withLock {
+            database?.close()
+            database = nil
+        }
+    }
+
+    // MARK: Opening
+
+    private static func configure(_ database: Database, readOnly: Bool) throws {
+        try database.execute("PRAGMA foreign_keys = ON")
+        if readOnly {
+            // Reading the schema here surfaces "not a database" at open time, not at first use.
+            _ = try database.scalarInt("SELECT count(*) FROM sqlite_schema")
+            return
+        }
+        if try database.scalarInt("PRAGMA page_count") == 0 {
+            // Only a new, empty file can take a page size (and it must come before WAL mode).
+            try database.execute("PRAGMA page_size = \(newStorePageSize)")
+        }
+        // journal_mode returns the mode in force; a filesystem without shared memory support can
+        // refuse WAL, in which case the store still works (rollback journal), only less concurrently.
+        _ = try database.scalarString("PRAGMA journal_mode = WAL")
+        try database.execute("PRAGMA synchronous = FULL")
+        try database.execute("PRAGMA journal_size_limit = \(walSizeLimit)")
+    }
+
+    private struct SchemaState {
+        var version: Int
+        var applicationID: Int32
+        var objectCount: Int
+    }
+
+    private static func schemaState(_ database: Database) throws -> SchemaState {
+        SchemaState(
+            version: Int(try database.scalarInt("PRAGMA user_version") ?? 0),
+            applicationID: Int32(truncatingIfNeeded: try database.scalarInt("PRAGMA application_id") ?? 0),
+            objectCount: Int(try database.scalarInt("SELECT count(*) FROM sqlite_schema") ?? 0)
+        )
+    }
+
+    private static func validate(_ state: SchemaState, path: String) throws(MemoryStoreError) {
+        if state.applicationID != 0, state.applicationID != Schema.applicationID {
+            throw .notAMemoryStore(path: path, detail: String(format: "application id 0x%08x", state.applicationID))
+        }
+        if state.version > Schema.currentVersion {
+            throw .schemaTooNew(path: path, found: state.version, supported: Schema.currentVersion)
+        }
+        if state.version == 0, state.objectCount > 0 {
+            throw .notAMemoryStore(path: path, detail: "it has \(state.objectCount) schema objects but no memory3 schema version")
+        }
+    }
+
+    private static func migrate(_ database: Database, path: String, readOnly: Bool) throws {
+        let state = try schemaState(database)
+        try validate(state, path: path)
+        guard state.version < Schema.currentVersion else { return }
+        if readOnly {
+            throw MemoryStoreError.migrationRequired(path: path, found: state.version, required: Schema.currentVersion)
+        }
+        try database.transaction(.immediate) {
+            // Read again under the write lock: another process may have migrated meanwhile.
+            let locked = try schemaState(database)
+            try validate(locked, path: path)
+            guard locked.version < Schema.currentVersion else { return }
+            for version in (locked.version + 1)...Schema.currentVersion {
+                for step in Schema.migrations[version - 1] {
+                    try database.execute(step)
+                }
+            }
+            try database.execute("PRAGMA user_version = \(Schema.currentVersion)")
+            try database.execute("PRAGMA application_id = \(Schema.applicationID)")
+        }
+    }
+
+    // MARK: Access
+
+    /// Runs `body` with the connection under the store's lock, and turns every failure into a
+    /// `MemoryStoreError`.
+    func withDatabase<T>(writing: Bool = false, _ body: (Database) throws -> T) throws(MemoryStoreError) -> T {
+        if writing, isReadOnly { throw .readOnly(path: path) }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let database else { throw .closed(path: path) }
+        do {
+            return try body(database)
+        } catch let error as MemoryStoreError {
+            throw error
+        } catch let error as SQLiteError {
+            throw MemoryStoreError(error, path: path)
+        } catch {
+            throw .sqlite(path: path, SQLiteError(code: SQLITE_ERROR, extendedCode: SQLITE_ERROR, message: "\(error)"))
+        }
+    }
+
+    /// The schema version of the open store (`PRAGMA user_version`).
+    public func schemaVersion() throws(MemoryStoreError) -> Int {
+        try withDatabase { Int(try $0.scalarInt("PRAGMA user_version") ?? 0) }
+    }
+
+    /// The newest schema version this build writes.
+    public static var currentSchemaVersion: Int { Schema.currentVersion }
+
+    // MARK: Settings
+
+    /// A stored setting (e.g. the model fingerprint the memories were written with), or nil.
+    public func setting(_ key: String) throws(MemoryStoreError) -> String? {
+        try withDatabase { try $0.scalarString("SELECT value FROM settings WHERE key = ?", [.text(key)]) }
+    }
+
+    /// Stores or replaces a setting.
+    public func setSetting(_ key: String, _ value: String) throws(MemoryStoreError) {
+        try withDatabase(writing: true) {
+            try $0.run(
+                "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [.text(key), .text(value)]
+            )
+        }
+    }
+
+    /// Removes a setting; true when it existed.
+    @discardableResult
+    public func removeSetting(_ key: String) throws(MemoryStoreError) -> Bool {
+        try withDatabase(writing: true) { database in
+            try database.run("DELETE FROM settings WHERE key = ?", [.text(key)])
+            return database.changes > 0
+        }
+    }
+
+    /// All settings.
+    public func settings() throws(MemoryStoreError) -> [String: String] {
+        try withDatabase { database in
+            try database.withStatement("SELECT key, value FROM settings") { statement in
+                var settings: [String: String] = [:]
+                while try statement.step() { settings[statement.string(0)] = statement.string(1) }
+                return settings
+            }
+        }
+    }
+
+    // MARK: Maintenance
+
+    /// Counts and sizes, read from one consistent snapshot.
+    public func statistics() throws(MemoryStoreError) -> StoreStatistics {
+        try withDatabase { database in
+            try database.transaction(.deferred) {
+                let usage = try database.withStatement(
+                    """
+                    SELECT profile, codec, count(*), coalesce(sum(length(blob)), 0)
+                    FROM memories GROUP BY profile, codec ORDER BY profile, codec
+                    """
+                ) { statement in
+                    var usage: [StoreStatistics.MemoryUsage] = []
+                    while try statement.step() {
+                        usage.append(.init(
+                            profile: statement.string(0), codec: statement.string(1),
+                            count: statement.int(2), blobBytes: statement.int(3)
+                        ))
+                    }
+                    return usage
+                }
+                let pageSize = Int(try database.scalarInt("PRAGMA page_size") ?? 0)
+                return StoreStatistics(
+                    documents: Int(try database.scalarInt("SELECT count(*) FROM documents") ?? 0),
+                    references: Int(try database.scalarInt("SELECT count(*) FROM document_references") ?? 0),
+                    tokens: Int(try database.scalarInt("SELECT coalesce(sum(token_count), 0) FROM document_references") ?? 0),
+                    memories: usage.reduce(0) { $0 + $1.count },
+                    memoryUsage: usage,
+                    fileBytes: pageSize * Int(try database.scalarInt("PRAGMA page_count") ?? 0),
+                    freeBytes: pageSize * Int(try database.scalarInt("PRAGMA freelist_count") ?? 0)
+                )
+            }
+        }
+    }
+
+    /// Checks the file (`PRAGMA integrity_check`), the foreign keys, and (unless read-only) that the
+    /// full-text index matches the references. Returns the problems found; empty means healthy.
+    public func integrityProblems() throws(MemoryStoreError) -> [String] {
+        try withDatabase { database in
+            var problems = try database.strings("PRAGMA integrity_check").filter { $0 != "ok" }
+            try database.withStatement("PRAGMA foreign_key_check") { statement in
+                while try statement.step() {
+                    problems.append("foreign key: row \(statement.int64(1)) of \(statement.string(0)) points to a missing row of \(statement.string(2))")
+                }
+            }
+            if !isReadOnly {
+                do {
+                    try database.execute("INSERT INTO reference_fts (reference_fts) VALUES ('integrity-check')")
+                } catch let error as SQLiteError {
+                    problems.append("full-text index: \(error.message)")
+                }
+            }
+            return problems
+        }
+    }
+}

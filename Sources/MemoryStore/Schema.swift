@@ -1,0 +1,85 @@
+/// The store's schema as a list of forward migrations. Migration `n` (1-based) takes a database from
+/// `PRAGMA user_version = n - 1` to `n`; all pending ones run in one `BEGIN IMMEDIATE` transaction,
+/// so a database is never left between versions. Never edit a shipped step: append a new one.
+///
+/// The references table is named `document_references` (REFERENCES is an SQL keyword).
+/// Documents and references use AUTOINCREMENT so that an id is never reused after a delete: caches
+/// of decoded memories are keyed by reference id and must never serve another reference's KV.
+/// `memories` keeps its rowid: its rows are large blobs, which WITHOUT ROWID tables handle badly.
+enum Schema {
+    /// `PRAGMA application_id`: marks a file as a memory3 store ("M3ms").
+    static let applicationID: Int32 = 0x4D33_6D73
+
+    static var currentVersion: Int { migrations.count }
+
+    static let migrations: [[String]] = [
+        // v1: documents, references, encoded memories, settings.
+        [
+            """
+            CREATE TABLE documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                title TEXT NOT NULL,
+                source TEXT NOT NULL,
+                sha256 TEXT NOT NULL UNIQUE,
+                bytes INTEGER NOT NULL CHECK (bytes >= 0),
+                created_at INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE document_references (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
+                text TEXT NOT NULL,
+                token_count INTEGER NOT NULL CHECK (token_count >= 0),
+                UNIQUE (document_id, ordinal)
+            )
+            """,
+            """
+            CREATE TABLE memories (
+                reference_id INTEGER NOT NULL REFERENCES document_references(id) ON DELETE CASCADE,
+                profile TEXT NOT NULL,
+                codec TEXT NOT NULL,
+                blob BLOB NOT NULL,
+                PRIMARY KEY (reference_id, profile)
+            )
+            """,
+            """
+            CREATE TABLE settings (
+                key TEXT PRIMARY KEY NOT NULL,
+                value TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ],
+        // v2: full-text index over reference text for BM25 retrieval. External content (the text
+        // lives once, in document_references), kept in step by triggers, which also fire for rows
+        // removed by ON DELETE CASCADE. `rebuild` indexes references written before v2.
+        [
+            """
+            CREATE VIRTUAL TABLE reference_fts USING fts5(
+                text,
+                content = 'document_references',
+                content_rowid = 'id',
+                tokenize = 'porter unicode61 remove_diacritics 2'
+            )
+            """,
+            """
+            CREATE TRIGGER document_references_fts_insert AFTER INSERT ON document_references BEGIN
+                INSERT INTO reference_fts(rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+            """
+            CREATE TRIGGER document_references_fts_delete AFTER DELETE ON document_references BEGIN
+                INSERT INTO reference_fts(reference_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            END
+            """,
+            """
+            CREATE TRIGGER document_references_fts_update AFTER UPDATE OF text ON document_references BEGIN
+                INSERT INTO reference_fts(reference_fts, rowid, text) VALUES ('delete', old.id, old.text);
+                INSERT INTO reference_fts(rowid, text) VALUES (new.id, new.text);
+            END
+            """,
+            "INSERT INTO reference_fts(reference_fts) VALUES ('rebuild')",
+        ],
+    ]
+}
