@@ -20,7 +20,8 @@ int m3_kernels_use_avx2(void) {
 void m3_kernels_force_scalar(int on) { forced_scalar = on; }
 
 int m3_supports_type(int type) {
-    return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0;
+    return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0 ||
+           type == M3_TYPE_Q4_K || type == M3_TYPE_Q5_K || type == M3_TYPE_Q6_K;
 }
 
 void m3_quantize_q8(const float *x, int n, m3_block_q8 *out) {

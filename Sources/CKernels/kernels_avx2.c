@@ -79,6 +79,15 @@ M3_AVX2 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *cons
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     float mins[4] = {0, 0, 0, 0};
     switch (type) {
+    case M3_TYPE_Q4_K:
+        m3_vec_dot4_q4_K_avx2(row, xs, count, blocks, out);
+        return;
+    case M3_TYPE_Q5_K:
+        m3_vec_dot4_q5_K_avx2(row, xs, count, blocks, out);
+        return;
+    case M3_TYPE_Q6_K:
+        m3_vec_dot4_q6_K_avx2(row, xs, count, blocks, out);
+        return;
     case M3_TYPE_Q4_1:
         for (int b = 0; b < blocks; b++, p += 20) {
             const float dw = half_at(p), mw = half_at(p + 2);

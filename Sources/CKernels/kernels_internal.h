@@ -11,6 +11,26 @@ float m3_round_to_fp16(float x);
 void m3_quantize_q8_scalar(const float *x, int n, m3_block_q8 *out);
 float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blocks);
 
+/// Bytes per 256-element K-quant superblock.
+#define M3_Q4_K_BYTES 144
+#define M3_Q5_K_BYTES 176
+#define M3_Q6_K_BYTES 210
+
+/// The eight 6-bit scales and mins of a Q4_K/Q5_K superblock, unpacked from its 12 bytes.
+static inline void m3_kquant_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((q[j + 8] & 0x0f) | ((q[j] >> 6) << 4));
+        m[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+/// K-quant rows against `blocks` activation blocks (a multiple of 8: 8 per superblock).
+float m3_vec_dot_q4_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
+float m3_vec_dot_q5_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
+float m3_vec_dot_q6_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
+
 void m3_attention_scores_scalar(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
 void m3_attention_accumulate_scalar(const float *weights, const float *values, int count, int dim, float *out);
 
@@ -19,6 +39,9 @@ void m3_attention_accumulate_scalar(const float *weights, const float *values, i
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot4_q4_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot4_q6_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_attention_scores_avx2(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
 void m3_attention_accumulate_avx2(const float *weights, const float *values, int count, int dim, float *out);
 #endif

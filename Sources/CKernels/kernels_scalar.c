@@ -31,7 +31,7 @@ float m3_fp16_to_fp32(uint16_t h) {
 }
 
 float m3_round_to_fp16(float x) {
-    // Round to nearest even at fp16 precision (normal range; activation scales are far from limits).
+    // Round to nearest even at fp16 precision, overflowing to infinity as F16C's conversion does.
     if (x == 0.0f || !isfinite(x)) return x;
     int e;
     frexpf(x, &e);  // x = m * 2^e, 0.5 <= |m| < 1
@@ -39,7 +39,8 @@ float m3_round_to_fp16(float x) {
         return nearbyintf(x * 16777216.0f) / 16777216.0f;
     }
     float step = ldexpf(1.0f, e - 11);  // 11 significant bits
-    return nearbyintf(x / step) * step;
+    const float r = nearbyintf(x / step) * step;
+    return fabsf(r) > 65504.0f ? copysignf(INFINITY, x) : r;  // past fp16's largest finite value
 }
 
 void m3_quantize_q8_scalar(const float *x, int n, m3_block_q8 *out) {
@@ -95,6 +96,12 @@ float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blo
             sum += load_half(p) * x[b].d * (float)acc;
         }
         break;
+    case M3_TYPE_Q4_K:
+        return m3_vec_dot_q4_K_scalar(row, x, blocks);
+    case M3_TYPE_Q5_K:
+        return m3_vec_dot_q5_K_scalar(row, x, blocks);
+    case M3_TYPE_Q6_K:
+        return m3_vec_dot_q6_K_scalar(row, x, blocks);
     default:
         break;
     }

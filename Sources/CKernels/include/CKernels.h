@@ -24,6 +24,9 @@ enum {
     M3_TYPE_Q4_0 = 2,
     M3_TYPE_Q4_1 = 3,
     M3_TYPE_Q8_0 = 8,
+    M3_TYPE_Q4_K = 12,  // 256-element superblocks: rows must be a multiple of 256 long
+    M3_TYPE_Q5_K = 13,
+    M3_TYPE_Q6_K = 14,
 };
 
 /// 1 when the AVX2 kernels are in use, 0 for the scalar ones.
@@ -38,11 +41,13 @@ void m3_quantize_q8(const float *x, int n, m3_block_q8 *out);
 int m3_supports_type(int type);
 
 /// y[t * y_stride + r] = dot(weight row r, activation row t) for r in [row_begin, row_end) and
-/// t in [0, tokens). Weight rows are `row_bytes` apart; activation rows are `blocks` blocks each.
+/// t in [0, tokens). Weight rows are `row_bytes` apart; activation rows are `blocks` blocks of 32
+/// each (for K-quants a multiple of 8: one 256-element weight superblock spans 8 blocks).
 void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, int row_end,
                const m3_block_q8 *x, int blocks, int tokens, float *y, size_t y_stride);
 
-/// Dot product of one weight row (`blocks` blocks of `type`) with one activation row.
+/// Dot product of one weight row of `type` with one activation row of `blocks` blocks of 32 (the
+/// row holds blocks * 32 elements; for K-quants `blocks` is a multiple of 8).
 float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
 
 /// out[j] = dot(q, keys + j * dim) * scale + bias for j in [0, count): attention logits.
