@@ -105,7 +105,7 @@ enum KernelFixtures {
         }
     }
 
-    /// `count` random floats, each block of 32 with its own magnitude (1e-3 ... 1e2), quantized by
+    /// `blocks` blocks of 32 random floats, each block with its own magnitude (1e-3 ... 1e2), quantized by
     /// the kernel under test's m3_quantize_q8.
     static func activations(blocks: Int, using g: inout SeededGenerator) -> [m3_block_q8] {
         var x: [Float] = []
