@@ -1,23 +1,41 @@
-// Runtime dispatch between the scalar and AVX2 kernels, and the row/token loops of a matrix product.
+// Runtime dispatch between the scalar, AVX2 and AVX-VNNI kernels, and the row/token loops of a
+// matrix product.
 #include "kernels_internal.h"
 
-static int use_avx2 = -1;  // -1: not decided yet
-static int forced_scalar = 0;
+static int cpu_level = -1;  // -1: not detected yet
+static int level_limit = M3_LEVEL_VNNI;
 
-int m3_kernels_use_avx2(void) {
-    if (forced_scalar) return 0;
-    if (use_avx2 < 0) {
+int m3_kernels_level(void) {
+    if (cpu_level < 0) {
+        int level = M3_LEVEL_SCALAR;
 #if defined(M3_HAVE_X86)
         __builtin_cpu_init();
-        use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-        use_avx2 = 0;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+            level = M3_LEVEL_AVX2;
+            if (__builtin_cpu_supports("avxvnni")) level = M3_LEVEL_VNNI;
+        }
 #endif
+        cpu_level = level;
     }
-    return use_avx2;
+    return cpu_level < level_limit ? cpu_level : level_limit;
 }
 
-void m3_kernels_force_scalar(int on) { forced_scalar = on; }
+void m3_kernels_limit_level(int level) { level_limit = level; }
+
+int m3_kernels_use_avx2(void) { return m3_kernels_level() >= M3_LEVEL_AVX2; }
+
+void m3_kernels_force_scalar(int on) { level_limit = on ? M3_LEVEL_SCALAR : M3_LEVEL_VNNI; }
+
+#if defined(M3_HAVE_X86)
+/// The best vector kernel for one weight row against 1-4 activation rows.
+static inline void vec_dot4(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
+    if ((type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0) && m3_kernels_level() >= M3_LEVEL_VNNI) {
+        m3_vec_dot_small_vnni(type, row, xs, count, blocks, out);
+    } else {
+        m3_vec_dot4_avx2(type, row, xs, count, blocks, out);
+    }
+}
+#endif
 
 int m3_supports_type(int type) {
     return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0 ||
@@ -38,7 +56,7 @@ float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks) {
 #if defined(M3_HAVE_X86)
     if (m3_kernels_use_avx2()) {
         float out;
-        m3_vec_dot4_avx2(type, row, &x, 1, blocks, &out);
+        vec_dot4(type, row, &x, 1, blocks, &out);
         return out;
     }
 #endif
@@ -58,7 +76,7 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
                 const m3_block_q8 *xs[4];
                 float out[4];
                 for (int k = 0; k < count; k++) xs[k] = x + (size_t)(t + k) * blocks;
-                m3_vec_dot4_avx2(type, row, xs, count, blocks, out);
+                vec_dot4(type, row, xs, count, blocks, out);
                 for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
             }
         }

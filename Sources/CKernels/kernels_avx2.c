@@ -8,35 +8,10 @@
 
 #define M3_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-M3_AVX2 static inline float half_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-M3_AVX2 static inline float hsum(__m256 v) {
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
 /// Sum of products of unsigned bytes `a` and signed bytes `b`, as 8 float lanes.
 M3_AVX2 static inline __m256 dot_u8_i8(__m256i a, __m256i b) {
     const __m256i pairs = _mm256_maddubs_epi16(a, b);
     return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-/// Sum of products of signed bytes, via |a| * (b with a's sign).
-M3_AVX2 static inline __m256 dot_i8_i8(__m256i a, __m256i b) {
-    return dot_u8_i8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-}
-
-/// 32 nibbles of a Q4 block as bytes: low nibbles (elements 0..15), then high (16..31).
-M3_AVX2 static inline __m256i nibbles(const uint8_t *p) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)p);
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
 M3_AVX2 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out) {
@@ -74,57 +49,20 @@ M3_AVX2 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out) {
     }
 }
 
+#define M3_TARGET M3_AVX2
+#define M3_SUFFIX(name) name##_avx2
+#define M3_DOT_U8_I8 dot_u8_i8
+#include "kernels_q4q8_body.h"
+#undef M3_TARGET
+#undef M3_SUFFIX
+#undef M3_DOT_U8_I8
+
 M3_AVX2 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
-    const uint8_t *p = (const uint8_t *)row;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float mins[4] = {0, 0, 0, 0};
     switch (type) {
-    case M3_TYPE_Q4_K:
-        m3_vec_dot4_q4_K_avx2(row, xs, count, blocks, out);
-        return;
-    case M3_TYPE_Q5_K:
-        m3_vec_dot4_q5_K_avx2(row, xs, count, blocks, out);
-        return;
-    case M3_TYPE_Q6_K:
-        m3_vec_dot4_q6_K_avx2(row, xs, count, blocks, out);
-        return;
-    case M3_TYPE_Q4_1:
-        for (int b = 0; b < blocks; b++, p += 20) {
-            const float dw = half_at(p), mw = half_at(p + 2);
-            const __m256i w = nibbles(p + 4);
-            for (int k = 0; k < count; k++) {
-                const m3_block_q8 *x = xs[k] + b;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_u8_i8(w, q), acc[k]);
-                mins[k] += mw * x->s;
-            }
-        }
-        break;
-    case M3_TYPE_Q4_0:
-        for (int b = 0; b < blocks; b++, p += 18) {
-            const float dw = half_at(p);
-            const __m256i w = _mm256_sub_epi8(nibbles(p + 2), _mm256_set1_epi8(8));
-            for (int k = 0; k < count; k++) {
-                const m3_block_q8 *x = xs[k] + b;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_i8_i8(w, q), acc[k]);
-            }
-        }
-        break;
-    case M3_TYPE_Q8_0:
-        for (int b = 0; b < blocks; b++, p += 34) {
-            const float dw = half_at(p);
-            const __m256i w = _mm256_loadu_si256((const __m256i *)(p + 2));
-            for (int k = 0; k < count; k++) {
-                const m3_block_q8 *x = xs[k] + b;
-                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
-                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), dot_i8_i8(w, q), acc[k]);
-            }
-        }
-        break;
-    default:
-        break;
+    case M3_TYPE_Q4_K: m3_vec_dot4_q4_K_avx2(row, xs, count, blocks, out); return;
+    case M3_TYPE_Q5_K: m3_vec_dot4_q5_K_avx2(row, xs, count, blocks, out); return;
+    case M3_TYPE_Q6_K: m3_vec_dot4_q6_K_avx2(row, xs, count, blocks, out); return;
+    default: m3_vec_dot_small_avx2(type, row, xs, count, blocks, out); return;
     }
-    for (int k = 0; k < count; k++) out[k] = hsum(acc[k]) + mins[k];
 }
 #endif

@@ -38,6 +38,8 @@ void m3_attention_accumulate_scalar(const float *weights, const float *values, i
 #define M3_HAVE_X86 1
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
+void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot_small_vnni(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q4_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

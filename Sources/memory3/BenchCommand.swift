@@ -20,6 +20,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Runs to take the median of.")
     var repetitions = 1
 
+    @Option(help: "Limit the C kernels to a family: scalar, avx2 or vnni (default: the best the CPU has).")
+    var kernels: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -38,6 +41,12 @@ struct BenchCommand: ParsableCommand {
     """
 
     func run() throws {
+        if let kernels {
+            guard let family = ComputeKernels(rawValue: kernels) else {
+                throw ValidationError("--kernels must be scalar, avx2 or vnni")
+            }
+            ComputeKernels.limit(to: family)
+        }
         let (model, tokenizer, loadSeconds) = try modelOptions.load()
         var prompt: [Int] = []
         let piece = tokenizer.encode(Self.benchText, parseSpecial: false)
@@ -62,7 +71,7 @@ struct BenchCommand: ParsableCommand {
         }
         let result = BenchResult(
             prefill_tps: median(prefillRates), decode_tps: median(decodeRates), load_s: loadSeconds,
-            peak_rss_mb: peakResidentMegabytes(), threads: model.threads,
+            peak_rss_mb: peakResidentMegabytes(), threads: model.threads, kernels: ComputeKernels.active.rawValue,
             prompt_tokens: prompt.count, gen_tokens: genTokens)
         if json {
             try JSONOutput.print(result)
@@ -84,6 +93,7 @@ struct BenchResult: Encodable {
     let load_s: Double
     let peak_rss_mb: Double
     let threads: Int
+    let kernels: String
     let prompt_tokens: Int
     let gen_tokens: Int
 }

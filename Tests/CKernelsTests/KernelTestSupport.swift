@@ -17,15 +17,28 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// The two kernel sets the dispatcher chooses between: the best the CPU runs (AVX2/FMA/F16C on
-/// x86-64 machines that have them) and the portable scalar fallback.
+/// The kernel sets the dispatcher chooses between: the best the CPU runs (AVX-VNNI or AVX2 on
+/// x86-64 machines that have them), AVX2 without VNNI, and the portable scalar fallback.
 enum KernelPath: CaseIterable, CustomStringConvertible {
     case best
+    case avx2
     case scalar
 
-    func select() { m3_kernels_force_scalar(self == .scalar ? 1 : 0) }
+    func select() {
+        switch self {
+        case .best: m3_kernels_limit_level(Int32(M3_LEVEL_VNNI))
+        case .avx2: m3_kernels_limit_level(Int32(M3_LEVEL_AVX2))
+        case .scalar: m3_kernels_limit_level(Int32(M3_LEVEL_SCALAR))
+        }
+    }
 
-    var description: String { self == .scalar ? "scalar" : "best (AVX2: \(m3_kernels_use_avx2() != 0))" }
+    var description: String {
+        switch self {
+        case .best: return "best (level \(m3_kernels_level()))"
+        case .avx2: return "avx2 (level \(m3_kernels_level()))"
+        case .scalar: return "scalar"
+        }
+    }
 }
 
 /// Base for kernel tests: runs a body on each path and always leaves the dispatcher unforced.

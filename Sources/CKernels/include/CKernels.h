@@ -29,6 +29,18 @@ enum {
     M3_TYPE_Q6_K = 14,
 };
 
+/// Kernel families, best last.
+enum {
+    M3_LEVEL_SCALAR = 0,
+    M3_LEVEL_AVX2 = 1,
+    M3_LEVEL_VNNI = 2,  // AVX2 plus AVX-VNNI (vpdpbusd) for the 8-bit dots
+};
+
+/// The kernel family in use: the best the CPU has, unless limited.
+int m3_kernels_level(void);
+/// Uses no family above `level` (tests run every path; benchmarks compare them).
+void m3_kernels_limit_level(int level);
+
 /// 1 when the AVX2 kernels are in use, 0 for the scalar ones.
 int m3_kernels_use_avx2(void);
 /// Forces the scalar kernels (1) or the best available (0); for tests.
