@@ -1,0 +1,57 @@
+/// The application behind the HTTP layer: routes requests, checks API keys, turns every
+/// `APIError` into its response, and logs and counts every request.
+final class APIServer: HTTPHandler {
+    let router: Router
+    let limits: HTTPLimits
+    let authenticator: APIKeyAuthenticator
+    let metrics: ServerMetrics
+    let log: RequestLog
+
+    init(router: Router, limits: HTTPLimits, authenticator: APIKeyAuthenticator, metrics: ServerMetrics, log: RequestLog) {
+        self.router = router
+        self.limits = limits
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self.log = log
+    }
+
+    func bodyLimit(for head: HTTPRequestHead) -> Int {
+        if case .found(let route, _) = router.match(method: head.method, path: head.path), route.bodyLimit == .document {
+            return limits.maxDocumentBodyBytes
+        }
+        return limits.maxCompletionBodyBytes
+    }
+
+    func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+        do throws(APIError) {
+            switch router.match(method: request.method, path: request.path) {
+            case .notFound:
+                throw .notFound(request.path)
+            case .methodNotAllowed(let allowed):
+                throw .methodNotAllowed(method: request.method, allowed: allowed)
+            case .found(let route, let parameters):
+                if route.requiresKey { try authenticator.check(request.headers) }
+                return try route.handler(RouteRequest(http: request, parameters: parameters, context: context))
+            }
+        } catch {
+            return error.response
+        }
+    }
+
+    func finished(_ record: RequestRecord) {
+        let route = record.path == "-" ? "-" : router.routeLabel(path: record.path)
+        metrics.recordRequest(route: route, method: record.method, status: record.status, seconds: record.seconds)
+        if let error = record.error { metrics.recordRejection(reason: Self.rejectionReason(status: record.status, error: error)) }
+        log.record(record)
+    }
+
+    static func rejectionReason(status: Int, error: String) -> String {
+        switch status {
+        case 408: "timeout"
+        case 413: "body_too_large"
+        case 414, 431: "headers_too_large"
+        case 503: "connection_limit"
+        default: "malformed"
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Memory3Engine
+import Memory3Model
+
+/// The generation fields shared by /v1/completions and /v1/chat/completions, read from the
+/// request JSON with OpenAI's names, ranges and defaults (plus llama.cpp's top_k, min_p and
+/// repeat_penalty, and `memory`).
+public struct CompletionParameters: Sendable, Equatable {
+    public var model: String
+    /// As asked; nil means "up to the configured default, within the context".
+    public var maxTokens: Int?
+    public var sampling = SamplingParameters()
+    public var stop: [String] = []
+    public var stream = false
+    public var includeUsage = false
+    public var memoryMode = MemoryMode.off
+    public var memoryK = 5
+    public var user: String?
+
+    /// Most stop strings one request may give.
+    static let maxStopStrings = 16
+
+    public struct Context: Sendable {
+        public var modelID: String
+        public var accepts: @Sendable (String) -> Bool
+        public var maxTokensLimit: Int
+        public var defaultMemoryMode: MemoryMode
+        public var defaultMemoryK: Int
+        public var maxMemoryK: Int
+        public var memoryAvailable: Bool
+    }
+
+    public static func parse(_ o: JSONObject, chat: Bool, context c: Context) throws(APIError) -> CompletionParameters {
+        var p = CompletionParameters(model: c.modelID)
+        if let model = try o.string("model") {
+            guard c.accepts(model) else { throw .modelNotFound(model) }
+            p.model = c.modelID
+        }
+        let limit = max(1, c.maxTokensLimit)
+        p.maxTokens = try o.int("max_tokens", in: 1...limit)
+        if chat, let m = try o.int("max_completion_tokens", in: 1...limit) { p.maxTokens = m }
+        if let t = try o.double("temperature", in: 0...2) { p.sampling.temperature = Float(t) }
+        if let topP = try o.double("top_p", in: 0...1) {
+            guard topP > 0 else { throw .invalidRequest("'top_p' must be greater than 0", param: "top_p") }
+            p.sampling.topP = Float(topP)
+        }
+        if let k = try o.int("top_k", in: 0...1_000_000) { p.sampling.topK = k }
+        if let minP = try o.double("min_p", in: 0...1) { p.sampling.minP = Float(minP) }
+        if let f = try o.double("frequency_penalty", in: -2...2) { p.sampling.frequencyPenalty = Float(f) }
+        if let pp = try o.double("presence_penalty", in: -2...2) { p.sampling.presencePenalty = Float(pp) }
+        if let r = try o.double("repeat_penalty", in: 0.01...10) { p.sampling.repetitionPenalty = Float(r) }
+        if let seed = try o.int("seed", in: Int.min...Int.max) { p.sampling.seed = UInt64(bitPattern: Int64(seed)) }
+        if let message = p.sampling.validationError() { throw .invalidRequest(message) }
+
+        p.stop = try stopStrings(o)
+        p.stream = try o.bool("stream") ?? false
+        if let options = try o.object("stream_options") {
+            p.includeUsage = try options.bool("include_usage") ?? false
+        }
+        if let n = try o.int("n", in: Int.min...Int.max), n != 1 {
+            throw .invalidRequest("only n=1 is supported (one choice per request), not \(n)", param: "n")
+        }
+        if let bestOf = try o.int("best_of", in: Int.min...Int.max), bestOf != 1 {
+            throw .invalidRequest("only best_of=1 is supported", param: "best_of")
+        }
+        p.user = try o.string("user")
+        try refuseUnsupported(o, chat: chat)
+
+        p.memoryMode = c.defaultMemoryMode
+        p.memoryK = c.defaultMemoryK
+        if let memory = try o.object("memory") {
+            if let mode = try memory.string("mode") {
+                guard let parsed = MemoryMode(rawValue: mode) else {
+                    throw .invalidRequest("'memory.mode' must be \"explicit\", \"text\" or \"off\", not \"\(mode)\"", param: "memory.mode")
+                }
+                p.memoryMode = parsed
+            }
+            p.memoryK = try memory.int("k", in: 1...c.maxMemoryK) ?? p.memoryK
+        }
+        if p.memoryMode != .off && !c.memoryAvailable {
+            throw .invalidRequest(
+                "memory mode '\(p.memoryMode.rawValue)' is not available yet: this server has no knowledge base loaded; use \"off\"",
+                param: "memory.mode", code: "memory_unavailable")
+        }
+        return p
+    }
+
+    static func stopStrings(_ o: JSONObject) throws(APIError) -> [String] {
+        guard let value = o.value("stop") else { return [] }
+        var stops: [String]
+        switch value {
+        case .string(let s): stops = [s]
+        case .array(let items):
+            stops = []
+            for item in items {
+                guard case .string(let s) = item else { throw .invalidRequest("'stop' must be a string or an array of strings", param: "stop") }
+                stops.append(s)
+            }
+        default:
+            throw .invalidRequest("'stop' must be a string or an array of strings, not \(value.typeName)", param: "stop")
+        }
+        guard stops.count <= maxStopStrings else { throw .invalidRequest("'stop' may hold at most \(maxStopStrings) strings", param: "stop") }
+        guard !stops.contains(where: \.isEmpty) else { throw .invalidRequest("'stop' strings must not be empty", param: "stop") }
+        return stops
+    }
+
+    /// Fields whose features this server lacks: refused rather than silently ignored.
+    static func refuseUnsupported(_ o: JSONObject, chat: Bool) throws(APIError) {
+        if try o.bool("echo") == true { throw .invalidRequest("'echo' is not supported", param: "echo") }
+        if let suffix = try o.string("suffix"), !suffix.isEmpty { throw .invalidRequest("'suffix' is not supported", param: "suffix") }
+        if let bias = try o.object("logit_bias"), !bias.fields.isEmpty {
+            throw .invalidRequest("'logit_bias' is not supported", param: "logit_bias")
+        }
+        if chat {
+            if try o.bool("logprobs") == true { throw .invalidRequest("'logprobs' is not supported", param: "logprobs") }
+        } else if let logprobs = try o.int("logprobs", in: 0...20), logprobs > 0 {
+            throw .invalidRequest("'logprobs' is not supported", param: "logprobs")
+        }
+        for field in ["tools", "functions"] {
+            if let items = try o.array(field), !items.isEmpty { throw .invalidRequest("'\(field)' (tool calling) is not supported", param: field) }
+        }
+        if let format = try o.object("response_format"), let type = try format.string("type"), type != "text" {
+            throw .invalidRequest("response_format '\(type)' is not supported; only \"text\"", param: "response_format")
+        }
+    }
+}

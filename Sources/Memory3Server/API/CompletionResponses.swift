@@ -1,0 +1,144 @@
+import Foundation
+import Memory3Engine
+import Memory3Model
+
+/// Token counts, as OpenAI reports them.
+struct Usage: Encodable, Sendable {
+    let prompt_tokens: Int
+    let completion_tokens: Int
+    let total_tokens: Int
+
+    init(_ outcome: CompletionOutcome) {
+        prompt_tokens = outcome.promptTokens
+        completion_tokens = outcome.completionTokens
+        total_tokens = outcome.promptTokens + outcome.completionTokens
+    }
+}
+
+/// Which memories an answer used: per 64-token chunk, the references and their scores.
+struct MemoryReport: Encodable, Sendable {
+    struct Reference: Encodable, Sendable {
+        let reference_id: Int64
+        let document_id: Int64
+        let score: Double
+        let rank: Int
+    }
+
+    struct Chunk: Encodable, Sendable {
+        let phase: String
+        let first_token: Int
+        let token_count: Int
+        let references: [Reference]
+    }
+
+    let mode: String
+    let chunks: [Chunk]
+
+    init(_ outcome: CompletionOutcome) {
+        mode = outcome.memoryMode.rawValue
+        chunks = outcome.memoryChunks.map { record in
+            Chunk(phase: record.phase.rawValue, first_token: record.firstToken, token_count: record.tokenCount,
+                  references: record.references.map {
+                      Reference(reference_id: $0.referenceId, document_id: $0.documentId, score: $0.score, rank: $0.rank)
+                  })
+        }
+    }
+
+    init(mode: MemoryMode) {
+        self.mode = mode.rawValue
+        chunks = []
+    }
+}
+
+/// OpenAI's finish_reason for an outcome: "stop" (end of text or a stop string) or "length"
+/// (max_tokens, the context, or the request's deadline).
+func finishReasonName(_ reason: FinishReason) -> String {
+    switch reason {
+    case .endOfSequence, .stopString: "stop"
+    case .length, .cancelled: "length"
+    }
+}
+
+/// An optional that encodes as an explicit JSON null (OpenAI sends `"finish_reason": null`).
+struct Nullable<T: Encodable & Sendable>: Encodable, Sendable {
+    let value: T?
+    init(_ value: T?) { self.value = value }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if let value { try c.encode(value) } else { try c.encodeNil() }
+    }
+}
+
+struct ChatCompletion: Encodable, Sendable {
+    struct Message: Encodable, Sendable {
+        let role: String
+        let content: String
+    }
+
+    struct Choice: Encodable, Sendable {
+        let index: Int
+        let message: Message
+        let finish_reason: String
+        let logprobs: Nullable<String>
+    }
+
+    let id: String
+    let object = "chat.completion"
+    let created: Int
+    let model: String
+    let system_fingerprint: String
+    let choices: [Choice]
+    let usage: Usage
+    let memory: MemoryReport
+}
+
+struct ChatCompletionChunk: Encodable, Sendable {
+    struct Delta: Encodable, Sendable {
+        var role: String?
+        var content: String?
+    }
+
+    struct Choice: Encodable, Sendable {
+        let index: Int
+        let delta: Delta
+        let finish_reason: Nullable<String>
+        let logprobs: Nullable<String>
+    }
+
+    let id: String
+    let object = "chat.completion.chunk"
+    let created: Int
+    let model: String
+    let system_fingerprint: String
+    let choices: [Choice]
+    var usage: Nullable<Usage>?
+    var memory: MemoryReport?
+}
+
+struct TextCompletion: Encodable, Sendable {
+    struct Choice: Encodable, Sendable {
+        let index: Int
+        let text: String
+        let finish_reason: Nullable<String>
+        let logprobs: Nullable<String>
+    }
+
+    let id: String
+    let object = "text_completion"
+    let created: Int
+    let model: String
+    let system_fingerprint: String
+    let choices: [Choice]
+    var usage: Nullable<Usage>?
+    var memory: MemoryReport?
+}
+
+enum CompletionIDs {
+    static func make(prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let hex = (0 ..< 12).map { _ in String(format: "%02x", UInt8.random(in: 0 ... 255, using: &generator)) }.joined()
+        return prefix + hex
+    }
+
+    static var now: Int { Int(Date().timeIntervalSince1970) }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Memory3Engine
+import Memory3Model
+
+/// POST /v1/completions and /v1/chat/completions: read the request, admit it to the
+/// generation queue, and answer with the whole completion or a stream of Server-Sent Events.
+struct CompletionService: Sendable {
+    enum Kind: Sendable { case text, chat }
+
+    let configuration: ServerConfiguration
+    let scheduler: GenerationScheduler
+    let metrics: ServerMetrics
+    let engine: @Sendable () -> LanguageModelEngine?
+    /// How often a waiting request checks whether its client is still there.
+    let pollInterval = 0.05
+
+    func handle(_ request: RouteRequest, kind: Kind) throws(APIError) -> HTTPResponse {
+        guard let engine = engine() else { throw .modelLoading }
+        let object = try JSONValue.parseObject(request.http.body)
+        let parameterContext = CompletionParameters.Context(
+            modelID: engine.modelID, accepts: { engine.accepts(model: $0) },
+            maxTokensLimit: min(configuration.maxTokensLimit, engine.contextLength),
+            defaultMemoryMode: engine.memoryAvailable ? configuration.defaultMemoryMode : .off,
+            defaultMemoryK: configuration.defaultMemoryK, maxMemoryK: configuration.maxMemoryK,
+            memoryAvailable: engine.memoryAvailable)
+        let parameters = try CompletionParameters.parse(object, chat: kind == .chat, context: parameterContext)
+
+        var prompt: [Int]
+        var retrievable: [Bool]?
+        switch kind {
+        case .text:
+            prompt = try PromptBuilder.completionPrompt(object, tokenizer: engine.tokenizer).tokens
+        case .chat:
+            let messages = try PromptBuilder.chatMessages(object)
+            guard let template = engine.chatTemplate else {
+                throw .invalidRequest("this model has no chat template this server can render (\(engine.chatTemplateProblem ?? "none")); use /v1/completions")
+            }
+            (prompt, retrievable) = PromptBuilder.chatPrompt(messages, template: template, tokenizer: engine.tokenizer)
+        }
+
+        let room = engine.contextLength - prompt.count
+        if let asked = parameters.maxTokens, asked > room {
+            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: asked, contextLength: engine.contextLength)
+        }
+        guard room >= 1 else {
+            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: parameters.maxTokens ?? 1, contextLength: engine.contextLength)
+        }
+        let maxTokens = parameters.maxTokens ?? min(configuration.defaultMaxTokens, room)
+        let options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
+        let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
+                                memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
+        let deadline = request.context.startedAt + configuration.requestTimeoutSeconds
+        let ticket = try scheduler.submit(job, deadline: deadline, generate: engine.generate)
+
+        let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
+                          created: CompletionIDs.now, model: engine.modelID, parameters: parameters)
+        if parameters.stream {
+            let context = request.context
+            return HTTPResponse(status: .ok, headers: ServerSentEvents.headers) { stream in
+                self.stream(ticket, reply: reply, to: stream, context: context)
+            }
+        }
+        return try wholeResponse(ticket, reply: reply, context: request.context)
+    }
+
+    // MARK: - Whole responses
+
+    private func wholeResponse(_ ticket: GenerationTicket, reply: Reply, context: RequestContext) throws(APIError) -> HTTPResponse {
+        var cancelledForClient = false
+        while true {
+            let update = ticket.next(timeout: pollInterval)
+            if let end = update.end {
+                let outcome = try outcomeOrError(end, ticket: ticket)
+                record(outcome, ticket: ticket, context: context)
+                return .json(reply.whole(outcome))
+            }
+            if !cancelledForClient && context.isClientGone {
+                // Nobody will read the answer: stop generating it.
+                ticket.cancel()
+                cancelledForClient = true
+            }
+        }
+    }
+
+    // MARK: - Streams
+
+    private func stream(_ ticket: GenerationTicket, reply: Reply, to stream: ResponseBodyStream, context: RequestContext) {
+        metrics.streamStarted()
+        defer { metrics.streamEnded() }
+        func send(_ json: some Encodable) -> Bool {
+            let data = (try? JSONCoding.encoder.encode(json)) ?? Data()
+            return stream.write(ServerSentEvents.event(String(decoding: data, as: UTF8.self)))
+        }
+        var alive = reply.kind == .chat ? send(reply.chunk(role: "assistant", text: "")) : true
+        var lastCheck = MonotonicClock.now()
+        while true {
+            let update = ticket.next(timeout: pollInterval)
+            for piece in update.pieces where alive {
+                alive = send(reply.chunk(text: piece))
+            }
+            if let end = update.end {
+                guard alive else {
+                    if case .success(let outcome) = end { record(outcome, ticket: ticket, context: context) }
+                    return
+                }
+                switch end {
+                case .success(let outcome):
+                    record(outcome, ticket: ticket, context: context)
+                    _ = send(reply.finalChunk(outcome)) && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
+                case .failure(let error):
+                    _ = send(Self.apiError(for: error, ticket: ticket).envelope)
+                }
+                _ = stream.write(ServerSentEvents.event("[DONE]"))
+                return
+            }
+            let now = MonotonicClock.now()
+            if alive && now - lastCheck >= pollInterval {
+                lastCheck = now
+                if stream.isClientGone { alive = false }
+            }
+            if !alive && !ticket.isCancelled { ticket.cancel() }
+        }
+    }
+
+    // MARK: - Outcomes
+
+    private func outcomeOrError(_ end: Result<CompletionOutcome, any Error>, ticket: GenerationTicket) throws(APIError) -> CompletionOutcome {
+        switch end {
+        case .success(let outcome): return outcome
+        case .failure(let error): throw Self.apiError(for: error, ticket: ticket)
+        }
+    }
+
+    static func apiError(for error: any Error, ticket: GenerationTicket) -> APIError {
+        switch error {
+        case let error as APIError: return error
+        case GenerationSkipped.deadlinePassedInQueue: return .deadlineExceeded(seconds: ticket.deadline - ticket.enqueuedAt)
+        case GenerationSkipped.cancelled: return .shuttingDown
+        case ModelError.contextFull(let needed, let capacity):
+            return .contextLengthExceeded(promptTokens: needed - 1, maxTokens: 1, contextLength: capacity)
+        case ModelError.emptyInput: return .invalidRequest("the prompt is empty", param: "prompt")
+        default: return .internalError("\(error)")
+        }
+    }
+
+    private func record(_ outcome: CompletionOutcome, ticket: GenerationTicket, context: RequestContext) {
+        let firstToken = ticket.firstTextAt.map { $0 - context.startedAt }
+        let queueWait = ticket.startedAt.map { $0 - ticket.enqueuedAt }
+        metrics.recordGeneration(outcome, firstToken: firstToken, queueWait: queueWait)
+    }
+}
+
+/// Builds the response bodies of one completion (ids and names fixed at the start).
+struct Reply: Sendable {
+    let kind: CompletionService.Kind
+    let id: String
+    let created: Int
+    let model: String
+    let parameters: CompletionParameters
+    let fingerprint = "memory3"
+
+    func whole(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
+        let finish = finishReasonName(outcome.finishReason)
+        switch kind {
+        case .chat:
+            return ChatCompletion(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, message: .init(role: "assistant", content: outcome.text), finish_reason: finish, logprobs: Nullable(nil))],
+                usage: Usage(outcome), memory: MemoryReport(outcome))
+        case .text:
+            return TextCompletion(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, text: outcome.text, finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
+        }
+    }
+
+    /// A chunk carrying text (and, for the first chat chunk, the role).
+    func chunk(role: String? = nil, text: String, finish: String? = nil) -> any Encodable & Sendable {
+        let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
+        switch kind {
+        case .chat:
+            return ChatCompletionChunk(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, delta: .init(role: role, content: finish == nil ? text : nil),
+                                finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                usage: usage)
+        case .text:
+            return TextCompletion(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, text: text, finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                usage: usage)
+        }
+    }
+
+    /// The chunk with the finish reason; it also names the memories used.
+    func finalChunk(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
+        let finish = finishReasonName(outcome.finishReason)
+        let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
+        switch kind {
+        case .chat:
+            return ChatCompletionChunk(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, delta: .init(), finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                usage: usage, memory: MemoryReport(outcome))
+        case .text:
+            return TextCompletion(
+                id: id, created: created, model: model, system_fingerprint: fingerprint,
+                choices: [.init(index: 0, text: "", finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                usage: usage, memory: MemoryReport(outcome))
+        }
+    }
+
+    /// The last event with `stream_options.include_usage`: no choices, the usage, the memories.
+    func usageChunk(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
+        switch kind {
+        case .chat:
+            return ChatCompletionChunk(id: id, created: created, model: model, system_fingerprint: fingerprint,
+                                       choices: [], usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
+        case .text:
+            return TextCompletion(id: id, created: created, model: model, system_fingerprint: fingerprint,
+                                  choices: [], usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
+        }
+    }
+}

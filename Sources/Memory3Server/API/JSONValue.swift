@@ -1,0 +1,133 @@
+import Foundation
+
+/// A JSON document as a value, so that request fields can be checked one by one with messages
+/// that name the field (a `Decodable` struct would fail on the first mismatch with a message
+/// about coding paths).
+public enum JSONValue: Sendable, Equatable, Decodable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    /// Parses a request body, which must be a UTF-8 JSON object.
+    public static func parseObject(_ body: [UInt8]) throws(APIError) -> JSONObject {
+        guard !body.isEmpty else { throw .invalidJSON("the body is empty") }
+        guard String(validating: body, as: UTF8.self) != nil else { throw .invalidJSON("the body is not valid UTF-8") }
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: Data(body))
+        } catch let DecodingError.dataCorrupted(context) {
+            throw .invalidJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        } catch {
+            throw .invalidJSON("\(error)")
+        }
+        guard case .object(let fields) = value else { throw .invalidJSON("the body must be a JSON object") }
+        return JSONObject(fields: fields)
+    }
+
+    var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// A JSON object whose fields are read with type checks; every mismatch is an
+/// `APIError.invalidRequest` naming the field. A field set to null counts as absent.
+public struct JSONObject: Sendable, Equatable {
+    public let fields: [String: JSONValue]
+    /// The field path prefix for messages ("stream_options.").
+    var prefix = ""
+
+    public init(fields: [String: JSONValue], prefix: String = "") {
+        self.fields = fields
+        self.prefix = prefix
+    }
+
+    func value(_ key: String) -> JSONValue? {
+        guard let v = fields[key], v != .null else { return nil }
+        return v
+    }
+
+    func mismatch(_ key: String, _ expected: String, _ got: JSONValue) -> APIError {
+        .invalidRequest("'\(prefix)\(key)' must be \(expected), not \(got.typeName)", param: prefix + key)
+    }
+
+    func invalid(_ key: String, _ message: String) -> APIError {
+        .invalidRequest("'\(prefix)\(key)' \(message)", param: prefix + key)
+    }
+
+    public func string(_ key: String) throws(APIError) -> String? {
+        guard let v = value(key) else { return nil }
+        guard case .string(let s) = v else { throw mismatch(key, "a string", v) }
+        return s
+    }
+
+    public func bool(_ key: String) throws(APIError) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard case .bool(let b) = v else { throw mismatch(key, "a boolean", v) }
+        return b
+    }
+
+    /// An integer within `range` (a float with no fraction, like 5.0, counts).
+    public func int(_ key: String, in range: ClosedRange<Int>) throws(APIError) -> Int? {
+        guard let v = value(key) else { return nil }
+        let i: Int
+        switch v {
+        case .int(let x): i = x
+        case .double(let d) where d.rounded() == d && abs(d) < 1e15: i = Int(d)
+        case .double: throw invalid(key, "must be an integer between \(range.lowerBound) and \(range.upperBound)")
+        default: throw mismatch(key, "an integer", v)
+        }
+        guard range.contains(i) else {
+            throw invalid(key, "must be between \(range.lowerBound) and \(range.upperBound), not \(i)")
+        }
+        return i
+    }
+
+    /// A number within `range`.
+    public func double(_ key: String, in range: ClosedRange<Double>) throws(APIError) -> Double? {
+        guard let v = value(key) else { return nil }
+        let d: Double
+        switch v {
+        case .int(let x): d = Double(x)
+        case .double(let x): d = x
+        default: throw mismatch(key, "a number", v)
+        }
+        guard d.isFinite, range.contains(d) else {
+            throw invalid(key, "must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return d
+    }
+
+    public func object(_ key: String) throws(APIError) -> JSONObject? {
+        guard let v = value(key) else { return nil }
+        guard case .object(let o) = v else { throw mismatch(key, "an object", v) }
+        return JSONObject(fields: o, prefix: prefix + key + ".")
+    }
+
+    public func array(_ key: String) throws(APIError) -> [JSONValue]? {
+        guard let v = value(key) else { return nil }
+        guard case .array(let a) = v else { throw mismatch(key, "an array", v) }
+        return a
+    }
+}

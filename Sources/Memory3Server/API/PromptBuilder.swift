@@ -1,0 +1,127 @@
+import Tokenizer
+
+/// Turns `prompt` (completions) or `messages` (chat) into prompt tokens, with the mask of
+/// tokens that may serve as retrieval queries.
+enum PromptBuilder {
+    /// `prompt`: a string, an array with one string, token ids, or an array with one array of ids.
+    static func completionPrompt(_ o: JSONObject, tokenizer: Tokenizer) throws(APIError) -> (tokens: [Int], text: String) {
+        guard let value = o.value("prompt") else { throw .invalidRequest("'prompt' is required", param: "prompt") }
+        switch value {
+        case .string(let text):
+            return (try encode(text, tokenizer: tokenizer), text)
+        case .array(let items):
+            guard !items.isEmpty else { throw .invalidRequest("'prompt' is an empty array", param: "prompt") }
+            if items.count == 1, case .string(let text) = items[0] { return (try encode(text, tokenizer: tokenizer), text) }
+            if items.count == 1, case .array(let ids) = items[0] { return try tokenIds(ids, tokenizer: tokenizer) }
+            if case .string = items[0] {
+                throw .invalidRequest("only one prompt per request is supported (n=1); send the prompts one by one", param: "prompt")
+            }
+            return try tokenIds(items, tokenizer: tokenizer)
+        default:
+            throw .invalidRequest("'prompt' must be a string or an array of token ids, not \(value.typeName)", param: "prompt")
+        }
+    }
+
+    static func encode(_ text: String, tokenizer: Tokenizer) throws(APIError) -> [Int] {
+        guard !text.isEmpty else { throw .invalidRequest("'prompt' is empty", param: "prompt") }
+        // A plain prompt is plain text: markup like <|im_start|> in it is not parsed as control tokens.
+        let tokens = tokenizer.encode(text, parseSpecial: false)
+        guard !tokens.isEmpty else { throw .invalidRequest("'prompt' has no text the tokenizer can encode", param: "prompt") }
+        return tokens
+    }
+
+    static func tokenIds(_ items: [JSONValue], tokenizer: Tokenizer) throws(APIError) -> (tokens: [Int], text: String) {
+        var ids: [Int] = []
+        for item in items {
+            guard case .int(let id) = item, id >= 0, id < tokenizer.vocabularySize else {
+                throw .invalidRequest("'prompt' token ids must be integers in 0..<\(tokenizer.vocabularySize)", param: "prompt")
+            }
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { throw .invalidRequest("'prompt' is empty", param: "prompt") }
+        return (ids, tokenizer.decode(ids))
+    }
+
+    /// Roles a chat message may have ("developer" is OpenAI's newer name for "system").
+    static let roles: Set<String> = ["system", "developer", "user", "assistant"]
+
+    static func chatMessages(_ o: JSONObject) throws(APIError) -> [ChatMessage] {
+        guard let items = try o.array("messages") else { throw .invalidRequest("'messages' is required", param: "messages") }
+        guard !items.isEmpty else { throw .invalidRequest("'messages' must hold at least one message", param: "messages") }
+        var messages: [ChatMessage] = []
+        for (i, item) in items.enumerated() {
+            guard case .object(let fields) = item else {
+                throw .invalidRequest("'messages[\(i)]' must be an object with 'role' and 'content'", param: "messages")
+            }
+            let message = JSONObject(fields: fields, prefix: "messages[\(i)].")
+            guard let role = try message.string("role") else { throw message.invalid("role", "is required") }
+            guard roles.contains(role) else {
+                throw message.invalid("role", "must be system, developer, user or assistant, not '\(role)'")
+            }
+            let content = try messageContent(message)
+            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
+        }
+        return messages
+    }
+
+    /// `content`: a string, or an array of `{"type": "text", "text": ...}` parts (joined).
+    static func messageContent(_ message: JSONObject) throws(APIError) -> String {
+        guard let value = message.value("content") else { throw message.invalid("content", "is required") }
+        switch value {
+        case .string(let s): return s
+        case .array(let parts):
+            var text = ""
+            for part in parts {
+                guard case .object(let fields) = part, fields["type"] == .string("text"), case .string(let s)? = fields["text"] else {
+                    throw message.invalid("content", "parts must be {\"type\": \"text\", \"text\": ...}; other part types are not supported")
+                }
+                text += s
+            }
+            return text
+        default:
+            throw message.mismatch("content", "a string or an array of text parts", value)
+        }
+    }
+
+    /// The chat prompt's tokens, and for each whether it belongs to a user or assistant message's
+    /// content (the template's markup and system prompts are not retrieval queries).
+    static func chatPrompt(_ messages: [ChatMessage], template: ChatTemplate, tokenizer: Tokenizer) -> (tokens: [Int], retrievable: [Bool]) {
+        let rendered = template.render(messages, addGenerationPrompt: true)
+        let tokens = tokenizer.encode(rendered, parseSpecial: true)
+        // Byte ranges of the message contents in the rendered prompt, found in order.
+        let bytes = Array(rendered.utf8)
+        var ranges: [Range<Int>] = []
+        var cursor = 0
+        for message in messages where !message.content.isEmpty {
+            let needle = Array(message.content.utf8)
+            if let start = firstIndex(of: needle, in: bytes, from: cursor) {
+                if message.role != "system" { ranges.append(start ..< start + needle.count) }
+                cursor = start + needle.count
+            }
+        }
+        var retrievable: [Bool] = []
+        retrievable.reserveCapacity(tokens.count)
+        var offset = 0
+        var r = 0
+        for token in tokens {
+            let length = tokenizer.tokenBytes(token).count
+            while r < ranges.count && ranges[r].upperBound <= offset { r += 1 }
+            let inside = r < ranges.count && ranges[r].lowerBound <= offset && offset + length <= ranges[r].upperBound + 1
+            retrievable.append(inside && !tokenizer.isControl(token))
+            offset += length
+        }
+        return (tokens, retrievable)
+    }
+
+    /// Where `needle` starts in `haystack` at or after `start`, looking no further than the
+    /// markup that separates two messages can reach (the default system prompt included).
+    static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int, window: Int = 4096) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+        let last = min(haystack.count - needle.count, start + window)
+        guard start <= last else { return nil }
+        for i in start ... last where haystack[i] == needle[0] {
+            if haystack[i ..< i + needle.count].elementsEqual(needle) { return i }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Memory3Engine
+
+/// Every setting of `memory3 serve`. Defaults are here; config/memory3.json (documented in
+/// config/README.md) overrides them, environment variables override the file, and command-line
+/// flags override both.
+public struct ServerConfiguration: Sendable, Equatable {
+    // server
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var backlog: Int32 = 512
+    public var gzipMinimumBytes = 1024
+    /// On SIGTERM/SIGINT: how long requests in flight may run before they are cancelled.
+    public var shutdownGraceSeconds = 30.0
+    public var limits = HTTPLimits()
+    // model
+    public var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    /// The id clients send as `model`; nil: the file name without `.gguf`.
+    public var modelID: String?
+    public var threads: Int?
+    // generation
+    /// Generations that may wait while one runs (429 beyond).
+    public var queueCapacity = 16
+    /// A completion's deadline, from arrival (queue wait included).
+    public var requestTimeoutSeconds = 300.0
+    /// max_tokens when a request gives none.
+    public var defaultMaxTokens = 256
+    /// The most tokens one request may ask for (the context length also bounds it).
+    public var maxTokensLimit = 4096
+    // memory
+    /// The SQLite knowledge base; nil (or a missing file) runs without memory.
+    public var databasePath: String? = "data/memory3.sqlite"
+    /// Memory mode when a request gives none.
+    public var defaultMemoryMode = MemoryMode.off
+    public var defaultMemoryK = 5
+    public var maxMemoryK = 32
+    /// The memory profile whose memories generation reads (the one documents were ingested with).
+    public var memoryProfile = "dense"
+    // auth
+    public var apiKeys: [String] = []
+    /// Also take keys (comma-separated) from this environment variable.
+    public var apiKeysEnvironmentVariable = "MEMORY3_API_KEYS"
+    /// Whether GET /metrics needs a key too.
+    public var protectMetrics = false
+    // tls
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    // log
+    /// One line per request on stderr.
+    public var logRequests = true
+
+    public init() {}
+
+    /// The settings with `config` (a JSON file's bytes) applied.
+    public static func load(json: [UInt8], file: String = "config") throws(ConfigurationError) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        do {
+            let root = try JSONValue.parseObject(json)
+            try configuration.apply(root)
+        } catch {
+            throw ConfigurationError(file: file, message: error.description)
+        }
+        return configuration
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> ServerConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, message: "cannot read the file")
+        }
+        return try load(json: Array(data), file: path)
+    }
+
+    static let sections: [String: Set<String>] = [
+        "server": ["host", "port", "backlog", "gzip_min_bytes", "shutdown_grace_s"],
+        "limits": ["max_header_bytes", "max_header_count", "max_completion_body_bytes", "max_document_body_bytes",
+                   "max_chunk_line_bytes", "max_connections", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
+                   "write_timeout_s", "linger_timeout_s"],
+        "model": ["path", "id", "threads"],
+        "generation": ["queue_capacity", "request_timeout_s", "default_max_tokens", "max_tokens_limit"],
+        "memory": ["db", "default_mode", "default_k", "max_k", "profile"],
+        "auth": ["api_keys", "api_keys_env", "protect_metrics"],
+        "tls": ["cert", "key"],
+        "log": ["requests"],
+    ]
+
+    mutating func apply(_ root: JSONObject) throws(APIError) {
+        for key in root.fields.keys where !key.hasPrefix("_") {
+            guard Self.sections[key] != nil else {
+                throw .invalidRequest("unknown section '\(key)' (known: \(Self.sections.keys.sorted().joined(separator: ", ")))")
+            }
+        }
+        for (name, known) in Self.sections {
+            guard let section = try root.object(name) else { continue }
+            for key in section.fields.keys where !key.hasPrefix("_") && !known.contains(key) {
+                throw .invalidRequest("unknown setting '\(name).\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+            }
+        }
+        let big = 1 << 40
+        if let s = try root.object("server") {
+            host = try s.string("host") ?? host
+            port = try s.int("port", in: 0...65535) ?? port
+            backlog = Int32(try s.int("backlog", in: 1...65535) ?? Int(backlog))
+            gzipMinimumBytes = try s.int("gzip_min_bytes", in: 0...big) ?? gzipMinimumBytes
+            shutdownGraceSeconds = try s.double("shutdown_grace_s", in: 0...3600) ?? shutdownGraceSeconds
+        }
+        if let l = try root.object("limits") {
+            limits.maxHeaderBytes = try l.int("max_header_bytes", in: 256...(1 << 20)) ?? limits.maxHeaderBytes
+            limits.maxHeaderCount = try l.int("max_header_count", in: 1...10_000) ?? limits.maxHeaderCount
+            limits.maxCompletionBodyBytes = try l.int("max_completion_body_bytes", in: 0...big) ?? limits.maxCompletionBodyBytes
+            limits.maxDocumentBodyBytes = try l.int("max_document_body_bytes", in: 0...big) ?? limits.maxDocumentBodyBytes
+            limits.maxChunkLineBytes = try l.int("max_chunk_line_bytes", in: 16...(1 << 20)) ?? limits.maxChunkLineBytes
+            limits.maxConnections = try l.int("max_connections", in: 1...1_000_000) ?? limits.maxConnections
+            limits.headerTimeout = try l.double("header_timeout_s", in: 0.01...3600) ?? limits.headerTimeout
+            limits.bodyTimeout = try l.double("body_timeout_s", in: 0.01...3600) ?? limits.bodyTimeout
+            limits.idleTimeout = try l.double("idle_timeout_s", in: 0.01...86400) ?? limits.idleTimeout
+            limits.writeTimeout = try l.double("write_timeout_s", in: 0.01...3600) ?? limits.writeTimeout
+            limits.lingerTimeout = try l.double("linger_timeout_s", in: 0...60) ?? limits.lingerTimeout
+        }
+        if let m = try root.object("model") {
+            modelPath = try m.string("path") ?? modelPath
+            modelID = try m.string("id") ?? modelID
+            threads = try m.int("threads", in: 1...256) ?? threads
+        }
+        if let g = try root.object("generation") {
+            queueCapacity = try g.int("queue_capacity", in: 0...100_000) ?? queueCapacity
+            requestTimeoutSeconds = try g.double("request_timeout_s", in: 0.01...86400) ?? requestTimeoutSeconds
+            defaultMaxTokens = try g.int("default_max_tokens", in: 1...1_000_000) ?? defaultMaxTokens
+            maxTokensLimit = try g.int("max_tokens_limit", in: 1...1_000_000) ?? maxTokensLimit
+        }
+        if let m = try root.object("memory") {
+            if m.fields["db"] == .null { databasePath = nil } else { databasePath = try m.string("db") ?? databasePath }
+            if let mode = try m.string("default_mode") {
+                guard let parsed = MemoryMode(rawValue: mode) else {
+                    throw .invalidRequest("'memory.default_mode' must be explicit, text or off")
+                }
+                defaultMemoryMode = parsed
+            }
+            defaultMemoryK = try m.int("default_k", in: 1...256) ?? defaultMemoryK
+            maxMemoryK = try m.int("max_k", in: 1...256) ?? maxMemoryK
+            memoryProfile = try m.string("profile") ?? memoryProfile
+        }
+        if let a = try root.object("auth") {
+            if let keys = try a.array("api_keys") {
+                apiKeys = []
+                for key in keys {
+                    guard case .string(let s) = key, !s.isEmpty else { throw .invalidRequest("'auth.api_keys' must be an array of non-empty strings") }
+                    apiKeys.append(s)
+                }
+            }
+            apiKeysEnvironmentVariable = try a.string("api_keys_env") ?? apiKeysEnvironmentVariable
+            protectMetrics = try a.bool("protect_metrics") ?? protectMetrics
+        }
+        if let t = try root.object("tls") {
+            tlsCertificate = try t.string("cert") ?? tlsCertificate
+            tlsKey = try t.string("key") ?? tlsKey
+        }
+        if let l = try root.object("log") {
+            logRequests = try l.bool("requests") ?? logRequests
+        }
+    }
+
+    /// Applies MEMORY3_* environment variables (see config/README.md).
+    public mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigurationError) {
+        func int(_ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let raw = environment[name] else { return nil }
+            guard let value = Int(raw), range.contains(value) else {
+                throw ConfigurationError(file: "environment", message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound), not '\(raw)'")
+            }
+            return value
+        }
+        if let host = environment["MEMORY3_HOST"] { self.host = host }
+        if let port = try int("MEMORY3_PORT", 0...65535) { self.port = port }
+        if let model = environment["MEMORY3_MODEL"] { modelPath = model }
+        if let db = environment["MEMORY3_DB"] { databasePath = db.isEmpty ? nil : db }
+        if let threads = try int("MEMORY3_THREADS", 1...256) { self.threads = threads }
+        if let capacity = try int("MEMORY3_QUEUE_CAPACITY", 0...100_000) { queueCapacity = capacity }
+        if let keys = environment[apiKeysEnvironmentVariable] {
+            apiKeys += keys.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
+    /// The model id clients use: the configured one, or the file name without `.gguf`.
+    public var effectiveModelID: String {
+        if let modelID { return modelID }
+        var name = URL(fileURLWithPath: modelPath).lastPathComponent
+        if name.hasSuffix(".gguf") { name.removeLast(5) }
+        return name
+    }
+
+    public var httpConfiguration: HTTPServerConfiguration {
+        var c = HTTPServerConfiguration(host: host, port: port, limits: limits)
+        c.backlog = backlog
+        c.gzipMinimumBytes = gzipMinimumBytes
+        return c
+    }
+}
+
+/// A configuration that cannot be used, with where and why.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let file: String
+    public let message: String
+    public var description: String { "\(file): \(message)" }
+}

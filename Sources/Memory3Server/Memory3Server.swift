@@ -1,0 +1,118 @@
+import Foundation
+import Memory3Engine
+import MemoryStore
+import Synchronization
+
+/// The whole server: HTTP layer, routes, generation queue and metrics. Start it, hand it the
+/// model when it has loaded (it answers /health and 503s before), and shut it down on a signal.
+public final class Memory3Server: Sendable {
+    public let configuration: ServerConfiguration
+    public let metrics = ServerMetrics()
+    public let scheduler: GenerationScheduler
+    public let log: RequestLog
+    let http: HTTPServer
+    private let state = ServerState()
+
+    public init(configuration: ServerConfiguration, engine: LanguageModelEngine? = nil, log: RequestLog? = nil) {
+        self.configuration = configuration
+        let metrics = self.metrics
+        self.log = log ?? RequestLog(enabled: configuration.logRequests)
+        self.scheduler = GenerationScheduler(queueCapacity: configuration.queueCapacity) { queued, running in
+            metrics.setQueue(depth: queued, generating: running)
+        }
+        let state = self.state
+        state.engine.withLock { $0 = engine }
+        let currentEngine: @Sendable () -> LanguageModelEngine? = { state.engine.withLock { $0 } }
+        let completions = CompletionService(configuration: configuration, scheduler: scheduler, metrics: metrics, engine: currentEngine)
+        let httpBox = HTTPServerBox()
+        let system = SystemRoutes(
+            metrics: metrics,
+            gauges: {
+                var g = ServerMetrics.Gauges()
+                g.openConnections = httpBox.server?.openConnectionCount ?? 0
+                g.activeRequests = httpBox.server?.activeRequestCount ?? 0
+                g.modelLoaded = currentEngine() != nil
+                if let store = state.store.withLock({ $0 }), let statistics = try? store.statistics() {
+                    g.documents = statistics.documents
+                    g.references = statistics.references
+                    g.memories = statistics.memories
+                }
+                if let cache = state.memorySource.withLock({ $0 })?.cacheStatistics {
+                    g.memoryCacheHits = cache.hits
+                    g.memoryCacheMisses = cache.misses
+                    g.memoryBytesLoaded = cache.bytes
+                }
+                return g
+            },
+            engine: currentEngine,
+            notReadyReason: {
+                if httpBox.server?.isDraining == true { return "shutting down" }
+                if let problem = state.loadProblem.withLock({ $0 }) { return problem }
+                return currentEngine() == nil ? "the model is loading" : nil
+            },
+            protectMetrics: configuration.protectMetrics)
+
+        var router = Router()
+        for route in system.routes() { router.add(route) }
+        router.add(Route("POST", "/v1/completions") { request throws(APIError) in try completions.handle(request, kind: .text) })
+        router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
+        let documents = DocumentRoutes(
+            store: { state.store.withLock { $0 } }, profile: { state.memorySource.withLock { $0?.profile } },
+            defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
+        for route in documents.routes() { router.add(route) }
+
+        let keys = APIKeyAuthenticator(keys: configuration.apiKeys)
+        let api = APIServer(router: router, limits: configuration.limits, authenticator: keys, metrics: metrics, log: self.log)
+        http = HTTPServer(configuration: configuration.httpConfiguration, handler: api)
+        httpBox.server = http
+    }
+
+    /// Binds the port and starts serving. Throws if the address is taken or invalid.
+    public func start() throws {
+        try http.start()
+        log.event("listening on http://\(configuration.host):\(http.port)")
+    }
+
+    /// The bound port (useful when configured as 0).
+    public var port: Int { http.port }
+
+    /// Makes the model available (completions answer 503 until then).
+    public func setEngine(_ engine: LanguageModelEngine) {
+        state.engine.withLock { $0 = engine }
+    }
+
+    /// Opens the knowledge base to the document and retrieval routes; with a memory source
+    /// (which needs the model's fingerprint) its cache statistics show in /metrics.
+    public func setKnowledgeBase(_ store: MemoryStore, source: StoreMemorySource? = nil) {
+        state.store.withLock { $0 = store }
+        if let source { state.memorySource.withLock { $0 = source } }
+    }
+
+    /// Records why the model could not load (/ready reports it).
+    public func setLoadFailure(_ message: String) {
+        state.loadProblem.withLock { $0 = message }
+    }
+
+    public var engine: LanguageModelEngine? { state.engine.withLock { $0 } }
+
+    /// Stops accepting, lets requests in flight finish for up to `grace` seconds, then cancels
+    /// the generations still running. Returns when the server has stopped.
+    public func shutdown(grace: Double? = nil) {
+        let scheduler = self.scheduler
+        http.shutdown(grace: grace ?? configuration.shutdownGraceSeconds) { scheduler.cancelAll() }
+        scheduler.stop()
+    }
+}
+
+/// What changes while the server runs: the model (once loaded) and why it failed to load.
+final class ServerState: Sendable {
+    let engine = Mutex<LanguageModelEngine?>(nil)
+    let loadProblem = Mutex<String?>(nil)
+    let store = Mutex<MemoryStore?>(nil)
+    let memorySource = Mutex<StoreMemorySource?>(nil)
+}
+
+/// Lets route closures reach the HTTP server, which is made after them.
+final class HTTPServerBox: @unchecked Sendable {
+    var server: HTTPServer?
+}

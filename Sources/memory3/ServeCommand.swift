@@ -1,0 +1,181 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GGUF
+import Memory3Engine
+import Memory3Memory
+import Memory3Model
+import Memory3Server
+import MemoryStore
+import Tokenizer
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the model over HTTP: OpenAI-compatible completions, documents, /metrics.",
+        discussion: """
+        Settings come from the config file (config/memory3.json when present; every setting is described \
+        in config/README.md), then MEMORY3_* environment variables, then these flags. The server listens \
+        at once (GET /health answers) and answers completions once the model has loaded (GET /ready). \
+        SIGTERM or SIGINT stops accepting, lets requests in flight finish (server.shutdown_grace_s), and exits 0.
+        """
+    )
+
+    static let defaultConfigPath = "config/memory3.json"
+
+    @Option(help: "JSON config file (default: \(ServeCommand.defaultConfigPath) when it exists, or $MEMORY3_CONFIG).")
+    var config: String?
+
+    @Option(help: "Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).")
+    var host: String?
+
+    @Option(help: "Port to listen on (default 8080; 0 picks a free one).")
+    var port: Int?
+
+    @Option(help: "SQLite knowledge base (created when missing).")
+    var db: String?
+
+    @Option(name: .shortAndLong, help: "GGUF model file.")
+    var model: String?
+
+    @Option(help: "Threads for matrix work (default: the number of cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
+    }
+
+    /// Defaults, then the file, the environment and the flags.
+    func resolvedConfiguration() throws -> ServerConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        var settings = ServerConfiguration()
+        if let path = config ?? environment["MEMORY3_CONFIG"] {
+            settings = try ServerConfiguration.load(path: path)
+        } else if FileManager.default.fileExists(atPath: Self.defaultConfigPath) {
+            settings = try ServerConfiguration.load(path: Self.defaultConfigPath)
+        }
+        try settings.applyEnvironment(environment)
+        if let host { settings.host = host }
+        if let port { settings.port = port }
+        if let db { settings.databasePath = db.isEmpty ? nil : db }
+        if let model { settings.modelPath = model }
+        if let threads { settings.threads = threads }
+        return settings
+    }
+
+    func run() throws {
+        let settings: ServerConfiguration
+        do { settings = try resolvedConfiguration() } catch let error as ConfigurationError { throw CLIError(error.description) }
+        let server = Memory3Server(configuration: settings)
+        do { try server.start() } catch { throw CLIError("\(error)") }
+        let log = server.log
+        if !settings.apiKeys.isEmpty { log.event("API keys required (\(settings.apiKeys.count) configured)") }
+        if settings.tlsCertificate != nil || settings.tlsKey != nil {
+            log.event("warning: tls.cert/tls.key are set but this build serves plain HTTP; terminate TLS in front of it")
+        }
+
+        // The model loads beside the accept loop: /health answers meanwhile, /ready says when it is done.
+        let loader = Thread { Self.load(settings, into: server) }
+        loader.stackSize = 8 << 20
+        loader.start()
+
+        let signal = Self.waitForTerminationSignal()
+        log.event("\(signal), shutting down: no new connections; requests in flight get up to \(Int(settings.shutdownGraceSeconds)) s")
+        let started = Date()
+        server.shutdown()
+        log.event(String(format: "stopped after %.1f s", Date().timeIntervalSince(started)))
+    }
+
+    static func load(_ settings: ServerConfiguration, into server: Memory3Server) {
+        let log = server.log
+        let path = settings.modelPath
+        guard FileManager.default.fileExists(atPath: path) else {
+            let message = "model file '\(path)' does not exist" + (path == ModelOptions.defaultModelPath ? "; run `make model` to fetch it" : "")
+            log.event("error: \(message)")
+            server.setLoadFailure(message)
+            return
+        }
+        let started = Date()
+        let file: GGUFFile
+        let model: LlamaModel
+        let tokenizer: Tokenizer
+        do {
+            file = try GGUFFile(path: path)
+            tokenizer = try Tokenizer(gguf: file)
+            model = try LlamaModel(file: file, threads: settings.threads)
+        } catch {
+            log.event("error: cannot load '\(path)': \(error)")
+            server.setLoadFailure("cannot load the model: \(error)")
+            return
+        }
+
+        var source: StoreMemorySource?
+        var policy = MemoryReadingPolicy()
+        if let dbPath = settings.databasePath {
+            do {
+                try FileManager.default.createDirectory(at: URL(fileURLWithPath: dbPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+                let store = try MemoryStore(path: dbPath)
+                let fingerprint = ModelFingerprint.of(file)
+                source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint)
+                policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
+                server.setKnowledgeBase(store, source: source)
+                let statistics = try? store.statistics()
+                log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
+            } catch {
+                log.event("error: cannot open the knowledge base '\(dbPath)': \(error)")
+                server.setLoadFailure("cannot open the knowledge base: \(error)")
+            }
+        }
+
+        let engine = LanguageModelEngine(model: model, tokenizer: tokenizer, modelID: settings.effectiveModelID,
+                                         aliases: [URL(fileURLWithPath: path).lastPathComponent],
+                                         memorySource: source, policy: policy)
+        server.setEngine(engine)
+        log.event(String(format: "model %@ loaded in %.1f s (%d threads, context %d); ready", settings.effectiveModelID,
+                         Date().timeIntervalSince(started), model.threads, model.config.contextLength))
+        if engine.chatTemplate == nil {
+            log.event("warning: no usable chat template (\(engine.chatTemplateProblem ?? "?")); /v1/chat/completions answers 400")
+        }
+        log.event("try: curl http://\(settings.host):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' "
+                  + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
+    }
+
+    /// Blocks until SIGTERM or SIGINT; a second signal exits at once.
+    static func waitForTerminationSignal() -> String {
+        let received = DispatchSemaphore(value: 0)
+        let name = SignalName()
+        var sources: [DispatchSourceSignal] = []
+        for (number, label) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            Foundation.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                if name.set(label) {
+                    received.signal()
+                } else {
+                    FileHandle.standardError.write(Data("second \(label): exiting now\n".utf8))
+                    Foundation.exit(1)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        received.wait()
+        return name.value ?? "signal"
+    }
+}
+
+/// The first signal's name (set once).
+final class SignalName: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var value: String?
+
+    /// True for the first call.
+    func set(_ name: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard value == nil else { return false }
+        value = name
+        return true
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+@testable import Memory3Server
+import XCTest
+
+final class ServerConfigurationTests: XCTestCase {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func testShippedConfigFileHoldsTheDefaults() throws {
+        let path = Self.repositoryRoot.appendingPathComponent("config/memory3.json").path
+        XCTAssertEqual(try ServerConfiguration.load(path: path), ServerConfiguration())
+    }
+
+    func testEverySettingIsDocumented() throws {
+        let readme = try String(contentsOf: Self.repositoryRoot.appendingPathComponent("config/README.md"), encoding: .utf8)
+        for (section, keys) in ServerConfiguration.sections {
+            XCTAssertTrue(readme.contains("## `\(section)`"), section)
+            for key in keys { XCTAssertTrue(readme.contains("| `\(key)` |"), "\(section).\(key) is not documented") }
+        }
+    }
+
+    func testFileValuesApply() throws {
+        let c = try ServerConfiguration.load(json: Array(#"""
+            {"server": {"host": "0.0.0.0", "port": 9000}, "limits": {"header_timeout_s": 1.5, "max_connections": 10},
+             "generation": {"queue_capacity": 0}, "memory": {"db": null, "default_mode": "text"}, "auth": {"api_keys": ["a", "b"]}}
+            """#.utf8))
+        XCTAssertEqual(c.host, "0.0.0.0")
+        XCTAssertEqual(c.port, 9000)
+        XCTAssertEqual(c.limits.headerTimeout, 1.5)
+        XCTAssertEqual(c.limits.maxConnections, 10)
+        XCTAssertEqual(c.queueCapacity, 0)
+        XCTAssertNil(c.databasePath)
+        XCTAssertEqual(c.defaultMemoryMode, .text)
+        XCTAssertEqual(c.apiKeys, ["a", "b"])
+    }
+
+    func testMistakesAreRefusedWithTheirPlace() {
+        let cases: [(String, String)] = [
+            (#"{"server": {"prot": 1}}"#, "unknown setting 'server.prot'"),
+            (#"{"srever": {}}"#, "unknown section 'srever'"),
+            (#"{"server": {"port": "80"}}"#, "'server.port' must be an integer"),
+            (#"{"server": {"port": 70000}}"#, "'server.port' must be between 0 and 65535"),
+            (#"{"memory": {"default_mode": "always"}}"#, "'memory.default_mode' must be explicit, text or off"),
+            (#"{"auth": {"api_keys": [""]}}"#, "'auth.api_keys' must be an array of non-empty strings"),
+            ("{", "not valid JSON"),
+        ]
+        for (json, message) in cases {
+            XCTAssertThrowsError(try ServerConfiguration.load(json: Array(json.utf8), file: "test.json")) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix("test.json: "), text)
+                XCTAssertTrue(text.contains(message), "\(json): \(text)")
+            }
+        }
+    }
+
+    func testEnvironmentOverridesTheFile() throws {
+        var c = ServerConfiguration()
+        try c.applyEnvironment(["MEMORY3_PORT": "9999", "MEMORY3_HOST": "::1", "MEMORY3_API_KEYS": "x, y,", "MEMORY3_DB": ""])
+        XCTAssertEqual(c.port, 9999)
+        XCTAssertEqual(c.host, "::1")
+        XCTAssertEqual(c.apiKeys, ["x", "y"])
+        XCTAssertNil(c.databasePath)
+        XCTAssertThrowsError(try c.applyEnvironment(["MEMORY3_PORT": "http"]))
+    }
+
+    func testModelIDDefaultsToTheFileName() {
+        var c = ServerConfiguration()
+        XCTAssertEqual(c.effectiveModelID, "SmolLM2-135M-Instruct.Q4_1")
+        c.modelID = "smol"
+        XCTAssertEqual(c.effectiveModelID, "smol")
+    }
+}
