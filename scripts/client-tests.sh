@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Real clients against `memory3 serve` on the real model: the official `openai` Python package
+# gets a completion, a chat completion and a streamed chat completion with usage (and the errors
+# it should raise), and prometheus_client's text parser reads /metrics. The server runs on a free
+# loopback port with its own temporary knowledge base, and gets SIGTERM at the end (it must exit 0).
+#
+#   scripts/client-tests.sh            # builds memory3 (debug; the engine is optimized anyway)
+#   MEMORY3_BIN=path/to/memory3 scripts/client-tests.sh
+#
+# Installs the clients into .venv-clients (git-ignored). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODEL=${MEMORY3_MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
+VENV=${MEMORY3_CLIENT_VENV:-.venv-clients}
+if [ ! -f "$MODEL" ]; then
+    echo "client-tests: $MODEL is missing; run \`make model\`" >&2
+    exit 1
+fi
+
+if [ -z "${MEMORY3_BIN:-}" ]; then
+    echo "client-tests: building memory3" >&2
+    swift build --product memory3 >&2
+    MEMORY3_BIN="$(swift build --show-bin-path)/memory3"
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -c "import openai, prometheus_client" 2>/dev/null ||
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check openai prometheus_client
+
+WORK=$(mktemp -d)
+PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+KEY="client-test-$RANDOM$RANDOM"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then kill -KILL "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+MEMORY3_API_KEYS="$KEY" "$MEMORY3_BIN" serve --host 127.0.0.1 --port "$PORT" \
+    --model "$MODEL" --db "$WORK/knowledge.sqlite" 2>"$WORK/server.log" &
+SERVER_PID=$!
+
+for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then cat "$WORK/server.log" >&2; echo "client-tests: the server exited" >&2; exit 1; fi
+    sleep 0.5
+done
+curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null || { cat "$WORK/server.log" >&2; echo "client-tests: never ready" >&2; exit 1; }
+
+status=0
+MEMORY3_URL="http://127.0.0.1:$PORT" MEMORY3_KEY="$KEY" "$VENV/bin/python" - <<'PY' || status=$?
+import os, sys, traceback, urllib.request
+import openai
+from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
+
+url, key = os.environ["MEMORY3_URL"], os.environ["MEMORY3_KEY"]
+client = OpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=120)
+passed, failed = 0, 0
+
+def check(name):
+    def run(test):
+        global passed, failed
+        try:
+            test()
+            passed += 1
+            print(f"ok    {name}")
+        except Exception:
+            failed += 1
+            print(f"FAIL  {name}")
+            traceback.print_exc()
+    return run
+
+model = client.models.list().data[0].id
+
+@check("models.list names the served model")
+def _():
+    assert model.startswith("SmolLM2"), model
+    assert client.models.retrieve(model).id == model
+
+@check("completions.create: greedy completion with usage")
+def _():
+    r = client.completions.create(model=model, prompt="The capital of France is", max_tokens=8, temperature=0)
+    assert r.object == "text_completion", r
+    assert "Paris" in r.choices[0].text, r.choices[0].text
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens == 5 and r.usage.completion_tokens == 8 and r.usage.total_tokens == 13, r.usage
+
+answer = {}
+
+@check("chat.completions.create: an answer with usage")
+def _():
+    r = client.chat.completions.create(model=model, max_tokens=24, temperature=0,
+                                       messages=[{"role": "user", "content": "Name a primary colour."}])
+    assert r.object == "chat.completion"
+    assert r.choices[0].message.role == "assistant"
+    assert r.choices[0].message.content.strip(), r
+    assert r.usage.completion_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    answer["text"], answer["usage"] = r.choices[0].message.content, r.usage
+
+@check("chat.completions.create(stream=True): deltas, usage in the last event, same text as unstreamed")
+def _():
+    stream = client.chat.completions.create(model=model, max_tokens=24, temperature=0, stream=True,
+                                            stream_options={"include_usage": True},
+                                            messages=[{"role": "user", "content": "Name a primary colour."}])
+    pieces, usage, finish, events = [], None, None, 0
+    for chunk in stream:
+        events += 1
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            if choice.delta.content:
+                pieces.append(choice.delta.content)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    assert events >= 3, events
+    assert usage is not None, "no usage in the stream"
+    assert finish in ("stop", "length"), finish
+    assert "".join(pieces) == answer["text"], ("".join(pieces), answer["text"])
+    assert usage.completion_tokens == answer["usage"].completion_tokens, (usage, answer["usage"])
+
+@check("errors: bad key -> AuthenticationError, bad value -> BadRequestError, unknown model -> NotFoundError")
+def _():
+    try:
+        OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).models.list()
+        raise AssertionError("a wrong key was accepted")
+    except openai.AuthenticationError:
+        pass
+    try:
+        client.chat.completions.create(model=model, max_tokens=-1, messages=[{"role": "user", "content": "x"}])
+        raise AssertionError("max_tokens=-1 was accepted")
+    except openai.BadRequestError as e:
+        assert "max_tokens" in str(e), e
+    try:
+        client.completions.create(model="gpt-4", prompt="x", max_tokens=1)
+        raise AssertionError("an unknown model was accepted")
+    except openai.NotFoundError:
+        pass
+
+@check("prometheus_client parses /metrics")
+def _():
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    for name in ["memory3_http_requests", "memory3_http_request_duration_seconds", "memory3_time_to_first_token_seconds",
+                 "memory3_prompt_tokens", "memory3_generated_tokens", "memory3_decode_tokens_per_second",
+                 "memory3_queue_depth", "memory3_active_streams", "memory3_memory_cache_hits", "memory3_documents"]:
+        assert name in families, (name, sorted(families))
+    ok = [s for s in families["memory3_http_requests"].samples
+          if s.labels.get("route") == "/v1/chat/completions" and s.labels.get("status") == "200"]
+    assert ok and ok[0].value >= 2, ok
+    assert families["memory3_http_request_duration_seconds"].type == "histogram"
+    generated = [s for s in families["memory3_generated_tokens"].samples if s.name.endswith("_total")]
+    assert generated and generated[0].value >= 8 + 24, generated
+
+print(f"client-tests: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+
+# Documents over curl (the knowledge-base routes; uploads arrive with the server's ingestion).
+if curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/documents" | grep -q '"object":"list"'; then
+    echo "ok    curl GET /v1/documents lists the knowledge base"
+else
+    echo "FAIL  curl GET /v1/documents"; status=1
+fi
+
+kill -TERM "$SERVER_PID"
+server_status=0
+wait "$SERVER_PID" || server_status=$?
+SERVER_PID=""
+if [ "$server_status" -ne 0 ]; then
+    echo "FAIL  the server exited $server_status after SIGTERM (expected 0)"; status=1
+else
+    echo "ok    SIGTERM: the server exited 0"
+fi
+if [ "$status" -ne 0 ]; then
+    echo "--- server log ---" >&2
+    tail -n 40 "$WORK/server.log" >&2
+fi
+exit "$status"
