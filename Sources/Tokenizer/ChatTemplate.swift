@@ -35,17 +35,32 @@ public enum ChatTemplate: Sendable, Equatable {
     /// The prompt text for `messages`, exactly as the Jinja template renders it; with
     /// `addGenerationPrompt` it ends with the opening of the assistant's turn.
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
+        pieces(messages, addGenerationPrompt: addGenerationPrompt).map(\.text).joined()
+    }
+
+    /// One piece of a rendered prompt: template text, or the content of a message.
+    public struct Piece: Sendable, Equatable {
+        public var text: String
+        /// The role whose message content this is; nil for the template's own text.
+        public var contentRole: String?
+    }
+
+    /// The rendered prompt in pieces, so a caller can tell message content from template text (the
+    /// retriever must not search for "assistant" or the default system prompt).
+    public func pieces(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> [Piece] {
         switch self {
         case .chatML(let defaultSystemPrompt):
-            var prompt = ""
+            var pieces: [Piece] = []
             if let defaultSystemPrompt, let first = messages.first, first.role != "system" {
-                prompt += "<|im_start|>system\n\(defaultSystemPrompt)<|im_end|>\n"
+                pieces.append(Piece(text: "<|im_start|>system\n\(defaultSystemPrompt)<|im_end|>\n", contentRole: nil))
             }
             for message in messages {
-                prompt += "<|im_start|>\(message.role)\n\(message.content)<|im_end|>\n"
+                pieces.append(Piece(text: "<|im_start|>\(message.role)\n", contentRole: nil))
+                pieces.append(Piece(text: message.content, contentRole: message.role))
+                pieces.append(Piece(text: "<|im_end|>\n", contentRole: nil))
             }
-            if addGenerationPrompt { prompt += "<|im_start|>assistant\n" }
-            return prompt
+            if addGenerationPrompt { pieces.append(Piece(text: "<|im_start|>assistant\n", contentRole: nil)) }
+            return pieces
         }
     }
 

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import Memory3Engine
+import Memory3Memory
 import Memory3Model
+import MemoryStore
 import Tokenizer
 
 struct GenerateCommand: ParsableCommand {
@@ -51,11 +54,26 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "System message for --chat (default: the template's own).")
     var system: String?
 
-    @Flag(help: "Print one JSON object with the text, token ids, finish reason and timings.")
+    @Option(help: "A memory store (made by `memory3 ingest`) to read from.")
+    var db: String?
+
+    @Option(help: "How to use the store: explicit (memory), text (RAG) or off. Default: explicit with --db.")
+    var memory: String?
+
+    @Option(help: "Memories (or RAG references) per 64-token chunk.")
+    var k = 5
+
+    @Option(help: "The memory profile the store was ingested with.")
+    var profile = "dense"
+
+    @Flag(help: "Print one JSON object with the text, token ids, finish reason, timings and the memories used.")
     var json = false
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be >= 0") }
+        if let memory, MemoryMode(rawValue: memory) == nil { throw ValidationError("--memory must be explicit, text or off") }
+        if memory != nil && memory != "off" && db == nil { throw ValidationError("--memory needs --db") }
+        guard k >= 1 && k <= 32 else { throw ValidationError("--k must be between 1 and 32") }
         if let message = sampling.validationError() { throw ValidationError(message) }
     }
 
@@ -74,35 +92,53 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let (model, tokenizer, loadSeconds) = try modelOptions.load()
-        var text = prompt
+        var promptTokens: [Int]
+        var retrievable: [Bool]?
         if chat {
             let template = try ChatTemplate.detect(from: model.file.metadata["tokenizer.chat_template"]?.stringValue)
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: prompt))
-            text = template.render(messages, addGenerationPrompt: true)
+            let chatPrompt = ChatPrompt(template: template, messages: messages, tokenizer: tokenizer)
+            promptTokens = chatPrompt.tokens
+            retrievable = chatPrompt.retrievable
+        } else {
+            // A plain prompt is plain text: control-token spellings in it are not parsed.
+            promptTokens = tokenizer.encode(prompt, parseSpecial: false)
         }
-        // Control tokens are parsed only in template-made text; a plain prompt is plain text.
-        let promptTokens = tokenizer.encode(text, parseSpecial: chat)
         guard !promptTokens.isEmpty else { throw CLIError("the prompt is empty") }
 
-        let generator = TextGenerator(model: model, tokenizer: tokenizer)
+        let mode = memory.flatMap(MemoryMode.init(rawValue:)) ?? (db == nil ? .off : .explicit)
+        var source: StoreMemorySource?
+        var policy = MemoryReadingPolicy()
+        policy.memoriesPerChunk = k
+        if let db, mode != .off {
+            let fingerprint = ModelFingerprint.of(model.file)
+            source = StoreMemorySource(store: try MemoryStore(path: db, readOnly: true), profile: profile, modelFingerprint: fingerprint)
+            policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: fingerprint)?.retrievalHead
+        }
+        let generator = MemoryGenerator(model: model, tokenizer: tokenizer, source: source, policy: policy)
         let options = GenerationOptions(maxTokens: maxTokens, sampling: sampling, stop: stop)
-        let result = try generator.generate(prompt: promptTokens, options: options) { piece in
+        let result = try generator.generate(prompt: promptTokens, retrievable: retrievable, mode: mode, options: options) { piece in
             if !json {
                 FileHandle.standardOutput.write(piece.data(using: .utf8)!)
             }
             return true
         }
+        let generation = result.generation
         if json {
             try JSONOutput.print(GenerateOutput(
-                text: result.text, prompt_tokens: promptTokens, tokens: result.tokens,
-                finish_reason: result.finishReason.rawValue, seed: result.seed,
-                load_s: loadSeconds, prefill_s: result.prefillSeconds, decode_s: result.decodeSeconds,
-                decode_tps: result.decodeSeconds > 0 ? Double(result.tokens.count) / result.decodeSeconds : 0,
-                peak_rss_mb: peakResidentMegabytes()))
+                text: generation.text, prompt_tokens: promptTokens, tokens: generation.tokens,
+                finish_reason: generation.finishReason.rawValue, seed: generation.seed,
+                load_s: loadSeconds, prefill_s: generation.prefillSeconds, decode_s: generation.decodeSeconds,
+                decode_tps: generation.decodeSeconds > 0 ? Double(generation.tokens.count) / generation.decodeSeconds : 0,
+                peak_rss_mb: peakResidentMegabytes(), memory_mode: mode.rawValue, memory_chunks: result.chunks))
         } else {
             print()
+            for chunk in result.chunks where !chunk.references.isEmpty {
+                let refs = chunk.references.map { String(format: "ref %lld (doc %lld, %.2f)", $0.referenceId, $0.documentId, $0.score) }
+                stderrLine("[\(chunk.phase.rawValue) tokens \(chunk.firstToken)+\(chunk.tokenCount)] \(refs.joined(separator: ", "))")
+            }
         }
     }
 }
@@ -118,4 +154,6 @@ struct GenerateOutput: Encodable {
     let decode_s: Double
     let decode_tps: Double
     let peak_rss_mb: Double
+    let memory_mode: String
+    let memory_chunks: [ChunkRecord]
 }
