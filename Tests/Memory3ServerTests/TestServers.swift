@@ -50,6 +50,7 @@ enum TestServers {
             contextLength: 256
         ) { job, onText in
             probe.started.add(1, ordering: .relaxed)
+            probe.lastJob.withLock { $0 = job }
             var text = ""
             var produced = 0
             var reason = FinishReason.length
@@ -76,6 +77,7 @@ final class GenerationProbe: Sendable {
     let started = Atomic<Int>(0)
     let cancelled = Atomic<Int>(0)
     let finished = Atomic<Int>(0)
+    let lastJob = Mutex<CompletionJob?>(nil)
 }
 
 /// Log lines collected from a server.

@@ -1,7 +1,7 @@
 import Tokenizer
 
-/// Turns `prompt` (completions) or `messages` (chat) into prompt tokens, with the mask of
-/// tokens that may serve as retrieval queries.
+/// Reads `prompt` (completions) into prompt tokens, and `messages` (chat) into chat messages
+/// (`ChatPrompt` turns those into tokens).
 enum PromptBuilder {
     /// `prompt`: a string, an array with one string, token ids, or an array with one array of ids.
     static func completionPrompt(_ o: JSONObject, tokenizer: Tokenizer) throws(APIError) -> (tokens: [Int], text: String) {
@@ -81,47 +81,5 @@ enum PromptBuilder {
         default:
             throw message.mismatch("content", "a string or an array of text parts", value)
         }
-    }
-
-    /// The chat prompt's tokens, and for each whether it belongs to a user or assistant message's
-    /// content (the template's markup and system prompts are not retrieval queries).
-    static func chatPrompt(_ messages: [ChatMessage], template: ChatTemplate, tokenizer: Tokenizer) -> (tokens: [Int], retrievable: [Bool]) {
-        let rendered = template.render(messages, addGenerationPrompt: true)
-        let tokens = tokenizer.encode(rendered, parseSpecial: true)
-        // Byte ranges of the message contents in the rendered prompt, found in order.
-        let bytes = Array(rendered.utf8)
-        var ranges: [Range<Int>] = []
-        var cursor = 0
-        for message in messages where !message.content.isEmpty {
-            let needle = Array(message.content.utf8)
-            if let start = firstIndex(of: needle, in: bytes, from: cursor) {
-                if message.role != "system" { ranges.append(start ..< start + needle.count) }
-                cursor = start + needle.count
-            }
-        }
-        var retrievable: [Bool] = []
-        retrievable.reserveCapacity(tokens.count)
-        var offset = 0
-        var r = 0
-        for token in tokens {
-            let length = tokenizer.tokenBytes(token).count
-            while r < ranges.count && ranges[r].upperBound <= offset { r += 1 }
-            let inside = r < ranges.count && ranges[r].lowerBound <= offset && offset + length <= ranges[r].upperBound + 1
-            retrievable.append(inside && !tokenizer.isControl(token))
-            offset += length
-        }
-        return (tokens, retrievable)
-    }
-
-    /// Where `needle` starts in `haystack` at or after `start`, looking no further than the
-    /// markup that separates two messages can reach (the default system prompt included).
-    static func firstIndex(of needle: [UInt8], in haystack: [UInt8], from start: Int, window: Int = 4096) -> Int? {
-        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
-        let last = min(haystack.count - needle.count, start + window)
-        guard start <= last else { return nil }
-        for i in start ... last where haystack[i] == needle[0] {
-            if haystack[i ..< i + needle.count].elementsEqual(needle) { return i }
-        }
-        return nil
     }
 }
