@@ -12,6 +12,7 @@ final class HTTPConnectionTests: XCTestCase {
             let r = try client.request("GET", "/health")
             XCTAssertEqual(r.status, 200)
             XCTAssertNil(r.header("Connection"))
+            XCTAssertNotNil(r.header("Date")?.range(of: #"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$"#, options: .regularExpression))
             XCTAssertEqual(try r.json()["status"] as? String, "ok")
         }
         XCTAssertEqual(server.http.openConnectionCount, 1)

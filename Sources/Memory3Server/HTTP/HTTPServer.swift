@@ -320,6 +320,7 @@ public final class HTTPServer: @unchecked Sendable {
         var keepAlive = request.head.keepAlive && !isDraining && response.headers["Connection"]?.lowercased() != "close"
         let writer = ResponseWriter(fd: connection.fd, timeout: limits.writeTimeout)
         response.headers.set("Server", "memory3")
+        response.headers.set("Date", HTTPDate.now())
 
         var ok: Bool
         switch response.body {
@@ -375,7 +376,8 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     static func simpleResponse(_ status: HTTPStatus, body: [UInt8], extra: [(String, String)] = []) -> [UInt8] {
-        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.count)), ("Server", "memory3")])
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.count)),
+                                   ("Server", "memory3"), ("Date", HTTPDate.now())])
         for (name, value) in extra { headers.add(name, value) }
         return HTTPResponse.serializeHead(status: status, version: .http1_1, headers: headers) + body
     }
