@@ -10,6 +10,8 @@ public final class Memory3Server: Sendable {
     public let metrics = ServerMetrics()
     public let scheduler: GenerationScheduler
     public let log: RequestLog
+    /// Document uploads being (or recently) encoded.
+    public let ingestions = IngestionRegistry()
     let http: HTTPServer
     private let state = ServerState()
 
@@ -21,6 +23,7 @@ public final class Memory3Server: Sendable {
             metrics.setQueue(depth: queued, generating: running)
         }
         let state = self.state
+        let registry = self.ingestions
         state.engine.withLock { $0 = engine }
         let currentEngine: @Sendable () -> LanguageModelEngine? = { state.engine.withLock { $0 } }
         let completions = CompletionService(configuration: configuration, scheduler: scheduler, metrics: metrics, engine: currentEngine)
@@ -32,6 +35,7 @@ public final class Memory3Server: Sendable {
                 g.openConnections = httpBox.server?.openConnectionCount ?? 0
                 g.activeRequests = httpBox.server?.activeRequestCount ?? 0
                 g.modelLoaded = currentEngine() != nil
+                g.ingestionQueue = registry.pendingCount
                 if let store = state.store.withLock({ $0 }), let statistics = try? store.statistics() {
                     g.documents = statistics.documents
                     g.references = statistics.references
@@ -57,7 +61,9 @@ public final class Memory3Server: Sendable {
         router.add(Route("POST", "/v1/completions") { request throws(APIError) in try completions.handle(request, kind: .text) })
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
-            store: { state.store.withLock { $0 } }, profile: { state.memorySource.withLock { $0?.profile } },
+            store: { state.store.withLock { $0 } }, pipeline: { state.pipeline.withLock { $0 } }, scheduler: scheduler,
+            registry: registry, maxPendingIngestions: configuration.maxPendingIngestions,
+            profile: { state.memorySource.withLock { $0?.profile } },
             defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
         for route in documents.routes() { router.add(route) }
 
@@ -88,6 +94,11 @@ public final class Memory3Server: Sendable {
         if let source { state.memorySource.withLock { $0 = source } }
     }
 
+    /// Lets uploads be encoded (needs the model and the store).
+    public func setIngestion(_ pipeline: any DocumentPipeline) {
+        state.pipeline.withLock { $0 = pipeline }
+    }
+
     /// Records why the model could not load (/ready reports it).
     public func setLoadFailure(_ message: String) {
         state.loadProblem.withLock { $0 = message }
@@ -110,6 +121,7 @@ final class ServerState: Sendable {
     let loadProblem = Mutex<String?>(nil)
     let store = Mutex<MemoryStore?>(nil)
     let memorySource = Mutex<StoreMemorySource?>(nil)
+    let pipeline = Mutex<(any DocumentPipeline)?>(nil)
 }
 
 /// Lets route closures reach the HTTP server, which is made after them.

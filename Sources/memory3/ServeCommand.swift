@@ -120,6 +120,8 @@ struct ServeCommand: ParsableCommand {
                 source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint)
                 policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
+                let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
+                server.setIngestion(EncoderPipeline(store: store, encoder: encoder, fingerprint: fingerprint))
                 let statistics = try? store.statistics()
                 log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
             } catch {

@@ -5,7 +5,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
     /// something this server does not do. `param` names the field.
     case invalidRequest(String, param: String? = nil, code: String? = nil)
     case invalidJSON(String)
-    case unsupportedMediaType(String)
+    case unsupportedMediaType(String, accepted: [String])
     case modelNotFound(String)
     case contextLengthExceeded(promptTokens: Int, maxTokens: Int, contextLength: Int)
     case missingAPIKey
@@ -79,7 +79,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .invalidRequest(let message, _, _): message
         case .invalidJSON(let detail): "the request body is not valid JSON: \(detail)"
-        case .unsupportedMediaType(let type): "unsupported Content-Type '\(type)'; send application/json"
+        case .unsupportedMediaType(let type, let accepted): "unsupported Content-Type '\(type)'; send \(accepted.joined(separator: ", "))"
         case .modelNotFound(let model): "the model '\(model)' does not exist; GET /v1/models lists the models this server has"
         case .contextLengthExceeded(let prompt, let max, let context):
             "the prompt has \(prompt) tokens and max_tokens is \(max), together more than the model's context of \(context) tokens; shorten the prompt or lower max_tokens"

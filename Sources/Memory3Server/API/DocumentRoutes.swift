@@ -2,11 +2,16 @@ import Foundation
 import Memory3Engine
 import MemoryStore
 
-/// The knowledge-base routes: list, inspect and delete documents, and see what the retriever
-/// would pick for a query. Without a store they answer 503; uploads answer 503 until the
-/// ingestion pipeline is wired in.
+/// The knowledge-base routes: upload (202, then encoded in the background), list, inspect,
+/// replace and delete documents, and see what the retriever would pick for a query. Without a
+/// store they answer 503.
 struct DocumentRoutes: Sendable {
     let store: @Sendable () -> MemoryStore?
+    /// The ingestion pipeline, once the model has loaded.
+    let pipeline: @Sendable () -> (any DocumentPipeline)?
+    let scheduler: GenerationScheduler
+    let registry: IngestionRegistry
+    let maxPendingIngestions: Int
     /// The memory profile whose memories generation reads (retrieval inspection filters on it).
     let profile: @Sendable () -> String?
     let defaultK: Int
@@ -14,8 +19,7 @@ struct DocumentRoutes: Sendable {
 
     static let noStore = APIError.unavailable(
         "no knowledge base is open: start the server with --db FILE (or memory.db in the config) to use documents and retrieval")
-    static let noIngestion = APIError.unavailable(
-        "document upload is not available in this build yet: ingest files with the command line until the server's ingestion lands")
+    static let noPipeline = APIError.unavailable("documents cannot be encoded until the model has loaded; retry shortly")
 
     struct Document: Encodable {
         let id: Int64
@@ -78,13 +82,14 @@ struct DocumentRoutes: Sendable {
 
     func routes() -> [Route] {
         [
-            Route("POST", "/v1/documents", bodyLimit: .document) { _ throws(APIError) in
-                _ = try openStore()
-                throw Self.noIngestion
-            },
-            Route("PUT", "/v1/documents/{id}", bodyLimit: .document) { _ throws(APIError) in
-                _ = try openStore()
-                throw Self.noIngestion
+            Route("POST", "/v1/documents", bodyLimit: .document) { request throws(APIError) in try upload(request, replacing: nil) },
+            Route("PUT", "/v1/documents/{id}", bodyLimit: .document) { request throws(APIError) in
+                let store = try openStore()
+                let id = try Self.documentID(request)
+                guard try Self.storeCall({ () throws(MemoryStoreError) in try store.document(id: id) }) != nil else {
+                    throw .notFound("no document with id \(id)")
+                }
+                return try upload(request, replacing: id)
             },
             Route("GET", "/v1/documents") { request throws(APIError) in try list(request) },
             Route("GET", "/v1/documents/{id}") { request throws(APIError) in try show(request) },
@@ -98,6 +103,35 @@ struct DocumentRoutes: Sendable {
         return store
     }
 
+    struct Ingestions: Encodable {
+        let object = "list"
+        let data: [DocumentIngestion.Snapshot]
+    }
+
+    /// Queues the uploaded documents for encoding and answers 202 with where to follow them.
+    func upload(_ request: RouteRequest, replacing: Int64?) throws(APIError) -> HTTPResponse {
+        _ = try openStore()
+        guard let pipeline = pipeline() else { throw Self.noPipeline }
+        let documents = try DocumentUploadParser.documents(in: request.http)
+        if replacing != nil && documents.count != 1 {
+            throw .invalidRequest("a replacement must hold exactly one document, not \(documents.count)")
+        }
+        guard registry.pendingCount + documents.count <= maxPendingIngestions else {
+            throw .queueFull(capacity: maxPendingIngestions, retryAfter: 10)
+        }
+        let jobs = documents.map {
+            DocumentIngestion(id: IngestionRegistry.newID(), document: $0, replacing: replacing, pipeline: pipeline)
+        }
+        for job in jobs {
+            registry.add(job)
+            scheduler.submitBackground(job)
+        }
+        if jobs.count == 1, let job = jobs.first {
+            return .json(job.snapshot, status: .accepted, headers: HTTPHeaders([("Location", job.snapshot.status_url)]))
+        }
+        return .json(Ingestions(data: jobs.map(\.snapshot)), status: .accepted)
+    }
+
     func list(_ request: RouteRequest) throws(APIError) -> HTTPResponse {
         let store = try openStore()
         let query = QueryParameters(request.http.head.query)
@@ -109,6 +143,10 @@ struct DocumentRoutes: Sendable {
 
     func show(_ request: RouteRequest) throws(APIError) -> HTTPResponse {
         let store = try openStore()
+        if let raw = request.parameters["id"], raw.hasPrefix("ing_") {
+            guard let job = registry.job(raw) else { throw .notFound("no ingestion with id '\(raw)' (finished ones are kept for a while)") }
+            return .json(job.snapshot)
+        }
         let id = try Self.documentID(request)
         let withText = QueryParameters(request.http.head.query).values["include"]?.split(separator: ",").contains("text") == true
         guard let detail = try Self.storeCall({ () throws(MemoryStoreError) in try store.document(id: id) }) else {

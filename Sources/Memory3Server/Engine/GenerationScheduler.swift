@@ -4,10 +4,14 @@ import Foundation
 /// The model is one instance and a generation keeps both cores busy, so requests wait their
 /// turn here instead of competing; past `queueCapacity` waiting requests, new ones are refused
 /// with 429 and a Retry-After estimated from recent generation times.
+///
+/// Background tasks (document ingestion) run on the same worker, one small step at a time and
+/// only while no generation waits, so a completion never waits for more than one step.
 public final class GenerationScheduler: @unchecked Sendable {
     public let queueCapacity: Int
     private let condition = NSCondition()
     private var waiting: [(GenerationTicket, GenerateFunction)] = []
+    private var background: [any BackgroundTask] = []
     private var running: GenerationTicket?
     private var stopped = false
     /// Moving average of generation seconds, for Retry-After.
@@ -29,6 +33,16 @@ public final class GenerationScheduler: @unchecked Sendable {
     /// Requests waiting for the worker.
     public var queueDepth: Int { condition.withLock { waiting.count } }
     public var isGenerating: Bool { condition.withLock { running != nil } }
+    /// Background tasks not finished yet.
+    public var backgroundDepth: Int { condition.withLock { background.count } }
+
+    /// Queues a background task; it runs step by step whenever no generation waits.
+    public func submitBackground(_ task: any BackgroundTask) {
+        condition.withLock {
+            background.append(task)
+            condition.signal()
+        }
+    }
 
     /// Admits a job, or refuses it with `.queueFull` (429) when `queueCapacity` jobs already wait.
     public func submit(_ job: CompletionJob, deadline: Double, generate: @escaping GenerateFunction) throws(APIError) -> GenerationTicket {
@@ -72,10 +86,19 @@ public final class GenerationScheduler: @unchecked Sendable {
     private func workerLoop() {
         while true {
             condition.lock()
-            while waiting.isEmpty && !stopped { condition.wait() }
+            while waiting.isEmpty && background.isEmpty && !stopped { condition.wait() }
             if waiting.isEmpty && stopped {
+                let abandoned = background
+                background.removeAll()
                 condition.unlock()
+                for task in abandoned { task.abandon() }
                 return
+            }
+            if waiting.isEmpty, let task = background.first {
+                condition.unlock()
+                let more = task.step()
+                if !more { condition.withLock { background.removeAll { $0 === task } } }
+                continue
             }
             let (ticket, generate) = waiting.removeFirst()
             running = ticket
