@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Real clients against `memory3 serve` on the real model: the official `openai` Python package
-# gets a completion, a chat completion and a streamed chat completion with usage (and the errors
-# it should raise), and prometheus_client's text parser reads /metrics. The server runs on a free
+# Real clients against `memory3 serve` on the real model: curl uploads a document and gets it
+# back; the official `openai` Python package gets a completion, a chat completion, a streamed chat
+# completion with usage, a chat completion with explicit memory (and the errors it should raise);
+# prometheus_client's text parser reads /metrics. The server runs on a free
 # loopback port with its own temporary knowledge base, and gets SIGTERM at the end (it must exit 0).
 #
 #   scripts/client-tests.sh            # builds memory3 (debug; the engine is optimized anyway)
@@ -52,6 +53,30 @@ done
 curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null || { cat "$WORK/server.log" >&2; echo "client-tests: never ready" >&2; exit 1; }
 
 status=0
+AUTH="Authorization: Bearer $KEY"
+BASE="http://127.0.0.1:$PORT"
+
+# curl uploads a document (multipart) and gets it back once it is encoded.
+upload=$(curl -sS -H "$AUTH" -F "file=@knowledge/explicit-memory.md" "$BASE/v1/documents")
+status_url=$(printf '%s' "$upload" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["status_url"])' 2>/dev/null || true)
+document_id=""
+if [ -n "$status_url" ]; then
+    for _ in $(seq 1 240); do
+        state=$(curl -sS -H "$AUTH" "$BASE$status_url")
+        case "$state" in
+            *'"status":"ready"'*|*'"status":"skipped"'*)
+                document_id=$(printf '%s' "$state" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["document_id"])'); break ;;
+            *'"status":"failed"'*|*'"status":"cancelled"'*) echo "$state"; break ;;
+        esac
+        sleep 0.5
+    done
+fi
+if [ -n "$document_id" ] && curl -fsS -H "$AUTH" "$BASE/v1/documents/$document_id" | grep -q '"title":"explicit-memory.md"'; then
+    echo "ok    curl uploads knowledge/explicit-memory.md (202, encoded, stored as document $document_id) and gets it back"
+else
+    echo "FAIL  curl document upload: $upload"; status=1
+fi
+
 MEMORY3_URL="http://127.0.0.1:$PORT" MEMORY3_KEY="$KEY" "$VENV/bin/python" - <<'PY' || status=$?
 import os, sys, traceback, urllib.request
 import openai
@@ -141,6 +166,17 @@ def _():
     except openai.NotFoundError:
         pass
 
+@check("chat with memory {mode: explicit} reports the references each chunk used")
+def _():
+    r = client.chat.completions.create(model=model, max_tokens=16, temperature=0,
+                                       messages=[{"role": "user", "content": "How often are memories swapped while generating?"}],
+                                       extra_body={"memory": {"mode": "explicit", "k": 3}})
+    memory = (r.model_extra or {}).get("memory") or getattr(r, "memory", None)
+    assert memory and memory["mode"] == "explicit", memory
+    assert memory["chunks"] and memory["chunks"][0]["references"], memory
+    hits = client.post("/retrieve", body={"query": "memories swapped every 64 tokens", "k": 2}, cast_to=object)
+    assert hits["data"] and hits["data"][0]["text"], hits
+
 @check("prometheus_client parses /metrics")
 def _():
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
@@ -160,9 +196,8 @@ print(f"client-tests: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
 
-# Documents over curl (the knowledge-base routes; uploads arrive with the server's ingestion).
-if curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/documents" | grep -q '"object":"list"'; then
-    echo "ok    curl GET /v1/documents lists the knowledge base"
+if curl -fsS -H "$AUTH" "$BASE/v1/documents" | grep -q '"title":"explicit-memory.md"'; then
+    echo "ok    curl GET /v1/documents lists the uploaded document"
 else
     echo "FAIL  curl GET /v1/documents"; status=1
 fi
