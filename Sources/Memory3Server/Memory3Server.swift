@@ -94,6 +94,18 @@ public final class Memory3Server: Sendable {
         if let source { state.memorySource.withLock { $0 = source } }
     }
 
+    /// Queues documents for encoding, as an upload would (returns nil before `setIngestion`).
+    @discardableResult
+    public func ingest(_ documents: [UploadedDocument]) -> [DocumentIngestion]? {
+        guard let pipeline = state.pipeline.withLock({ $0 }) else { return nil }
+        return documents.map { document in
+            let job = DocumentIngestion(id: IngestionRegistry.newID(), document: document, replacing: nil, pipeline: pipeline)
+            ingestions.add(job)
+            scheduler.submitBackground(job)
+            return job
+        }
+    }
+
     /// Lets uploads be encoded (needs the model and the store).
     public func setIngestion(_ pipeline: any DocumentPipeline) {
         state.pipeline.withLock { $0 = pipeline }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import GGUF
 import Memory3Engine
@@ -65,6 +64,8 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts: the signals then stay blocked everywhere but in sigwait.
+        let signals = Self.blockTerminationSignals()
         let settings: ServerConfiguration
         do { settings = try resolvedConfiguration() } catch let error as ConfigurationError { throw CLIError(error.description) }
         let server = Memory3Server(configuration: settings)
@@ -80,7 +81,7 @@ struct ServeCommand: ParsableCommand {
         loader.stackSize = 8 << 20
         loader.start()
 
-        let signal = Self.waitForTerminationSignal()
+        let signal = Self.waitForTerminationSignal(signals)
         log.event("\(signal), shutting down: no new connections; requests in flight get up to \(Int(settings.shutdownGraceSeconds)) s")
         let started = Date()
         server.shutdown()
@@ -120,10 +121,13 @@ struct ServeCommand: ParsableCommand {
                 source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint)
                 policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
-                let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
-                server.setIngestion(EncoderPipeline(store: store, encoder: encoder, fingerprint: fingerprint))
                 let statistics = try? store.statistics()
                 log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
+                let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
+                server.setIngestion(EncoderPipeline(store: store, encoder: encoder, fingerprint: fingerprint))
+                if statistics?.documents == 0, let folder = settings.knowledgeDirectory {
+                    seedKnowledge(from: folder, into: server)
+                }
             } catch {
                 log.event("error: cannot open the knowledge base '\(dbPath)': \(error)")
                 server.setLoadFailure("cannot open the knowledge base: \(error)")
@@ -143,41 +147,56 @@ struct ServeCommand: ParsableCommand {
                   + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
     }
 
-    /// Blocks until SIGTERM or SIGINT; a second signal exits at once.
-    static func waitForTerminationSignal() -> String {
-        let received = DispatchSemaphore(value: 0)
-        let name = SignalName()
-        var sources: [DispatchSourceSignal] = []
-        for (number, label) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            Foundation.signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                if name.set(label) {
-                    received.signal()
-                } else {
-                    FileHandle.standardError.write(Data("second \(label): exiting now\n".utf8))
-                    Foundation.exit(1)
-                }
+    /// Queues the default knowledge base (an empty store's first start) and logs when it is in.
+    static func seedKnowledge(from folder: String, into server: Memory3Server) {
+        let log = server.log
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        var documents: [UploadedDocument] = []
+        for name in names.sorted() where [".md", ".markdown", ".txt"].contains(where: { name.lowercased().hasSuffix($0) }) {
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            do {
+                documents.append(try UploadedDocument(title: name, source: path, bytes: Array(data), isMarkdown: !name.lowercased().hasSuffix(".txt")))
+            } catch {
+                log.event("knowledge: skipping \(path): \(error)")
             }
-            source.resume()
-            sources.append(source)
         }
-        received.wait()
-        return name.value ?? "signal"
+        guard !documents.isEmpty, let jobs = server.ingest(documents) else { return }
+        log.event("knowledge base is empty: ingesting \(jobs.count) documents from \(folder)/ in the background")
+        let watcher = Thread {
+            let started = Date()
+            while jobs.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.5) }
+            let ready = jobs.filter { $0.status == .ready }.count
+            log.event(String(format: "knowledge: %d of %d documents from %@/ stored in %.1f s", ready, jobs.count, folder, Date().timeIntervalSince(started)))
+            for job in jobs where job.status == .failed { log.event("knowledge: \(job.document.title) failed: \(job.snapshot.error ?? "?")") }
+        }
+        watcher.start()
     }
-}
 
-/// The first signal's name (set once).
-final class SignalName: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var value: String?
+    /// SIGTERM and SIGINT, blocked in every thread so that only `sigwait` sees them.
+    static func blockTerminationSignals() -> sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        return set
+    }
 
-    /// True for the first call.
-    func set(_ name: String) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard value == nil else { return false }
-        value = name
-        return true
+    /// Blocks until SIGTERM or SIGINT; a second signal exits at once.
+    static func waitForTerminationSignal(_ set: sigset_t) -> String {
+        let waited = set
+        var set = set
+        var number: Int32 = 0
+        sigwait(&set, &number)
+        let second = Thread {
+            var again = waited
+            var n: Int32 = 0
+            sigwait(&again, &n)
+            FileHandle.standardError.write(Data("second \(n == SIGINT ? "SIGINT" : "SIGTERM"): exiting now\n".utf8))
+            Foundation.exit(1)
+        }
+        second.start()
+        return number == SIGINT ? "SIGINT" : "SIGTERM"
     }
 }

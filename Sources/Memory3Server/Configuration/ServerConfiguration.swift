@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxMemoryK = 32
     /// The memory profile whose memories generation reads (the one documents were ingested with).
     public var memoryProfile = "dense"
+    /// Documents (.md, .markdown, .txt) ingested when the knowledge base is empty; nil: none.
+    public var knowledgeDirectory: String? = "knowledge"
     /// Uploaded documents that may wait for encoding (429 beyond).
     public var maxPendingIngestions = 64
     // auth
@@ -79,7 +81,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                    "write_timeout_s", "linger_timeout_s"],
         "model": ["path", "id", "threads"],
         "generation": ["queue_capacity", "request_timeout_s", "default_max_tokens", "max_tokens_limit"],
-        "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions"],
+        "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
         "log": ["requests"],
@@ -140,6 +142,9 @@ public struct ServerConfiguration: Sendable, Equatable {
             defaultMemoryK = try m.int("default_k", in: 1...256) ?? defaultMemoryK
             maxMemoryK = try m.int("max_k", in: 1...256) ?? maxMemoryK
             memoryProfile = try m.string("profile") ?? memoryProfile
+            if m.fields["knowledge_dir"] == .null { knowledgeDirectory = nil } else {
+                knowledgeDirectory = try m.string("knowledge_dir") ?? knowledgeDirectory
+            }
             maxPendingIngestions = try m.int("max_pending_ingestions", in: 1...100_000) ?? maxPendingIngestions
         }
         if let a = try root.object("auth") {
