@@ -62,7 +62,7 @@ public final class Memory3Server: Sendable {
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
             store: { state.store.withLock { $0 } }, pipeline: { state.pipeline.withLock { $0 } }, scheduler: scheduler,
-            registry: registry, maxPendingIngestions: configuration.maxPendingIngestions,
+            registry: registry, maxPendingIngestions: configuration.maxPendingIngestions, metrics: metrics,
             profile: { state.memorySource.withLock { $0?.profile } },
             defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
         for route in documents.routes() { router.add(route) }
@@ -99,7 +99,9 @@ public final class Memory3Server: Sendable {
     public func ingest(_ documents: [UploadedDocument]) -> [DocumentIngestion]? {
         guard let pipeline = state.pipeline.withLock({ $0 }) else { return nil }
         return documents.map { document in
-            let job = DocumentIngestion(id: IngestionRegistry.newID(), document: document, replacing: nil, pipeline: pipeline)
+            let metrics = self.metrics
+            let job = DocumentIngestion(id: IngestionRegistry.newID(), document: document, replacing: nil, pipeline: pipeline,
+                                        onFinish: { status, references in metrics.recordIngestion(status: status.rawValue, references: references) })
             ingestions.add(job)
             scheduler.submitBackground(job)
             return job

@@ -73,6 +73,11 @@ final class DocumentUploadTests: XCTestCase {
         XCTAssertEqual(skipped["status"] as? String, "skipped")
         XCTAssertEqual((skipped["document_id"] as? NSNumber)?.int64Value, id)
 
+        let metrics = try TestHTTPClient.request(port: server.port, "GET", "/metrics").text
+        XCTAssertTrue(metrics.contains(#"memory3_ingestions_total{status="ready"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"memory3_ingestions_total{status="skipped"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains("memory3_ingested_references_total \(stored.references.count)"), metrics)
+
         // Retrieval finds it.
         let hits = try TestHTTPClient.request(port: server.port, "POST", "/v1/retrieve", body: #"{"query": "why are spring tides high"}"#).json()
         XCTAssertEqual(((hits["data"] as? [[String: Any]])?.first?["document_id"] as? NSNumber)?.int64Value, id)

@@ -12,6 +12,7 @@ struct DocumentRoutes: Sendable {
     let scheduler: GenerationScheduler
     let registry: IngestionRegistry
     let maxPendingIngestions: Int
+    let metrics: ServerMetrics
     /// The memory profile whose memories generation reads (retrieval inspection filters on it).
     let profile: @Sendable () -> String?
     let defaultK: Int
@@ -120,7 +121,8 @@ struct DocumentRoutes: Sendable {
             throw .queueFull(capacity: maxPendingIngestions, retryAfter: 10)
         }
         let jobs = documents.map {
-            DocumentIngestion(id: IngestionRegistry.newID(), document: $0, replacing: replacing, pipeline: pipeline)
+            DocumentIngestion(id: IngestionRegistry.newID(), document: $0, replacing: replacing, pipeline: pipeline,
+                              onFinish: { [metrics] status, references in metrics.recordIngestion(status: status.rawValue, references: references) })
         }
         for job in jobs {
             registry.add(job)

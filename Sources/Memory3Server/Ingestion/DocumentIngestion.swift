@@ -38,14 +38,18 @@ public final class DocumentIngestion: BackgroundTask, @unchecked Sendable {
     public let document: UploadedDocument
     public let replacing: Int64?
     let pipeline: any DocumentPipeline
+    /// Told the final status and the references stored (for the metrics).
+    let onFinish: @Sendable (Status, Int) -> Void
     let createdAt = Date()
     private let state = Mutex(State())
 
-    init(id: String, document: UploadedDocument, replacing: Int64?, pipeline: any DocumentPipeline) {
+    init(id: String, document: UploadedDocument, replacing: Int64?, pipeline: any DocumentPipeline,
+         onFinish: @escaping @Sendable (Status, Int) -> Void = { _, _ in }) {
         self.id = id
         self.document = document
         self.replacing = replacing
         self.pipeline = pipeline
+        self.onFinish = onFinish
     }
 
     public var status: Status { state.withLock { $0.status } }
@@ -105,23 +109,26 @@ public final class DocumentIngestion: BackgroundTask, @unchecked Sendable {
     }
 
     public func abandon() {
-        state.withLock { s in
-            if s.status == .queued || s.status == .encoding {
-                s.status = .cancelled
-                s.error = "the server stopped before the document was stored; upload it again"
-                s.encoded = []
-                s.done = 0
-            }
+        let abandoned = state.withLock { s -> Bool in
+            guard s.status == .queued || s.status == .encoding else { return false }
+            s.status = .cancelled
+            s.error = "the server stopped before the document was stored; upload it again"
+            s.encoded = []
+            s.done = 0
+            return true
         }
+        if abandoned { onFinish(.cancelled, 0) }
     }
 
     private func finish(_ status: Status, documentID: Int64? = nil, error: String? = nil) {
-        state.withLock { s in
+        let stored = state.withLock { s -> Int in
             s.status = status
             s.documentID = documentID
             s.error = error
             s.encoded = []  // the memory blobs are in the store now (or not needed)
+            return status == .ready ? s.done : 0
         }
+        onFinish(status, stored)
     }
 }
 

@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
         var retrievals = 0
         var retrievalSeconds = 0.0
         var memoryChunks = 0
+        var ingestions: [String: Int] = [:]
+        var ingestedReferences = 0
     }
 
     /// Values owned elsewhere (connections, the memory store), read when /metrics is scraped.
@@ -77,6 +79,14 @@ public final class ServerMetrics: Sendable {
                 s.memoryChunks += outcome.memoryChunks.count
                 s.retrievalSeconds += outcome.retrievalSeconds
             }
+        }
+    }
+
+    /// A finished ingestion: its final status and the references it stored.
+    public func recordIngestion(status: String, references: Int) {
+        state.withLock { s in
+            s.ingestions[status, default: 0] += 1
+            s.ingestedReferences += references
         }
     }
 
@@ -154,6 +164,12 @@ public final class ServerMetrics: Sendable {
         p.sample("memory3_memories", [], Double(gauges.memories))
         p.family("memory3_ingestion_queue", type: "gauge", help: "Documents waiting to be encoded.")
         p.sample("memory3_ingestion_queue", [], Double(gauges.ingestionQueue))
+        p.family("memory3_ingestions_total", type: "counter", help: "Document ingestions finished, by final status (ready, skipped, failed, cancelled).")
+        for (status, count) in s.ingestions.sorted(by: { $0.key < $1.key }) {
+            p.sample("memory3_ingestions_total", [("status", status)], Double(count))
+        }
+        p.family("memory3_ingested_references_total", type: "counter", help: "References encoded and stored by ingestion.")
+        p.sample("memory3_ingested_references_total", [], Double(s.ingestedReferences))
         return p.output
     }
 }
