@@ -115,7 +115,8 @@ def main():
     server = None
     if args.bin:
         port = free_port()
-        server = subprocess.Popen([args.bin, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model, "--db", ""],
+        server = subprocess.Popen([args.bin, "serve", "--host", "127.0.0.1", "--port", str(port), "--model", args.model, "--db", "",
+                                   "--config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "config", "memory3.json")],
                                   stderr=subprocess.DEVNULL)
         host = "127.0.0.1"
         for _ in range(240):
@@ -140,11 +141,14 @@ def main():
     for t in threads:
         t.start()
     rss_peak = rss_start
+    samples = []
     while any(t.is_alive() for t in threads):
         time.sleep(1)
         if server:
             rss = rss_mb(server.pid)
             rss_peak = max(rss_peak or 0, rss or 0)
+            if int(time.time() - started) % 20 == 0 and rss is not None:
+                samples.append(f"{time.time() - started:.0f}s:{rss:.0f}MB")
     elapsed = time.time() - started
     rss_end = rss_mb(server.pid) if server else None
     if server:
@@ -160,7 +164,7 @@ def main():
     if ttft:
         print(f"time to first token: median {statistics.median(ttft):.2f} s, p95 {ttft[int(0.95 * (len(ttft) - 1))]:.2f} s")
     if rss_start is not None:
-        print(f"server RSS: start {rss_start:.0f} MB, peak {rss_peak:.0f} MB, end {rss_end:.0f} MB")
+        print(f"server RSS: start {rss_start:.0f} MB, peak {rss_peak:.0f} MB, end {rss_end:.0f} MB; over time {' '.join(samples)}")
     for e in stats.errors[:10]:
         print("error:", e)
     passed = 1 if not stats.errors and stats.completed > 0 else 0
