@@ -55,9 +55,13 @@ public struct MemoryGenerator: Sendable {
         var records: [ChunkRecord]
         switch try plan(prompt: prompt, retrievable: retrievable, mode: mode, extraTokens: continuation.count) {
         case .plain(let tokens, let r, _):
+            // Logits only where the continuation is predicted: after the prompt, then after each
+            // continuation token but the last (the vocabulary projection is the costly part).
             let cache = model.makeCache(capacity: tokens.count + continuation.count)
-            let all = try model.forward(tokens + continuation, cache: cache, logits: .all)
-            rows = Array(all[(tokens.count - 1) * vocab ..< (tokens.count + continuation.count - 1) * vocab])
+            rows = try model.forward(tokens, cache: cache, logits: .last)
+            if continuation.count > 1 {
+                rows += try model.forward(Array(continuation.dropLast()), cache: cache, logits: .all)
+            }
             records = r
         case .explicit(let context):
             rows = try context.readPrompt(prompt, retrievable: retrievable)
