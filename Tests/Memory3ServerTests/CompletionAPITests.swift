@@ -145,6 +145,23 @@ final class CompletionAPITests: XCTestCase {
         XCTAssertTrue(server.metrics.render(.init()).contains(#"memory3_http_requests_total{route="/v1/completions",method="POST",status="429"} 1"#))
     }
 
+    func testAQueuedRequestWhoseClientLeftFreesItsSlot() throws {
+        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05)) { $0.queueCapacity = 1 }
+        let running = try TestHTTPClient(port: server.port)
+        running.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 40}"#))
+        XCTAssertTrue(eventually { server.scheduler.isGenerating })
+        let queued = try TestHTTPClient(port: server.port)
+        queued.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 5}"#))
+        XCTAssertTrue(eventually { server.scheduler.queueDepth == 1 })
+        queued.close()
+        XCTAssertTrue(eventually(timeout: 1) { server.scheduler.queueDepth == 0 }, "the abandoned request kept its queue slot")
+        // The slot is free again while the first generation still runs.
+        let next = try TestHTTPClient(port: server.port)
+        next.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 2}"#))
+        XCTAssertEqual(try next.readResponse().status, 200)
+        XCTAssertEqual(try running.readResponse().status, 200)
+    }
+
     func testRequestPastItsDeadlineStopsGenerating() throws {
         let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05)) { $0.requestTimeoutSeconds = 0.5 }
         let start = Date()

@@ -78,7 +78,7 @@ struct CompletionService: Sendable {
             }
             if !cancelledForClient && context.isClientGone {
                 // Nobody will read the answer: stop generating it.
-                ticket.cancel()
+                scheduler.cancel(ticket)
                 cancelledForClient = true
             }
         }
@@ -120,7 +120,7 @@ struct CompletionService: Sendable {
                 lastCheck = now
                 if stream.isClientGone { alive = false }
             }
-            if !alive && !ticket.isCancelled { ticket.cancel() }
+            if !alive && !ticket.isCancelled { scheduler.cancel(ticket) }
         }
     }
 

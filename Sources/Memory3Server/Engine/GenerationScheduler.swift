@@ -66,6 +66,21 @@ public final class GenerationScheduler: @unchecked Sendable {
         return ticket
     }
 
+    /// Cancels one generation: a queued one leaves the queue at once (its slot is free for the
+    /// next request), a running one stops at its next token.
+    public func cancel(_ ticket: GenerationTicket) {
+        ticket.cancel()
+        let removed = condition.withLock { () -> (Bool, Int, Int) in
+            let before = waiting.count
+            waiting.removeAll { $0.0 === ticket }
+            return (waiting.count < before, waiting.count, running == nil ? 0 : 1)
+        }
+        if removed.0 {
+            ticket.finish(.failure(GenerationSkipped.cancelled))
+            onChange(removed.1, removed.2)
+        }
+    }
+
     /// Cancels everything queued and running (shutdown past its grace period).
     public func cancelAll() {
         condition.withLock {
