@@ -64,7 +64,10 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"]),
         .testTarget(name: "Memory3EngineTests", dependencies: ["Memory3Engine", "Memory3Memory", "Memory3Model", "MemoryStore", "Tokenizer", "GGUF"]),
-        .testTarget(name: "Memory3ServerTests", dependencies: ["Memory3Server", "Memory3Model", "Tokenizer", "GGUF"]),
+        .testTarget(
+            name: "Memory3ServerTests",
+            dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF"]
+        ),
         .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer"]),
