@@ -31,7 +31,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The SQLite knowledge base; nil (or a missing file) runs without memory.
     public var databasePath: String? = "data/memory3.sqlite"
     /// Memory mode when a request gives none.
-    public var defaultMemoryMode = MemoryMode.off
+    public var defaultMemoryMode = MemoryMode.explicit
     public var defaultMemoryK = 5
     public var maxMemoryK = 32
     /// The memory profile whose memories generation reads (the one documents were ingested with).
