@@ -1,0 +1,240 @@
+/// The payload encodings of key and value tensors laid out [rows][tokens][headDim], where a row
+/// is one (layer, KV head). Keys are quantized per channel (a dimension, across the row's
+/// tokens); values per token (across its dimensions). Scales and zero points are fp16, rounded
+/// outwards so that no code ever clamps: the error of a value is at most half a step.
+enum KVQuantization {
+    struct Shape {
+        let rows: Int
+        let tokens: Int
+        let headDim: Int
+        var elements: Int { rows * tokens * headDim }
+    }
+
+    // MARK: fp16
+
+    static func encodeHalf(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) -> Int {
+        for i in 0 ..< count {
+            out.storeBytes(of: Float16(saturating: x[i]).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+        }
+        return 2 * count
+    }
+
+    static func decodeHalf(_ p: UnsafeRawPointer, count: Int, into x: UnsafeMutablePointer<Float>) -> Int {
+        for i in 0 ..< count { x[i] = loadHalf(p, 2 * i) }
+        return 2 * count
+    }
+
+    // MARK: int8, symmetric
+
+    /// Keys: scales [rows][headDim], then codes [rows][tokens][headDim].
+    static func encodeInt8Keys(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+        let codes = out + 2 * s.rows * s.headDim
+        var inverse = [Float](repeating: 0, count: s.headDim)
+        for r in 0 ..< s.rows {
+            let row = x + r * s.tokens * s.headDim
+            for d in 0 ..< s.headDim {
+                var amax: Float = 0
+                for t in 0 ..< s.tokens { amax = max(amax, abs(row[t * s.headDim + d])) }
+                let scale = halfRoundedUp(amax / 127)
+                out.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * (r * s.headDim + d), as: UInt16.self)
+                inverse[d] = scale > 0 ? 1 / Float(scale) : 0
+            }
+            let rowCodes = codes + r * s.tokens * s.headDim
+            for i in 0 ..< s.tokens * s.headDim {
+                rowCodes.storeBytes(of: int8Code(row[i] * inverse[i % s.headDim]), toByteOffset: i, as: Int8.self)
+            }
+        }
+        return 2 * s.rows * s.headDim + s.elements
+    }
+
+    static func decodeInt8Keys(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+        let codes = (p + 2 * s.rows * s.headDim).assumingMemoryBound(to: Int8.self)
+        var scales = [Float](repeating: 0, count: s.headDim)
+        for r in 0 ..< s.rows {
+            for d in 0 ..< s.headDim { scales[d] = loadHalf(p, 2 * (r * s.headDim + d)) }
+            let base = r * s.tokens * s.headDim
+            scales.withUnsafeBufferPointer { scale in
+                for t in 0 ..< s.tokens {
+                    let o = base + t * s.headDim
+                    for d in 0 ..< s.headDim { x[o + d] = Float(codes[o + d]) * scale[d] }
+                }
+            }
+        }
+        return 2 * s.rows * s.headDim + s.elements
+    }
+
+    /// Values: scales [rows][tokens], then codes [rows][tokens][headDim].
+    static func encodeInt8Values(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+        let vectors = s.rows * s.tokens
+        let codes = out + 2 * vectors
+        for v in 0 ..< vectors {
+            let vector = x + v * s.headDim
+            var amax: Float = 0
+            for d in 0 ..< s.headDim { amax = max(amax, abs(vector[d])) }
+            let scale = halfRoundedUp(amax / 127)
+            out.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 2 * v, as: UInt16.self)
+            let inverse = scale > 0 ? 1 / Float(scale) : 0
+            for d in 0 ..< s.headDim {
+                codes.storeBytes(of: int8Code(vector[d] * inverse), toByteOffset: v * s.headDim + d, as: Int8.self)
+            }
+        }
+        return 2 * vectors + s.elements
+    }
+
+    static func decodeInt8Values(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+        let vectors = s.rows * s.tokens
+        let codes = (p + 2 * vectors).assumingMemoryBound(to: Int8.self)
+        for v in 0 ..< vectors {
+            let scale = loadHalf(p, 2 * v)
+            let o = v * s.headDim
+            for d in 0 ..< s.headDim { x[o + d] = Float(codes[o + d]) * scale }
+        }
+        return 2 * vectors + s.elements
+    }
+
+    // MARK: int4, asymmetric, groups of 32
+
+    /// A sequence of `count` elements at `x[start + i * stride]`, quantized in groups of 32.
+    /// Parameters (scale, minimum) go to `params`, 4-bit codes to the nibble stream at `nibble`.
+    private static func encodeInt4Run(_ x: UnsafePointer<Float>, start: Int, stride: Int, count: Int,
+                                      params: UnsafeMutableRawPointer, codes: UnsafeMutablePointer<UInt8>, nibble: Int) {
+        let g = MemoryCodec.int4GroupSize
+        var group = 0
+        var i = 0
+        while i < count {
+            let end = min(i + g, count)
+            var low = Float.infinity, high = -Float.infinity
+            for j in i ..< end {
+                let v = x[start + j * stride]
+                low = min(low, v)
+                high = max(high, v)
+            }
+            let zero = halfRoundedDown(low)
+            let scale = halfRoundedUp((high - Float(zero)) / 15)
+            params.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 4 * group, as: UInt16.self)
+            params.storeBytes(of: zero.bitPattern.littleEndian, toByteOffset: 4 * group + 2, as: UInt16.self)
+            let inverse = scale > 0 ? 1 / Float(scale) : 0
+            let z = Float(zero)
+            for j in i ..< end {
+                let q = UInt8(max(0, min(15, (x[start + j * stride] - z) * inverse)).rounded())
+                let n = nibble + j
+                if n & 1 == 0 { codes[n >> 1] = q } else { codes[n >> 1] |= q << 4 }
+            }
+            group += 1
+            i = end
+        }
+    }
+
+    private static func decodeInt4Run(_ x: UnsafeMutablePointer<Float>, start: Int, stride: Int, count: Int,
+                                      params: UnsafeRawPointer, codes: UnsafePointer<UInt8>, nibble: Int) {
+        let g = MemoryCodec.int4GroupSize
+        var group = 0
+        var i = 0
+        while i < count {
+            let end = min(i + g, count)
+            let scale = loadHalf(params, 4 * group)
+            let zero = loadHalf(params, 4 * group + 2)
+            for j in i ..< end {
+                let n = nibble + j
+                let q = (codes[n >> 1] >> (4 * UInt8(n & 1))) & 0xF
+                x[start + j * stride] = zero + Float(q) * scale
+            }
+            group += 1
+            i = end
+        }
+    }
+
+    private static func groups(_ n: Int) -> Int { (n + MemoryCodec.int4GroupSize - 1) / MemoryCodec.int4GroupSize }
+
+    /// Keys: parameters [rows][headDim][token groups], then codes [rows][headDim][tokens].
+    static func encodeInt4Keys(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+        let perRun = groups(s.tokens)
+        let paramBytes = 4 * s.rows * s.headDim * perRun
+        let codes = (out + paramBytes).assumingMemoryBound(to: UInt8.self)
+        let codeBytes = (s.elements + 1) / 2
+        codes.initialize(repeating: 0, count: codeBytes)
+        for r in 0 ..< s.rows {
+            for d in 0 ..< s.headDim {
+                let run = r * s.headDim + d
+                encodeInt4Run(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens,
+                              params: out + 4 * run * perRun, codes: codes, nibble: run * s.tokens)
+            }
+        }
+        return paramBytes + codeBytes
+    }
+
+    static func decodeInt4Keys(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+        let perRun = groups(s.tokens)
+        let paramBytes = 4 * s.rows * s.headDim * perRun
+        let codes = (p + paramBytes).assumingMemoryBound(to: UInt8.self)
+        for r in 0 ..< s.rows {
+            for d in 0 ..< s.headDim {
+                let run = r * s.headDim + d
+                decodeInt4Run(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens,
+                              params: p + 4 * run * perRun, codes: codes, nibble: run * s.tokens)
+            }
+        }
+        return paramBytes + (s.elements + 1) / 2
+    }
+
+    /// Values: parameters [rows][tokens][dimension groups], then codes [rows][tokens][headDim].
+    static func encodeInt4Values(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+        let perRun = groups(s.headDim)
+        let vectors = s.rows * s.tokens
+        let paramBytes = 4 * vectors * perRun
+        let codes = (out + paramBytes).assumingMemoryBound(to: UInt8.self)
+        let codeBytes = (s.elements + 1) / 2
+        codes.initialize(repeating: 0, count: codeBytes)
+        for v in 0 ..< vectors {
+            encodeInt4Run(x, start: v * s.headDim, stride: 1, count: s.headDim,
+                          params: out + 4 * v * perRun, codes: codes, nibble: v * s.headDim)
+        }
+        return paramBytes + codeBytes
+    }
+
+    static func decodeInt4Values(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+        let perRun = groups(s.headDim)
+        let vectors = s.rows * s.tokens
+        let paramBytes = 4 * vectors * perRun
+        let codes = (p + paramBytes).assumingMemoryBound(to: UInt8.self)
+        for v in 0 ..< vectors {
+            decodeInt4Run(x, start: v * s.headDim, stride: 1, count: s.headDim,
+                          params: p + 4 * v * perRun, codes: codes, nibble: v * s.headDim)
+        }
+        return paramBytes + (s.elements + 1) / 2
+    }
+
+    // MARK: helpers
+
+    @inline(__always)
+    static func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+        Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    }
+
+    @inline(__always)
+    private static func int8Code(_ scaled: Float) -> Int8 {
+        Int8(max(-127, min(127, scaled)).rounded())
+    }
+
+    /// The smallest finite fp16 >= x (x >= 0 and finite).
+    static func halfRoundedUp(_ x: Float) -> Float16 {
+        var h = Float16(saturating: x)
+        if Float(h) < x && h < .greatestFiniteMagnitude { h = h.nextUp }
+        return h
+    }
+
+    /// The largest finite fp16 <= x (x finite).
+    static func halfRoundedDown(_ x: Float) -> Float16 {
+        var h = Float16(saturating: x)
+        if Float(h) > x && h > -.greatestFiniteMagnitude { h = h.nextDown }
+        return h
+    }
+}
+
+extension Float16 {
+    /// Rounds to nearest, but clamps to the finite range instead of overflowing to infinity.
+    init(saturating x: Float) {
+        self = Float16(Swift.max(-Float(Float16.greatestFiniteMagnitude), Swift.min(Float(Float16.greatestFiniteMagnitude), x)))
+    }
+}
+

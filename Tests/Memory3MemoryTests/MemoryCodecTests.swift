@@ -1,0 +1,230 @@
+import Memory3Model
+@testable import Memory3Memory
+import XCTest
+
+final class MemoryCodecTests: XCTestCase {
+    let fingerprint = String(repeating: "ab", count: 32)
+
+    func roundTrip(_ memory: EncodedMemory, _ codec: MemoryCodec, profile: String = "dense") throws -> DecodedMemory {
+        let blob = try codec.encode(memory, profile: profile, fingerprint: fingerprint)
+        return try MemoryCodec.decode(blob, expectedFingerprint: fingerprint)
+    }
+
+    func testFP16RoundTripIsExactToHalfPrecisionRounding() throws {
+        let memory = randomMemory()
+        let decoded = try roundTrip(memory, .fp16).memory
+        XCTAssertEqual(decoded.keys, memory.keys.map { Float(Float16($0)) })
+        XCTAssertEqual(decoded.values, memory.values.map { Float(Float16($0)) })
+        XCTAssertEqual(decoded.positions, memory.positions)
+    }
+
+    func testEveryCodecKeepsShapesPositionsPrefixAndHeader() throws {
+        let memory = randomMemory(layers: [1, 4, 7], heads: 2, headDim: 48, tokens: 37, prefix: 3)
+        for codec in MemoryCodec.allCases {
+            let decoded = try roundTrip(memory, codec, profile: "custom:layers=1,4,7,tokens=34,selection=attention")
+            XCTAssertEqual(decoded.header.codec, codec)
+            XCTAssertEqual(decoded.header.profile, "custom:layers=1,4,7,tokens=34,selection=attention")
+            XCTAssertEqual(decoded.header.fingerprint, fingerprint)
+            XCTAssertEqual(decoded.memory.layers, [1, 4, 7])
+            XCTAssertEqual(decoded.memory.kvHeadCount, 2)
+            XCTAssertEqual(decoded.memory.headDim, 48)
+            XCTAssertEqual(decoded.memory.tokenCount, 37)
+            XCTAssertEqual(decoded.memory.prefixTokenCount, 3)
+            XCTAssertEqual(decoded.memory.positions, memory.positions)
+        }
+    }
+
+    /// int8: symmetric, one fp16 scale per key channel (over a head's tokens) and per value token.
+    /// Bound: |error| <= scale / 2, with scale = max|x| / 127 rounded up to fp16 (<= 1 + 2^-10
+    /// larger), so |error| <= max|x| / 254 * 1.001 (+ 1e-7 for fp16 subnormal scales).
+    func testInt8ErrorIsAtMostHalfAStepPerKeyChannelAndPerValueToken() throws {
+        let memory = randomMemory(tokens: 130)
+        let decoded = try roundTrip(memory, .int8).memory
+        let d = memory.headDim, t = memory.tokenCount
+        var worstRelative: Float = 0
+        for row in 0 ..< memory.rowCount {
+            for channel in 0 ..< d {
+                let idx = (0 ..< t).map { row * t * d + $0 * d + channel }
+                let amax = idx.map { abs(memory.keys[$0]) }.max()!
+                for i in idx {
+                    let err = abs(decoded.keys[i] - memory.keys[i])
+                    XCTAssertLessThanOrEqual(err, amax / 254 * 1.001 + 1e-7)
+                    worstRelative = max(worstRelative, err / amax)
+                }
+            }
+            for token in 0 ..< t {
+                let idx = (0 ..< d).map { row * t * d + token * d + $0 }
+                let amax = idx.map { abs(memory.values[$0]) }.max()!
+                for i in idx { XCTAssertLessThanOrEqual(abs(decoded.values[i] - memory.values[i]), amax / 254 * 1.001 + 1e-7) }
+            }
+        }
+        XCTAssertGreaterThan(worstRelative, 1 / 300, "the bound is tight, not vacuous")
+    }
+
+    /// int4: groups of 32 (keys: 32 tokens of a channel; values: 32 dims of a token), fp16 scale
+    /// and zero point (the minimum, rounded down). Bound: |error| <= scale / 2 with scale =
+    /// (max - zero) / 15 rounded up, i.e. <= (max - min + |min| 2^-10) / 30 * 1.001 (+ 1e-6).
+    func testInt4ErrorIsAtMostHalfAStepPerGroupOf32() throws {
+        let memory = randomMemory(tokens: 70)  // 32 + 32 + 6: a partial last group
+        let decoded = try roundTrip(memory, .int4).memory
+        let d = memory.headDim, t = memory.tokenCount, g = MemoryCodec.int4GroupSize
+        func check(_ original: [Float], _ got: [Float], _ group: [Int]) {
+            let lo = group.map { original[$0] }.min()!, hi = group.map { original[$0] }.max()!
+            let bound = (hi - lo + abs(lo) / 1024) / 30 * 1.001 + 1e-6
+            for i in group { XCTAssertLessThanOrEqual(abs(got[i] - original[i]), bound) }
+        }
+        for row in 0 ..< memory.rowCount {
+            for channel in 0 ..< d {
+                for start in stride(from: 0, to: t, by: g) {
+                    check(memory.keys, decoded.keys, (start ..< min(start + g, t)).map { row * t * d + $0 * d + channel })
+                }
+            }
+            for token in 0 ..< t {
+                for start in stride(from: 0, to: d, by: g) {
+                    check(memory.values, decoded.values, (start ..< min(start + g, d)).map { row * t * d + token * d + $0 })
+                }
+            }
+        }
+    }
+
+    func testConstantAndZeroTensorsRoundTripWithoutNaN() throws {
+        var memory = randomMemory(tokens: 5)
+        memory.keys = [Float](repeating: 0, count: memory.keys.count)
+        memory.values = [Float](repeating: 3.25, count: memory.values.count)
+        for codec in MemoryCodec.allCases {
+            let decoded = try roundTrip(memory, codec).memory
+            XCTAssertEqual(decoded.keys, memory.keys, "\(codec)")
+            // fp16 and int4 (zero point = the constant) are exact; int8 is within half a step.
+            XCTAssertLessThanOrEqual(maxAbsoluteDifference(decoded.values, memory.values), codec == .int8 ? 3.25 / 254 * 1.001 : 0, "\(codec)")
+        }
+    }
+
+    func testNonFiniteValuesAreRefusedWhenEncoding() throws {
+        var memory = randomMemory(tokens: 4)
+        memory.values[7] = .nan
+        XCTAssertThrowsError(try MemoryCodec.int8.encode(memory, profile: "dense", fingerprint: fingerprint)) {
+            XCTAssertEqual($0 as? MemoryCodecError, .nonFiniteValue)
+        }
+    }
+
+    func testHugeValuesSaturateInsteadOfTurningIntoInfinity() throws {
+        var memory = randomMemory(tokens: 4)
+        memory.keys[0] = 1e30
+        for codec in MemoryCodec.allCases {
+            let decoded = try roundTrip(memory, codec).memory
+            XCTAssertTrue(decoded.keys.allSatisfy(\.isFinite), "\(codec)")
+            XCTAssertTrue(decoded.values.allSatisfy(\.isFinite), "\(codec)")
+        }
+    }
+
+    func testMemoryWrittenByAnotherModelIsRefusedWithBothFingerprints() throws {
+        let blob = try MemoryCodec.int8.encode(randomMemory(), profile: "dense", fingerprint: fingerprint)
+        let other = String(repeating: "cd", count: 32)
+        XCTAssertThrowsError(try MemoryCodec.decode(blob, expectedFingerprint: other)) {
+            XCTAssertEqual($0 as? MemoryCodecError, .modelMismatch(expected: other, found: fingerprint))
+            XCTAssertTrue("\($0)".contains("another model"))
+        }
+        XCTAssertNoThrow(try MemoryCodec.decode(blob, expectedFingerprint: nil))
+    }
+
+    func testOtherVersionAndMagicAreTypedErrors() throws {
+        var blob = try MemoryCodec.fp16.encode(randomMemory(tokens: 3), profile: "dense", fingerprint: fingerprint)
+        var future = blob
+        future[4] = 2  // version 2
+        XCTAssertThrowsError(try MemoryCodec.decode(future, expectedFingerprint: nil)) {
+            XCTAssertEqual($0 as? MemoryCodecError, .unsupportedVersion(2, supported: 1))
+        }
+        blob[0] = UInt8(ascii: "X")
+        XCTAssertThrowsError(try MemoryCodec.decode(blob, expectedFingerprint: nil)) {
+            XCTAssertEqual($0 as? MemoryCodecError, .notAMemoryBlob)
+        }
+        XCTAssertThrowsError(try MemoryCodec.decode([], expectedFingerprint: nil)) {
+            XCTAssertEqual($0 as? MemoryCodecError, .truncated(needed: 4, available: 0))
+        }
+    }
+
+    func testEveryTruncationIsATypedError() throws {
+        let blob = try MemoryCodec.int4.encode(randomMemory(tokens: 9), profile: "paper", fingerprint: fingerprint)
+        for length in 0 ..< blob.count {
+            XCTAssertThrowsError(try MemoryCodec.decode(Array(blob[..<length]), expectedFingerprint: fingerprint)) {
+                XCTAssertTrue($0 is MemoryCodecError, "length \(length): \($0)")
+            }
+        }
+        XCTAssertThrowsError(try MemoryCodec.decode(blob + [0], expectedFingerprint: fingerprint)) {
+            XCTAssertTrue($0 is MemoryCodecError)
+        }
+    }
+
+    /// Thousands of random corruptions (bit flips, byte overwrites, cuts, insertions, garbage
+    /// appended, runs zeroed): each decode either throws a `MemoryCodecError` or, when the
+    /// corruption changed nothing, returns the original. Never a crash, never a silent change.
+    func testRandomCorruptionsAreTypedErrorsNeverCrashesOrSilentChanges() throws {
+        var random = SeededGenerator(seed: 2024)
+        var blobs: [(blob: [UInt8], decoded: DecodedMemory)] = []
+        for (i, codec) in MemoryCodec.allCases.enumerated() {
+            let memory = randomMemory(layers: [0, 2], heads: 2, headDim: 32, tokens: 11 + i, prefix: 1, seed: UInt64(i))
+            let blob = try codec.encode(memory, profile: "dense", fingerprint: fingerprint)
+            blobs.append((blob, try MemoryCodec.decode(blob, expectedFingerprint: fingerprint)))
+        }
+        var kinds: [String: Int] = [:]
+        for trial in 0 ..< 4000 {
+            let (original, expected) = blobs[trial % blobs.count]
+            var blob = original
+            let kind = Int(random.next() % 6)
+            let at = Int(random.next() % UInt64(blob.count))
+            switch kind {
+            case 0: blob[at] ^= UInt8(1 << (random.next() % 8))
+            case 1: for _ in 0 ..< 1 + Int(random.next() % 8) { blob[Int(random.next() % UInt64(blob.count))] = UInt8(truncatingIfNeeded: random.next()) }
+            case 2: blob.removeSubrange(at...)
+            case 3: blob.insert(UInt8(truncatingIfNeeded: random.next()), at: at)
+            case 4: blob += (0 ..< 1 + Int(random.next() % 16)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            default: for i in at ..< min(blob.count, at + 1 + Int(random.next() % 64)) { blob[i] = 0 }
+            }
+            do {
+                let decoded = try MemoryCodec.decode(blob, expectedFingerprint: fingerprint)
+                XCTAssertTrue(blob == original, "trial \(trial): a changed blob decoded without error")
+                XCTAssertTrue(decoded == expected, "trial \(trial)")
+                kinds["unchanged", default: 0] += 1
+            } catch let error as MemoryCodecError {
+                kinds[String("\(error)".prefix(30)), default: 0] += 1
+            } catch {
+                XCTFail("trial \(trial): untyped error \(error)")
+            }
+        }
+        XCTAssertGreaterThan(kinds.count, 3, "\(kinds)")
+    }
+
+    /// The sizes MEMORY3.md quotes for a 128-token reference on SmolLM2 (30 layers x 3 KV heads x
+    /// 64 dims), before zlib: fp16 2,880 KiB, int8 ~1,474 KiB, int4 900 KiB (+ positions).
+    func testPayloadSizesMatchTheMeasuredTable() {
+        let rows = 30 * 3, t = 128, d = 64
+        func kib(_ c: MemoryCodec) -> Int {
+            (c.sectionSize(rows: rows, tokens: t, headDim: d, keys: true) + c.sectionSize(rows: rows, tokens: t, headDim: d, keys: false)) / 1024
+        }
+        XCTAssertEqual(kib(.fp16), 2880)
+        XCTAssertEqual(kib(.int8), 1473)
+        XCTAssertEqual(kib(.int4), 900)
+    }
+
+    func testCodecNamesParse() throws {
+        XCTAssertEqual(try MemoryCodec(parsing: "INT4"), .int4)
+        XCTAssertEqual(MemoryCodec.default, .int8)
+        XCTAssertThrowsError(try MemoryCodec(parsing: "int2")) {
+            XCTAssertEqual($0 as? MemoryCodecError, .unknownCodec("int2"))
+        }
+    }
+
+    func testDroppingThePrefixRemovesItFromEveryHead() {
+        let memory = randomMemory(layers: [0, 1], heads: 2, headDim: 4, tokens: 5, prefix: 2)
+        let all = memory.segment(logitBias: -4)
+        XCTAssertEqual(all.tokenCount, 5)
+        XCTAssertEqual(all.logitBias, -4)
+        XCTAssertEqual(all.keys, memory.keys)
+        let body = memory.segment(dropPrefix: true)
+        XCTAssertEqual(body.tokenCount, 3)
+        for row in 0 ..< 4 {
+            XCTAssertEqual(Array(body.keys[row * 12 ..< (row + 1) * 12]), Array(memory.keys[row * 20 + 8 ..< (row + 1) * 20]))
+            XCTAssertEqual(Array(body.values[row * 12 ..< (row + 1) * 12]), Array(memory.values[row * 20 + 8 ..< (row + 1) * 20]))
+        }
+    }
+}
