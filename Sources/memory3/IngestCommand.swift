@@ -34,6 +34,9 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Largest memory of one document, in MB (a document is written in one transaction, so its memories are held in RAM first).")
     var maxDocumentMemoryMb = IngestOptions().maxDocumentMemoryBytes >> 20
 
+    @Option(help: "zlib level for memory blobs, 0 (stored) to 9; 1 is as small as 6 on KV data and a little faster.")
+    var compressionLevel = Int(MemoryCodec.defaultCompressionLevel)
+
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
@@ -50,6 +53,7 @@ struct IngestCommand: ParsableCommand {
         guard maxFileMb >= 1, maxDocumentMemoryMb >= 1 else {
             throw ValidationError("--max-file-mb and --max-document-memory-mb must be >= 1")
         }
+        guard (0 ... 9).contains(compressionLevel) else { throw ValidationError("--compression-level must be 0 to 9") }
         guard !paths.isEmpty else { throw ValidationError("name at least one file or folder") }
         do {
             _ = try MemoryProfile(parsing: profile)
@@ -67,6 +71,7 @@ struct IngestCommand: ParsableCommand {
         options.codec = try MemoryCodec(parsing: codec)
         options.maxFileBytes = maxFileMb << 20
         options.maxDocumentMemoryBytes = maxDocumentMemoryMb << 20
+        options.compressionLevel = Int32(compressionLevel)
 
         let (model, tokenizer, _) = try modelOptions.load()
         let fingerprint = ModelFingerprint.of(model.file)
