@@ -35,20 +35,18 @@ M3_TARGET __attribute__((always_inline)) static inline __m256 M3_SUFFIX(dot_i8_i
 M3_TARGET __attribute__((always_inline)) static inline void M3_SUFFIX(dot_small)(
     int type, const uint8_t *p, const m3_block_q8 *const *xs, const int count, int blocks, float *out) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    __m256 mins = _mm256_setzero_ps();  // lane k: the Q4_1 min term of token k
+    float mins[4] = {0, 0, 0, 0};  // the Q4_1 min terms (registers once `count` is constant)
     switch (type) {
     case M3_TYPE_Q4_1:
         for (int b = 0; b < blocks; b++, p += 20) {
             const float dw = M3_SUFFIX(half_at)(p), mw = M3_SUFFIX(half_at)(p + 2);
             const __m256i w = M3_SUFFIX(nibbles)(p + 4);
-            float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int k = 0; k < count; k++) {
                 const m3_block_q8 *x = xs[k] + b;
                 const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
                 acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), M3_DOT_U8_I8(w, q), acc[k]);
-                s[k] = x->s;
+                mins[k] += mw * x->s;
             }
-            mins = _mm256_fmadd_ps(_mm256_set1_ps(mw), _mm256_loadu_ps(s), mins);
         }
         break;
     case M3_TYPE_Q4_0:
@@ -76,9 +74,7 @@ M3_TARGET __attribute__((always_inline)) static inline void M3_SUFFIX(dot_small)
     default:
         break;
     }
-    float m[8];
-    _mm256_storeu_ps(m, mins);
-    for (int k = 0; k < count; k++) out[k] = M3_SUFFIX(hsum)(acc[k]) + m[k];
+    for (int k = 0; k < count; k++) out[k] = M3_SUFFIX(hsum)(acc[k]) + mins[k];
 }
 
 /// One weight row (Q4_0, Q4_1 or Q8_0) against 1-4 activation rows.
