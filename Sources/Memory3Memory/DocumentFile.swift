@@ -88,8 +88,10 @@ public struct DocumentFile: Sendable {
                                              options: [.skipsHiddenFiles]) else { continue }
             var found: [String] = []
             for case let url as URL in walker {
+                // Symbolic links to files count (Kubernetes mounts ConfigMap files as links).
                 guard extensions.contains(url.pathExtension.lowercased()),
-                      (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+                      (try? url.resolvingSymlinksInPath().resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
+                else { continue }
                 found.append(url.path)
             }
             result.append(contentsOf: found.sorted())
