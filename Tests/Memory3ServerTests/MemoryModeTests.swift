@@ -81,8 +81,12 @@ final class MemoryModeTests: XCTestCase {
         XCTAssertEqual(mode, "text")
         XCTAssertEqual((chunks.first?["references"] as? [Any])?.count, 1)
         // Off is still off.
-        let off = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions", body: #"{"prompt": "the sea", "max_tokens": 2}"#)
+        let off = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions",
+                                             body: #"{"prompt": "the sea", "max_tokens": 2, "memory": {"mode": "off"}}"#)
         XCTAssertEqual(try self.chunks(off).mode, "off")
         XCTAssertTrue(try TestHTTPClient.request(port: server.port, "GET", "/metrics").text.contains("memory3_retrievals_total 1"))
+        // A request that names no mode gets the configured default: explicit, with a store loaded.
+        let unnamed = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions", body: #"{"prompt": "the sea", "max_tokens": 2}"#)
+        XCTAssertEqual(try self.chunks(unnamed).mode, "explicit")
     }
 }
