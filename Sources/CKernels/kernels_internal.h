@@ -31,6 +31,7 @@ float m3_vec_dot_q4_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q5_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q6_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 
+void m3_softmax_scalar(float *v, int n);
 void m3_attention_scores_scalar(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
 void m3_attention_accumulate_scalar(const float *weights, const float *values, int count, int dim, float *out);
 

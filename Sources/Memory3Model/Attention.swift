@@ -76,15 +76,6 @@ enum Attention {
     }
 
     static func softmax(_ v: UnsafeMutablePointer<Float>, count: Int) {
-        var maxValue = -Float.infinity
-        for i in 0 ..< count { maxValue = max(maxValue, v[i]) }
-        var sum: Float = 0
-        for i in 0 ..< count {
-            let e = expf(v[i] - maxValue)
-            v[i] = e
-            sum += e
-        }
-        let inv = 1 / sum
-        for i in 0 ..< count { v[i] *= inv }
+        m3_softmax(v, Int32(count))
     }
 }

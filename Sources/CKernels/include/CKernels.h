@@ -68,6 +68,9 @@ void m3_attention_scores(const float *q, const float *keys, int count, int dim, 
 /// out[i] += sum over j of weights[j] * values[j * dim + i]: the weighted sum of value rows.
 void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out);
 
+/// v <- softmax(v) over n values (in place).
+void m3_softmax(float *v, int n);
+
 /// A spin-wait hint to the CPU (x86 `pause`), for the worker pool's short waits.
 static inline void m3_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
