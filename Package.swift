@@ -60,17 +60,19 @@ let package = Package(
             ],
             swiftSettings: engineSettings
         ),
+        // Tiny random Llama models written as GGUF files, shared by the engine, memory and server tests.
+        .target(name: "Memory3TestSupport", dependencies: ["GGUF", "Memory3Model"], path: "Tests/Memory3TestSupport"),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "GGUF"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore"]),
-        .testTarget(name: "Memory3EngineTests", dependencies: ["Memory3Engine", "Memory3Memory", "Memory3Model", "MemoryStore", "Tokenizer", "GGUF"]),
+        .testTarget(name: "Memory3EngineTests", dependencies: ["Memory3Engine", "Memory3Memory", "Memory3Model", "MemoryStore", "Tokenizer", "GGUF", "Memory3TestSupport"]),
         .testTarget(
             name: "Memory3ServerTests",
-            dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF"]
+            dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF", "Memory3TestSupport"]
         ),
         .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
-        .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer"]),
+        .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer", "Memory3TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import Foundation
 import Memory3Engine
 import Memory3Memory

@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import Memory3Engine
 import Memory3Memory
 import Memory3Model

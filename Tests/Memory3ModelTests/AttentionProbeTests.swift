@@ -1,4 +1,5 @@
 @testable import Memory3Model
+import Memory3TestSupport
 import XCTest
 
 final class AttentionProbeTests: XCTestCase {

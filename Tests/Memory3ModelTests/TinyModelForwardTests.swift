@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import GGUF
 @testable import Memory3Model
 import XCTest

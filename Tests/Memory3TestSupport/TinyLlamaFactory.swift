@@ -1,33 +1,35 @@
 import Foundation
 import GGUF
-@testable import Memory3Model
+import Memory3Model
 
 /// Writes small random Llama models as real GGUF files, so engine tests run in milliseconds
 /// without the downloaded model. Weights are deterministic for a seed.
-struct TinyLlamaFactory {
-    var embedding = 64
-    var heads = 4
-    var kvHeads = 2
-    var feedForward = 96
-    var layers = 2
-    var vocabulary = 48
-    var contextLength = 256
-    var weightType: GGMLType = .q4_1
-    var seed: UInt64 = 7
+public struct TinyLlamaFactory {
+    public init() {}
+
+    public var embedding = 64
+    public var heads = 4
+    public var kvHeads = 2
+    public var feedForward = 96
+    public var layers = 2
+    public var vocabulary = 48
+    public var contextLength = 256
+    public var weightType: GGMLType = .q4_1
+    public var seed: UInt64 = 7
     /// Tensors to leave out (to test missing-tensor errors).
-    var omit: Set<String> = []
-    var architecture = "llama"
+    public var omit: Set<String> = []
+    public var architecture = "llama"
     /// Write a byte-level vocabulary (every byte, three ChatML control tokens, two merges) and a
     /// ChatML chat template, so that `Tokenizer(gguf:)` and `ChatTemplate.detect` work; the
     /// vocabulary size then follows the tokenizer.
-    var withTokenizer = false
+    public var withTokenizer = false
 
-    static let chatTemplate = #"""
+    public static let chatTemplate = #"""
         {% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a tiny test model.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}
         """#
 
     /// GPT-2's byte-to-character mapping (printable Latin-1 maps to itself, the rest to U+0100...).
-    static func byteTokenTexts() -> [String] {
+    public static func byteTokenTexts() -> [String] {
         var next: UInt32 = 256
         return (0 ..< 256).map { byte -> String in
             let printable = (33...126).contains(byte) || (161...172).contains(byte) || (174...255).contains(byte)
@@ -37,11 +39,11 @@ struct TinyLlamaFactory {
         }
     }
 
-    static var tokenizerTokens: [String] {
+    public static var tokenizerTokens: [String] {
         byteTokenTexts() + ["Ġt", "he", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     }
 
-    func makeFile() throws -> GGUFFile {
+    public func makeFile() throws -> GGUFFile {
         var random = SeededGenerator(seed: seed)
         func values(_ count: Int, scale: Float) -> [Float] {
             (0 ..< count).map { _ in (random.nextUnitFloat() * 2 - 1) * scale }
@@ -99,7 +101,7 @@ struct TinyLlamaFactory {
         return try GGUFFile(bytes: w.bytes())
     }
 
-    func makeModel(threads: Int = 2) throws -> LlamaModel {
+    public func makeModel(threads: Int = 2) throws -> LlamaModel {
         try LlamaModel(file: makeFile(), threads: threads)
     }
 }
