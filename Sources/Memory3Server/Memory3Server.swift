@@ -126,6 +126,9 @@ public final class Memory3Server: Sendable {
         let scheduler = self.scheduler
         http.shutdown(grace: grace ?? configuration.shutdownGraceSeconds) { scheduler.cancelAll() }
         scheduler.stop()
+        // Nothing uses the store any more: closing it checkpoints the WAL into the database file,
+        // so a stopped server leaves one self-contained file behind.
+        state.store.withLock { $0 }?.close()
     }
 }
 
