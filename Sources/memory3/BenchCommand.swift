@@ -80,11 +80,6 @@ struct BenchCommand: ParsableCommand {
                          result.prefill_tps, result.decode_tps, result.load_s, result.peak_rss_mb, result.threads))
         }
     }
-
-    func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
 }
 
 struct BenchResult: Encodable {

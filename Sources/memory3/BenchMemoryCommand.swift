@@ -98,11 +98,6 @@ struct BenchMemoryCommand: ParsableCommand {
                      result.decode_explicit_tps, result.decode_off_tps, result.decode_explicit_tps / result.decode_off_tps))
         if json { try JSONOutput.print(result) }
     }
-
-    func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
 }
 
 struct BenchMemoryResult: Encodable {
