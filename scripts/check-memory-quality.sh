@@ -14,12 +14,16 @@ shared=../shared/eval
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+# MEMORY3_EVAL_LIMIT=N evaluates only the first N questions of each set (a quick smoke run).
+limit=()
+[ -n "${MEMORY3_EVAL_LIMIT:-}" ] && limit=(--limit "$MEMORY3_EVAL_LIMIT")
+
 json() { tail -n 1 "$1"; }
 value() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(d$1)"; }
 
 "$bin" calibrate --set "$shared/fictional-public.json" 2>/dev/null | tee "$out/calibrate.txt"
-"$bin" eval --set "$shared/fictional-public.json" --modes off,text,explicit --rerank head --json 2>/dev/null | tee "$out/easy.txt"
-"$bin" eval --set "$shared/fictional-public.json" --modes explicit --rerank head --swap-gold --json 2>/dev/null | tee "$out/swap.txt"
+"$bin" eval --set "$shared/fictional-public.json" --modes off,text,explicit --rerank head "${limit[@]}" --json 2>/dev/null | tee "$out/easy.txt"
+"$bin" eval --set "$shared/fictional-public.json" --modes explicit --rerank head --swap-gold "${limit[@]}" --json 2>/dev/null | tee "$out/swap.txt"
 
 easy=$(json "$out/easy.txt"); swap=$(json "$out/swap.txt")
 text_em=$(echo "$easy" | value "['text']['exact_match']")
@@ -37,8 +41,8 @@ check "$explicit_em >= 0.80" "easy set: explicit $explicit_em >= 0.80"
 check "$swap_em >= 0.70" "easy set, scores swapped: head-reranked explicit $swap_em >= 0.70"
 
 if [ "${1:-}" != "--quick" ]; then
-  "$bin" eval --set "$shared/hard-public.json" --modes text,explicit --rerank head --json 2>/dev/null | tee "$out/hard.txt"
-  "$bin" eval --set "$shared/hard-public.json" --modes explicit --rerank none --json 2>/dev/null | tee "$out/hard-bm25.txt"
+  "$bin" eval --set "$shared/hard-public.json" --modes text,explicit --rerank head "${limit[@]}" --json 2>/dev/null | tee "$out/hard.txt"
+  "$bin" eval --set "$shared/hard-public.json" --modes explicit --rerank none "${limit[@]}" --json 2>/dev/null | tee "$out/hard-bm25.txt"
   [ "${1:-}" = "--hard-advisory" ] && enforce=0
   hard=$(json "$out/hard.txt"); hard_bm25=$(json "$out/hard-bm25.txt")
   hard_text=$(echo "$hard" | value "['text']['exact_match']")
