@@ -113,27 +113,32 @@ final class MemoryContext: ContextFeeder {
             records.append(record)
             return
         }
-        var memories = try hits.map { try source.memory(for: $0.referenceId) }
+        let memories = try hits.map { try source.memory(for: $0.referenceId) }
+        // One shared sink: the memory read first keeps its reference prefix, the others lose it.
+        // A whole memory shares the decoded arrays (no copy); a prefix-less copy is made once per
+        // memory and swap, for the rerank probe and the read alike.
+        let bodies = memories.map { $0.segment(dropPrefix: true) }
+        var order = Array(hits.indices)
         var masses: [Float?] = Array(repeating: nil, count: hits.count)
 
         if let head = policy.retrievalHead, hits.count > 1 {
             // Rerank: the retrieval head's attention mass over each memory, read without bias.
             let probe = AttentionProbe(layers: [head.layer], heads: [head.head])
-            let plain = memories.enumerated().map { i, m in m.segment(dropPrefix: i > 0) }
-            try model.probeAttention(chunk, cache: cache, memory: plain, probe: probe, throughLayer: head.layer)
+            try model.probeAttention(chunk, cache: cache, memory: [memories[0].segment()] + bodies.dropFirst(), probe: probe,
+                                     throughLayer: head.layer)
             if let mass = probe.meanMass(layer: head.layer, head: head.head) {
-                let order = mass.indices.sorted { mass[$0] > mass[$1] }
-                hits = order.map { hits[$0] }
-                memories = order.map { memories[$0] }
+                order = mass.indices.sorted { mass[$0] > mass[$1] }
                 masses = order.map { mass[$0] }
             }
         }
+        hits = order.map { hits[$0] }
 
         let best = hits.map(\.score).max() ?? 0
-        for (rank, (hit, memory)) in zip(hits, memories).enumerated() {
+        for (rank, hit) in hits.enumerated() {
             let bias = policy.bias(rank: rank, score: hit.score, best: best)
-            // One shared sink: only the first memory keeps its reference prefix.
-            segments.append(memory.segment(logitBias: bias, dropPrefix: rank > 0))
+            var segment = rank == 0 ? memories[order[0]].segment() : bodies[order[rank]]
+            segment.logitBias = bias
+            segments.append(segment)
             record.references.append(ChunkRecord.UsedReference(
                 referenceId: hit.referenceId, documentId: hit.documentId, score: hit.score,
                 rank: rank, bias: bias, headMass: masses[rank]))
