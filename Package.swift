@@ -70,7 +70,7 @@ let package = Package(
             name: "Memory3ServerTests",
             dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF", "Memory3TestSupport"]
         ),
-        .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer"]),
+        .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer", "Memory3TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer", "Memory3TestSupport"]),
     ],

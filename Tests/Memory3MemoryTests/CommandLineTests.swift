@@ -1,4 +1,5 @@
 import Foundation
+import Memory3TestSupport
 import GGUF
 import Memory3Memory
 import MemoryStore
@@ -6,28 +7,9 @@ import XCTest
 
 /// `memory3 ingest` and `memory3 documents` run as a user would, on a tiny model written to disk.
 final class IngestCommandLineTests: XCTestCase {
-    func memory3() throws -> URL {
-        // Tests run from the build folder, beside the executable.
-        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [folder, folder.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("memory3")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("the memory3 executable was not found beside the tests in \(folder.path)")
-    }
-
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try memory3()
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        guard Memory3Executable.url != nil else { throw XCTSkip("the memory3 executable was not built beside the tests") }
+        return try Memory3Executable.run(arguments)
     }
 
     func testIngestStoresGoodFilesReportsBadOnesAndExitsOneThenSkipsOnReingest() throws {
@@ -100,7 +82,7 @@ final class IngestCommandLineTests: XCTestCase {
     /// healthy, every document in it is complete (all its references, each with its memory), and
     /// a second run completes the set.
     func testIngestKilledMidRunLeavesOnlyCompleteDocumentsAndResumes() throws {
-        let executable = try memory3()
+        guard let executable = Memory3Executable.url else { throw XCTSkip("the memory3 executable was not built beside the tests") }
         let folder = try TestPaths.temporaryFolder(self)
         let model = folder.appendingPathComponent("tiny.gguf").path
         try TinyLlamaFactory().makeWriter().write(to: model)

@@ -1,31 +1,12 @@
 import Foundation
+import Memory3TestSupport
 import XCTest
 
 /// Runs the built `memory3` executable as a user would.
 final class CommandLineTests: XCTestCase {
-    func memory3() throws -> URL {
-        // Tests run from the build folder, beside the executable.
-        let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [folder, folder.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("memory3")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        throw XCTSkip("the memory3 executable was not found beside the tests in \(folder.path)")
-    }
-
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = try memory3()
-        process.arguments = arguments
-        process.currentDirectoryURL = TestPaths.repositoryRoot
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        guard Memory3Executable.url != nil else { throw XCTSkip("the memory3 executable was not built beside the tests") }
+        return try Memory3Executable.run(arguments, in: TestPaths.repositoryRoot)
     }
 
     func testGenerateRunsInUnder300MBAndPrintsJSON() throws {
