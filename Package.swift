@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "Memory3EngineTests", dependencies: ["Memory3Engine", "Memory3Memory", "Memory3Model", "MemoryStore", "Tokenizer", "GGUF", "Memory3TestSupport"]),
         .testTarget(
             name: "Memory3ServerTests",
-            dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF", "Memory3TestSupport"]
+            dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF", "Memory3TestSupport", "COpenSSL"]
         ),
         .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer", "Memory3TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),

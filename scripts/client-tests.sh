@@ -2,7 +2,8 @@
 # Real clients against `memory3 serve` on the real model: curl uploads a document and gets it
 # back; the official `openai` Python package gets a completion, a chat completion, a streamed chat
 # completion with usage, a chat completion with explicit memory (and the errors it should raise);
-# prometheus_client's text parser reads /metrics. The server runs on a free
+# prometheus_client's text parser reads /metrics; then HTTPS (the test certificate of
+# Tests/Fixtures/tls): curl and the openai client verify it and get answers. The server runs on a free
 # loopback port with its own temporary knowledge base, and gets SIGTERM at the end (it must exit 0).
 #
 #   scripts/client-tests.sh            # builds memory3 (debug; the engine is optimized anyway)
@@ -211,6 +212,48 @@ if [ "$server_status" -ne 0 ]; then
 else
     echo "ok    SIGTERM: the server exited 0"
 fi
+# HTTPS: a second server with the test certificate; clients check it against that certificate.
+CERT=Tests/Fixtures/tls/localhost-cert.pem
+TLS_PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$MEMORY3_BIN" serve --host 127.0.0.1 --port "$TLS_PORT" --model "$MODEL" --db "" \
+    --tls-cert "$CERT" --tls-key Tests/Fixtures/tls/localhost-key.pem 2>"$WORK/tls-server.log" &
+SERVER_PID=$!
+for _ in $(seq 1 120); do
+    if curl -fsS --cacert "$CERT" "https://localhost:$TLS_PORT/ready" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.5
+done
+if curl -fsS --cacert "$CERT" "https://localhost:$TLS_PORT/ready" | grep -q '"ready"'; then
+    echo "ok    HTTPS: curl verifies the certificate and gets /ready"
+else
+    echo "FAIL  HTTPS: curl https://localhost:$TLS_PORT/ready"; status=1
+fi
+if curl -sS "http://127.0.0.1:$TLS_PORT/health" | grep -q 'https://'; then
+    echo "ok    HTTPS: plain http:// to the HTTPS port gets a 400 that says to use https://"
+else
+    echo "FAIL  HTTPS: plain http:// to the HTTPS port"; status=1
+fi
+MEMORY3_URL="https://localhost:$TLS_PORT" MEMORY3_CERT="$CERT" "$VENV/bin/python" - <<'PY' || status=1
+import os, openai
+client = openai.OpenAI(base_url=os.environ["MEMORY3_URL"] + "/v1", api_key="none", max_retries=0,
+                       http_client=openai.DefaultHttpxClient(verify=os.environ["MEMORY3_CERT"], timeout=120))
+chunks = client.chat.completions.create(model=client.models.list().data[0].id, max_tokens=8, stream=True,
+                                        stream_options={"include_usage": True},
+                                        messages=[{"role": "user", "content": "Say hello."}])
+text, usage = "", None
+for chunk in chunks:
+    if chunk.choices and chunk.choices[0].delta.content:
+        text += chunk.choices[0].delta.content
+    usage = chunk.usage or usage
+assert text and usage and usage.completion_tokens > 0, (text, usage)
+print("ok    HTTPS: the openai client streams a chat completion (%d tokens)" % usage.completion_tokens)
+PY
+kill -TERM "$SERVER_PID"
+tls_status=0
+wait "$SERVER_PID" || tls_status=$?
+SERVER_PID=""
+[ "$tls_status" -eq 0 ] || { echo "FAIL  the HTTPS server exited $tls_status after SIGTERM"; status=1; cat "$WORK/tls-server.log" >&2; }
+
 if [ "$status" -ne 0 ]; then
     echo "--- server log ---" >&2
     tail -n 40 "$WORK/server.log" >&2

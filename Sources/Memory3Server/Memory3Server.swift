@@ -73,10 +73,12 @@ public final class Memory3Server: Sendable {
         httpBox.server = http
     }
 
-    /// Binds the port and starts serving. Throws if the address is taken or invalid.
+    /// Loads the TLS certificate when one is configured, binds the port and starts serving.
+    /// Throws if the certificate cannot be used or the address is taken or invalid.
     public func start() throws {
-        try http.start()
-        log.event("listening on http://\(configuration.host):\(http.port)")
+        let tls = try configuration.makeTLSContext()
+        try http.start(tls: tls)
+        log.event("listening on \(tls == nil ? "http" : "https")://\(configuration.host):\(http.port)")
     }
 
     /// The bound port (useful when configured as 0).
@@ -117,6 +119,9 @@ public final class Memory3Server: Sendable {
     public func setLoadFailure(_ message: String) {
         state.loadProblem.withLock { $0 = message }
     }
+
+    /// Why the model or the knowledge base could not load, if that happened.
+    public var loadFailure: String? { state.loadProblem.withLock { $0 } }
 
     public var engine: LanguageModelEngine? { state.engine.withLock { $0 } }
 

@@ -40,6 +40,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Threads for matrix work (default: the number of cores).")
     var threads: Int?
 
+    @Option(help: "PEM certificate chain: serve HTTPS (needs --tls-key too).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
@@ -60,6 +66,8 @@ struct ServeCommand: ParsableCommand {
         if let db { settings.databasePath = db.isEmpty ? nil : db }
         if let model { settings.modelPath = model }
         if let threads { settings.threads = threads }
+        if let tlsCert { settings.tlsCertificate = tlsCert.isEmpty ? nil : tlsCert }
+        if let tlsKey { settings.tlsKey = tlsKey.isEmpty ? nil : tlsKey }
         return settings
     }
 
@@ -72,9 +80,6 @@ struct ServeCommand: ParsableCommand {
         do { try server.start() } catch { throw CLIError("\(error)") }
         let log = server.log
         if !settings.apiKeys.isEmpty { log.event("API keys required (\(settings.apiKeys.count) configured)") }
-        if settings.tlsCertificate != nil || settings.tlsKey != nil {
-            log.event("warning: tls.cert/tls.key are set but this build serves plain HTTP; terminate TLS in front of it")
-        }
 
         // The model loads beside the accept loop: /health answers meanwhile, /ready says when it is done.
         let loader = Thread { Self.load(settings, into: server) }
@@ -82,10 +87,22 @@ struct ServeCommand: ParsableCommand {
         loader.start()
 
         let signal = Self.waitForTerminationSignal(signals)
+        if let problem = server.loadFailure {
+            // A server that cannot serve its model exits, so that systemd or Kubernetes shows
+            // the failure and restarts it, instead of staying up and never ready.
+            server.shutdown(grace: 0)
+            throw CLIError("\(problem); exiting")
+        }
         log.event("\(signal), shutting down: no new connections; requests in flight get up to \(Int(settings.shutdownGraceSeconds)) s")
         let started = Date()
         server.shutdown()
         log.event(String(format: "stopped after %.1f s", Date().timeIntervalSince(started)))
+    }
+
+    /// Records why the server cannot serve and wakes the main thread's `sigwait` to stop it.
+    static func failStart(_ server: Memory3Server, _ message: String) {
+        server.setLoadFailure(message)
+        kill(getpid(), SIGTERM)
     }
 
     static func load(_ settings: ServerConfiguration, into server: Memory3Server) {
@@ -93,8 +110,7 @@ struct ServeCommand: ParsableCommand {
         let path = settings.modelPath
         guard FileManager.default.fileExists(atPath: path) else {
             let message = "model file '\(path)' does not exist" + (path == ModelOptions.defaultModelPath ? "; run `make model` to fetch it" : "")
-            log.event("error: \(message)")
-            server.setLoadFailure(message)
+            failStart(server, message)
             return
         }
         let started = Date()
@@ -106,8 +122,7 @@ struct ServeCommand: ParsableCommand {
             tokenizer = try Tokenizer(gguf: file)
             model = try LlamaModel(file: file, threads: settings.threads)
         } catch {
-            log.event("error: cannot load '\(path)': \(error)")
-            server.setLoadFailure("cannot load the model: \(error)")
+            failStart(server, "cannot load the model '\(path)': \(error)")
             return
         }
 
@@ -129,8 +144,8 @@ struct ServeCommand: ParsableCommand {
                     seedKnowledge(from: folder, into: server)
                 }
             } catch {
-                log.event("error: cannot open the knowledge base '\(dbPath)': \(error)")
-                server.setLoadFailure("cannot open the knowledge base: \(error)")
+                failStart(server, "cannot open the knowledge base '\(dbPath)': \(error)")
+                return
             }
         }
 
@@ -143,7 +158,7 @@ struct ServeCommand: ParsableCommand {
         if engine.chatTemplate == nil {
             log.event("warning: no usable chat template (\(engine.chatTemplateProblem ?? "?")); /v1/chat/completions answers 400")
         }
-        log.event("try: curl http://\(settings.host):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' "
+        log.event("try: curl \(settings.servesTLS ? "https" : "http")://\(settings.host):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' "
                   + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
     }
 

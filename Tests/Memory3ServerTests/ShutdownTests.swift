@@ -95,4 +95,23 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(log.contains("GET /ready 200"), log)
         XCTAssertTrue(log.contains("SIGTERM, shutting down"), log)
     }
+
+    func testServeExitsWithTheReasonWhenTheModelCannotLoad() throws {
+        let process = Process()
+        process.executableURL = try memory3()
+        process.arguments = ["serve", "--port", "0", "--db", "", "--model", "/nonexistent/model.gguf"]
+        process.currentDirectoryURL = FileManager.default.temporaryDirectory
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        if exited.wait(timeout: .now() + 20) == .timedOut {
+            process.terminate()
+            XCTFail("serve kept running without its model")
+        }
+        XCTAssertEqual(process.terminationStatus, 1)
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(log.contains("model file '/nonexistent/model.gguf' does not exist"), log)
+    }
 }

@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 import XCTest
 #if canImport(Glibc)
@@ -29,13 +30,20 @@ struct WireResponse {
     }
 }
 
-enum TestClientError: Error { case connect(Int32), timeout(String), closed(String), malformed(String) }
+enum TestClientError: Error { case connect(Int32), timeout(String), closed(String), malformed(String), tls(String) }
 
 /// A blocking raw-socket HTTP client on 127.0.0.1, so tests can send exactly the bytes they mean
 /// (malformed requests, slow headers, pipelining) and see exactly what the server sends back.
 final class TestHTTPClient: @unchecked Sendable {
     let fd: Int32
     private var buffer: [UInt8] = []
+    /// With `trusting:` the client speaks TLS and checks the server's certificate for `localhost`.
+    private var tls: TestTLSClient?
+
+    convenience init(port: Int, receiveTimeout: Double = 10, trusting certificate: String) throws {
+        try self.init(port: port, receiveTimeout: receiveTimeout)
+        tls = try TestTLSClient(fd: fd, trusting: certificate)
+    }
 
     init(port: Int, receiveTimeout: Double = 10) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -56,7 +64,10 @@ final class TestHTTPClient: @unchecked Sendable {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    deinit { Glibc.close(fd) }
+    deinit {
+        tls = nil
+        Glibc.close(fd)
+    }
 
     func setReceiveTimeout(_ seconds: Double) {
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
@@ -66,6 +77,7 @@ final class TestHTTPClient: @unchecked Sendable {
     /// Sends everything; false if the server closed the connection.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {
+        if let tls { return tls.send(bytes) }
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -81,6 +93,11 @@ final class TestHTTPClient: @unchecked Sendable {
     /// Reads more bytes into the buffer; false at EOF.
     private func fill() throws -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)
+        if let tls {
+            let n = try tls.receive(into: &chunk)
+            buffer += chunk[0 ..< n]
+            return n > 0
+        }
         let n = recv(fd, &chunk, chunk.count, 0)
         if n > 0 {
             buffer += chunk[0 ..< n]
@@ -161,6 +178,56 @@ final class TestHTTPClient: @unchecked Sendable {
 
     func close() {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+}
+
+/// The client half of TLS over the test client's blocking socket.
+final class TestTLSClient {
+    private let context: OpaquePointer
+    private let ssl: OpaquePointer
+
+    init(fd: Int32, trusting certificate: String) throws {
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw TestClientError.tls("SSL_CTX_new") }
+        self.context = context
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        guard SSL_CTX_load_verify_locations(context, certificate, nil) == 1 else {
+            SSL_CTX_free(context)
+            throw TestClientError.tls("cannot load \(certificate)")
+        }
+        ssl = SSL_new(context)
+        SSL_set_fd(ssl, fd)
+        _ = m3_ssl_set_tlsext_host_name(ssl, "localhost")
+        SSL_set1_host(ssl, "localhost")
+        ERR_clear_error()
+        guard SSL_connect(ssl) == 1 else {
+            let code = ERR_get_error()
+            var text = [CChar](repeating: 0, count: 256)
+            ERR_error_string_n(code, &text, text.count)
+            SSL_free(ssl)
+            SSL_CTX_free(context)
+            throw TestClientError.tls("handshake: \(String(cString: text))")
+        }
+    }
+
+    deinit {
+        SSL_free(ssl)
+        SSL_CTX_free(context)
+    }
+
+    var protocolVersion: String { String(cString: SSL_get_version(ssl)) }
+
+    func send(_ bytes: [UInt8]) -> Bool {
+        var written = 0
+        return bytes.withUnsafeBytes { SSL_write_ex(ssl, $0.baseAddress, $0.count, &written) == 1 && written == bytes.count }
+    }
+
+    /// Bytes read (0 at close); throws on the socket's receive timeout.
+    func receive(into chunk: inout [UInt8]) throws -> Int {
+        var count = 0
+        ERR_clear_error()
+        if SSL_read_ex(ssl, &chunk, chunk.count, &count) == 1 { return count }
+        if SSL_get_error(ssl, 0) == SSL_ERROR_WANT_READ { throw TestClientError.timeout("no response in time") }
+        return 0
     }
 }
 

@@ -181,9 +181,25 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let model = environment["MEMORY3_MODEL"] { modelPath = model }
         if let db = environment["MEMORY3_DB"] { databasePath = db.isEmpty ? nil : db }
         if let threads = try int("MEMORY3_THREADS", 1...256) { self.threads = threads }
+        if let cert = environment["MEMORY3_TLS_CERT"] { tlsCertificate = cert.isEmpty ? nil : cert }
+        if let key = environment["MEMORY3_TLS_KEY"] { tlsKey = key.isEmpty ? nil : key }
         if let capacity = try int("MEMORY3_QUEUE_CAPACITY", 0...100_000) { queueCapacity = capacity }
         if let keys = environment[apiKeysEnvironmentVariable] {
             apiKeys += keys.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+    }
+
+    /// Whether the server speaks HTTPS (both `tls.cert` and `tls.key` set).
+    public var servesTLS: Bool { tlsCertificate != nil && tlsKey != nil }
+
+    /// The TLS context for `tls.cert` and `tls.key`: nil when neither is set; throws when only
+    /// one is, or when they cannot be loaded.
+    public func makeTLSContext() throws -> TLSContext? {
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil): return nil
+        case (let cert?, let key?): return try TLSContext(certificatePath: cert, keyPath: key)
+        case (nil, _): throw TLSError("tls.key is set but tls.cert is not: HTTPS needs both")
+        case (_, nil): throw TLSError("tls.cert is set but tls.key is not: HTTPS needs both")
         }
     }
 

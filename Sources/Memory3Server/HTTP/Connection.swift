@@ -15,7 +15,8 @@ final class Connection: @unchecked Sendable {
         case lingering(until: Double)
     }
 
-    let fd: Int32
+    let channel: ConnectionChannel
+    var fd: Int32 { channel.fd }
     let id: UInt64
     let peer: String
     var parser: HTTPRequestParser
@@ -27,12 +28,17 @@ final class Connection: @unchecked Sendable {
     /// Requests served on this connection.
     var requestCount = 0
 
-    init(fd: Int32, id: UInt64, peer: String, limits: HTTPLimits, now: Double) {
-        self.fd = fd
+    init(channel: ConnectionChannel, id: UInt64, peer: String, limits: HTTPLimits, now: Double) {
+        self.channel = channel
         self.id = id
         self.peer = peer
         self.parser = HTTPRequestParser(limits: limits)
         self.phase = .awaitingRequest(since: now, first: true)
+    }
+
+    var isLingering: Bool {
+        if case .lingering = phase { return true }
+        return false
     }
 
     /// The deadline of the current phase, and the status to send when it passes (nil: just close).

@@ -13,6 +13,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var limits = HTTPLimits()
     /// Responses at least this large (JSON or text) are gzip-compressed when the client accepts it.
     public var gzipMinimumBytes = 1024
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    public var tls: TLSContext?
 
     public init(host: String = "127.0.0.1", port: Int = 8080, limits: HTTPLimits = HTTPLimits()) {
         self.host = host
@@ -27,7 +29,8 @@ public struct HTTPServerConfiguration: Sendable {
 /// keep-alive connection back to the loop. Idle connections cost a file descriptor and a few
 /// hundred bytes, no thread.
 public final class HTTPServer: @unchecked Sendable {
-    public let configuration: HTTPServerConfiguration
+    /// Fixed once `start` returns.
+    public private(set) var configuration: HTTPServerConfiguration
     let handler: any HTTPHandler
     private var limits: HTTPLimits { configuration.limits }
 
@@ -63,8 +66,10 @@ public final class HTTPServer: @unchecked Sendable {
     public var openConnectionCount: Int { openConnections.load(ordering: .relaxed) }
     public var isDraining: Bool { draining.load(ordering: .relaxed) }
 
-    /// Binds, listens, and starts the event loop. Throws if the address cannot be bound.
-    public func start() throws {
+    /// Binds, listens, and starts the event loop (serving HTTPS when `tls` or the configuration
+    /// has a TLS context). Throws if the address cannot be bound.
+    public func start(tls: TLSContext? = nil) throws {
+        if let tls { configuration.tls = tls }
         signal(SIGPIPE, SIG_IGN)
         let (fd, boundPort) = try Socket.listen(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         listenFD = fd
@@ -116,10 +121,13 @@ public final class HTTPServer: @unchecked Sendable {
             fds.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: wakeReadFD, events: Int16(POLLIN), revents: 0))
             if listenFD >= 0 && MonotonicClock.now() >= acceptPausedUntil { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
+            // TLS can hold input poll(2) does not see (records read ahead): those go round at once.
+            var buffered: [Connection] = []
             for (fd, connection) in connections where connection.phase != .dispatched {
-                fds.append(pollfd(fd: fd, events: Int16(POLLIN) | Socket.pollReadHangUp, revents: 0))
+                fds.append(pollfd(fd: fd, events: connection.channel.pollEvents, revents: 0))
+                if connection.channel.hasBufferedInput { buffered.append(connection) }
             }
-            let count = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), 50) }
+            let count = fds.withUnsafeMutableBufferPointer { poll($0.baseAddress, nfds_t($0.count), buffered.isEmpty ? 50 : 0) }
             if count < 0 && errno != EINTR { break }
             if count > 0 {
                 for p in fds where p.revents != 0 {
@@ -130,8 +138,12 @@ public final class HTTPServer: @unchecked Sendable {
                         acceptAll()
                     } else if let connection = connections[p.fd], connection.phase != .dispatched {
                         buffer.withUnsafeMutableBytes { readAvailable(connection, buffer: $0) }
+                        buffered.removeAll { $0 === connection }
                     }
                 }
+            }
+            for connection in buffered where connections[connection.fd] === connection && connection.phase != .dispatched {
+                buffer.withUnsafeMutableBytes { readAvailable(connection, buffer: $0) }
             }
             takeBackConnections()
             if draining.load(ordering: .relaxed) && !drainingSeen {
@@ -176,14 +188,29 @@ public final class HTTPServer: @unchecked Sendable {
                 return
             }
             guard connections.count < limits.maxConnections else {
+                // A TLS client could not read a plain answer: it just sees the close.
+                guard configuration.tls == nil else {
+                    close(fd)
+                    handler.finished(RequestRecord(method: "-", path: "-", status: 503, seconds: 0, peer: peer, error: "connection limit"))
+                    continue
+                }
                 let body = Self.errorBody("the server has \(limits.maxConnections) open connections, its limit; retry later", type: "server_busy")
                 _ = Socket.sendNow(fd, Self.simpleResponse(.serviceUnavailable, body: body, extra: [("Retry-After", "1")]))
                 close(fd)
                 handler.finished(RequestRecord(method: "-", path: "-", status: 503, seconds: 0, peer: peer, error: "connection limit"))
                 continue
             }
+            var session: TLSSession?
+            if let tls = configuration.tls {
+                guard let made = tls.session(fd: fd) else {
+                    close(fd)
+                    handler.finished(RequestRecord(method: "-", path: "-", status: 503, seconds: 0, peer: peer, error: "cannot start a TLS session\(TLSError.openSSLReasons())"))
+                    continue
+                }
+                session = made
+            }
             nextConnectionID += 1
-            let connection = Connection(fd: fd, id: nextConnectionID, peer: peer, limits: limits, now: MonotonicClock.now())
+            let connection = Connection(channel: ConnectionChannel(fd: fd, tls: session), id: nextConnectionID, peer: peer, limits: limits, now: MonotonicClock.now())
             connections[fd] = connection
             openConnections.store(connections.count, ordering: .relaxed)
         }
@@ -192,7 +219,7 @@ public final class HTTPServer: @unchecked Sendable {
     private func readAvailable(_ connection: Connection, buffer: UnsafeMutableRawBufferPointer) {
         // Bounded per wake-up so one fast sender cannot starve the others.
         for _ in 0 ..< 16 {
-            switch Socket.read(connection.fd, into: buffer) {
+            switch connection.channel.read(into: buffer) {
             case .data(let n):
                 if case .lingering = connection.phase { continue }
                 connection.parser.append(UnsafeRawBufferPointer(rebasing: buffer[0 ..< n]))
@@ -201,10 +228,27 @@ public final class HTTPServer: @unchecked Sendable {
             case .wouldBlock:
                 return
             case .closed:
-                closeConnection(connection)
+                if connection.channel.sawPlainHTTP, !connection.isLingering {
+                    refusePlainHTTP(connection)
+                } else {
+                    if let failure = connection.channel.failure, !connection.channel.sawPlainHTTP {
+                        handler.finished(RequestRecord(method: "-", path: "-", status: 400, seconds: 0, peer: connection.peer, error: failure))
+                    }
+                    closeConnection(connection)
+                }
                 return
             }
         }
+    }
+
+    /// A client that spoke plain HTTP to the HTTPS port gets a plain-HTTP 400 that says so.
+    private func refusePlainHTTP(_ connection: Connection) {
+        let message = "this port serves HTTPS: use an https:// URL"
+        _ = connection.channel.sendNow(Self.simpleResponse(.badRequest, body: Self.errorBody(message, type: "invalid_request_error"),
+                                                           extra: [("Connection", "close")]))
+        handler.finished(RequestRecord(method: "-", path: "-", status: 400, seconds: 0, peer: connection.peer, error: connection.channel.failure))
+        connection.channel.shutdownWrite()
+        connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
     }
 
     /// Runs the parser over what arrived and acts on each event.
@@ -232,7 +276,7 @@ public final class HTTPServer: @unchecked Sendable {
                 let limit = handler.bodyLimit(for: head)
                 connection.parser.setBodyLimit(limit)
                 if head.expectsContinue && head.version == .http1_1 && Self.announcesBody(head, within: limit) {
-                    _ = Socket.sendNow(connection.fd, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                    _ = connection.channel.sendNow(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
                 }
             case .end(let body):
                 guard let head = connection.head else { return }
@@ -251,12 +295,12 @@ public final class HTTPServer: @unchecked Sendable {
     /// Answers a request the HTTP layer cannot serve, then lingers and closes.
     private func refuse(_ connection: Connection, status: HTTPStatus, message: String, type: String) {
         let body = Self.errorBody(message, type: type)
-        _ = Socket.sendNow(connection.fd, Self.simpleResponse(status, body: body, extra: [("Connection", "close")]))
+        _ = connection.channel.sendNow(Self.simpleResponse(status, body: body, extra: [("Connection", "close")]))
         let start = connection.requestStart > 0 ? connection.requestStart : MonotonicClock.now()
         handler.finished(RequestRecord(
             method: connection.head?.method ?? "-", path: connection.head?.path ?? "-", status: status.code,
             seconds: MonotonicClock.now() - start, peer: connection.peer, error: message))
-        Glibc.shutdown(connection.fd, Int32(SHUT_WR))
+        connection.channel.shutdownWrite()
         connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
     }
 
@@ -273,7 +317,7 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func closeConnection(_ connection: Connection) {
-        close(connection.fd)
+        connection.channel.close()
         connections.removeValue(forKey: connection.fd)
         openConnections.store(connections.count, ordering: .relaxed)
     }
@@ -318,7 +362,7 @@ public final class HTTPServer: @unchecked Sendable {
         let version = request.head.version
         let isHead = request.method == "HEAD"
         var keepAlive = request.head.keepAlive && !isDraining && response.headers["Connection"]?.lowercased() != "close"
-        let writer = ResponseWriter(fd: connection.fd, timeout: limits.writeTimeout)
+        let writer = ResponseWriter(channel: connection.channel, timeout: limits.writeTimeout)
         response.headers.set("Server", "memory3")
         response.headers.set("Date", HTTPDate.now())
 

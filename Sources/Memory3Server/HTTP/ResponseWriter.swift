@@ -4,15 +4,15 @@ import Glibc
 
 /// Writes one response on a request thread: the head, then the body whole or in chunks.
 final class ResponseWriter: ResponseBodyStream, @unchecked Sendable {
-    let fd: Int32
+    let channel: ConnectionChannel
     let timeout: Double
     /// Frame each write as a chunk (HTTP/1.1 streams); otherwise raw bytes until close (HTTP/1.0).
     private(set) var chunked = false
     private(set) var failed = false
     private(set) var bytesWritten = 0
 
-    init(fd: Int32, timeout: Double) {
-        self.fd = fd
+    init(channel: ConnectionChannel, timeout: Double) {
+        self.channel = channel
         self.timeout = timeout
     }
 
@@ -37,11 +37,11 @@ final class ResponseWriter: ResponseBodyStream, @unchecked Sendable {
         chunked ? send(Array("0\r\n\r\n".utf8)) : !failed
     }
 
-    var isClientGone: Bool { failed || Socket.peerClosed(fd) }
+    var isClientGone: Bool { failed || channel.peerClosed }
 
     private func send(_ bytes: [UInt8]) -> Bool {
         guard !failed else { return false }
-        if Socket.sendAll(fd, bytes, timeout: timeout) {
+        if channel.sendAll(bytes, timeout: timeout) {
             bytesWritten += bytes.count
             return true
         }

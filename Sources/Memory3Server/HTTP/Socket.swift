@@ -112,6 +112,20 @@ enum Socket {
         }
     }
 
+    enum PeekResult { case byte(UInt8), wouldBlock, closed }
+
+    /// The next byte the peer sent, left in the socket.
+    static func peekByte(_ fd: Int32) -> PeekResult {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(fd, &byte, 1, Int32(MSG_PEEK))
+            if n == 1 { return .byte(byte) }
+            if n == 0 { return .closed }
+            if errno == EINTR { continue }
+            return errno == EAGAIN || errno == EWOULDBLOCK ? .wouldBlock : .closed
+        }
+    }
+
     /// Sends all of `bytes`, waiting (poll) up to `timeout` seconds in total for the client to
     /// take them. False if the peer is gone or too slow.
     static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, timeout: Double) -> Bool {
