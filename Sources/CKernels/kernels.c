@@ -3,7 +3,9 @@
 #include "kernels_internal.h"
 
 static int cpu_level = -1;  // -1: not detected yet
-static int level_limit = M3_LEVEL_VNNI;
+static int level_limit = M3_LEVEL_AVX512;
+/// AVX-VNNI (VEX) is not implied by AVX-512 VNNI (Ice Lake has the latter only).
+static int cpu_has_avxvnni = 0;
 
 int m3_kernels_level(void) {
     if (cpu_level < 0) {
@@ -12,7 +14,12 @@ int m3_kernels_level(void) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
             level = M3_LEVEL_AVX2;
-            if (__builtin_cpu_supports("avxvnni")) level = M3_LEVEL_VNNI;
+            cpu_has_avxvnni = __builtin_cpu_supports("avxvnni");
+            if (cpu_has_avxvnni) level = M3_LEVEL_VNNI;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
+                level = M3_LEVEL_AVX512;
+            }
         }
 #endif
         cpu_level = level;
@@ -24,12 +31,12 @@ void m3_kernels_limit_level(int level) { level_limit = level; }
 
 int m3_kernels_use_avx2(void) { return m3_kernels_level() >= M3_LEVEL_AVX2; }
 
-void m3_kernels_force_scalar(int on) { level_limit = on ? M3_LEVEL_SCALAR : M3_LEVEL_VNNI; }
+void m3_kernels_force_scalar(int on) { level_limit = on ? M3_LEVEL_SCALAR : M3_LEVEL_AVX512; }
 
 #if defined(M3_HAVE_X86)
 /// The best vector kernel for one weight row against 1-4 activation rows.
 static inline void vec_dot4(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
-    if ((type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0) && m3_kernels_level() >= M3_LEVEL_VNNI) {
+    if ((type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q8_0) && m3_kernels_level() >= M3_LEVEL_VNNI && cpu_has_avxvnni) {
         m3_vec_dot_small_vnni(type, row, xs, count, blocks, out);
     } else {
         m3_vec_dot4_avx2(type, row, xs, count, blocks, out);

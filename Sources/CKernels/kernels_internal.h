@@ -35,8 +35,22 @@ void m3_softmax_scalar(float *v, int n);
 void m3_attention_scores_scalar(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
 void m3_attention_accumulate_scalar(const float *weights, const float *values, int count, int dim, float *out);
 
+/// Packed rows: bits per code (4 or 8; 0 for a type without a packed form).
+static inline int m3_packed_bits(int type) {
+    return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 ? 4 : type == M3_TYPE_Q8_0 ? 8 : 0;
+}
+
+/// Blocks in the 4-bit code group that starts at block b of a row of `blocks`.
+static inline int m3_packed_group(int b, int blocks) {
+    return blocks - b >= 4 ? 4 : blocks - b >= 2 ? 2 : 1;
+}
+
+float m3_packed_dot_scalar(int bits, const uint8_t *row, int blocks, const int8_t *q, const float *d, const float *s);
+
 #if defined(__x86_64__)
 #define M3_HAVE_X86 1
+/// The packed kernel for one row against `count` (1-4) tokens' activations.
+void m3_packed_dot_avx512(int bits, const uint8_t *row, int blocks, m3_q8_rows x, int token, int count, float *out);
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
 void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

@@ -105,6 +105,17 @@ public final class GGUFFile: @unchecked Sendable {
         UnsafeRawBufferPointer(start: base + dataOffset + tensor.offset, count: tensor.byteCount)
     }
 
+    /// Tells the kernel that a mapped tensor's pages are not needed now (they are read again from
+    /// the file if touched): for tensors copied elsewhere at load. Does nothing for a file in memory.
+    public func releasePages(of tensor: GGUFTensorInfo) {
+        guard mappedLength > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = Int(bitPattern: base) + dataOffset + tensor.offset
+        let first = (start + page - 1) / page * page, end = (start + tensor.byteCount) / page * page
+        guard end > first else { return }
+        madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, Int32(MADV_DONTNEED))
+    }
+
     /// The tensor converted to Float32 (for small tensors, norms and tests).
     public func floats(of tensor: GGUFTensorInfo) -> [Float] {
         let raw = data(of: tensor)

@@ -85,8 +85,8 @@ final class ForwardScratch {
     private(set) var attention = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private(set) var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    /// 8-bit activation blocks for the quantized matrix kernels (widest input: the FFN).
-    private(set) var blocks = UnsafeMutablePointer<m3_block_q8>.allocate(capacity: 1)
+    /// 8-bit activations for the quantized matrix kernels (widest input: the FFN).
+    private(set) var blocks = ActivationBuffers(capacity: 1)
 
     func reserve(tokens n: Int, config c: LlamaConfig) {
         guard n > tokens else { return }
@@ -100,12 +100,11 @@ final class ForwardScratch {
         v = .allocate(capacity: n * c.kvDim)
         gate = .allocate(capacity: n * c.feedForwardLength)
         up = .allocate(capacity: n * c.feedForwardLength)
-        blocks = .allocate(capacity: n * (max(c.feedForwardLength, c.embeddingLength, c.queryDim) + 31) / 32)
+        blocks = ActivationBuffers(capacity: n * (max(c.feedForwardLength, c.embeddingLength, c.queryDim) + 31) / 32)
     }
 
     private func release() {
         for p in [x, normed, q, attention, k, v, gate, up] { p.deallocate() }
-        blocks.deallocate()
     }
 
     deinit { release() }

@@ -12,6 +12,9 @@ struct WeightMatrix: @unchecked Sendable {
     let rowBytes: Int
     /// Whether the C kernels multiply this type (against 8-bit activation blocks, as GGML does).
     let usesQuantizedKernel: Bool
+    /// The rows rearranged for the AVX-512 kernels (CKernels.h, "Packed weights"), when the CPU
+    /// has them and the type has a packed form; the GGUF bytes stay for `dequantizeRow`.
+    let packed: PackedRows?
 
     init(file: GGUFFile, name: String, columns: Int, rows: Int) throws {
         guard let info = file.tensor(named: name) else { throw ModelError.file(.missingTensor(name)) }
@@ -26,6 +29,10 @@ struct WeightMatrix: @unchecked Sendable {
         self.base = file.data(of: info).baseAddress!
         self.rowBytes = info.type.byteCount(elements: columns)!
         self.usesQuantizedKernel = m3_supports_type(Int32(info.type.rawValue)) != 0 && columns % 32 == 0
+        self.packed = usesQuantizedKernel ? PackedRows(type: info.type, rows: self.base, rowBytes: rowBytes, rowCount: rows, columns: columns) : nil
+        // The packed copy is what the products read: the mapped pages can go (a row that
+        // `dequantizeRow` needs later, e.g. an embedding, is read from the file again).
+        if packed != nil { file.releasePages(of: info) }
     }
 
     @inline(__always)
@@ -40,13 +47,21 @@ struct WeightMatrix: @unchecked Sendable {
     /// y[t * rows + r] = dot(row r, x[t * columns ..< (t + 1) * columns]) for t in 0..<tokens,
     /// rows split across threads. `blocks` holds tokens * columns / 32 activation blocks.
     func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
-                  blocks: UnsafeMutablePointer<m3_block_q8>, threads: Int) {
-        if usesQuantizedKernel {
-            m3_quantize_q8(x, Int32(tokens * columns), blocks)
+                  blocks: ActivationBuffers, threads: Int) {
+        if let packed {
+            m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
+            let split = blocks.split(count: tokens * columns / 32)
+            let type = Int32(self.type.rawValue), perRow = Int32(columns / 32)
+            Parallel.forChunks(of: rows, threads: threads) { range in
+                m3_matmul_packed(type, packed.base, perRow, Int32(range.lowerBound), Int32(range.upperBound),
+                                 split, Int32(tokens), y, self.rows)
+            }
+        } else if usesQuantizedKernel {
+            m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
             let type = Int32(self.type.rawValue), perRow = Int32(columns / 32)
             Parallel.forChunks(of: rows, threads: threads) { range in
                 m3_matmul(type, self.base, self.rowBytes, Int32(range.lowerBound), Int32(range.upperBound),
-                          blocks, perRow, Int32(tokens), y, self.rows)
+                          blocks.blocks, perRow, Int32(tokens), y, self.rows)
             }
         } else {
             Parallel.forChunks(of: rows, threads: threads) { range in
@@ -68,4 +83,25 @@ struct WeightMatrix: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A weight matrix's rows in the packed layout of the AVX-512 kernels, in memory of their own.
+final class PackedRows: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    /// Packs the rows, or nil when the CPU or the type has no packed kernel (or a scale cannot be
+    /// carried over; then the GGUF layout serves).
+    init?(type: GGMLType, rows: UnsafeRawPointer, rowBytes: Int, rowCount: Int, columns: Int) {
+        let kernelType = Int32(type.rawValue), blocks = Int32(columns / 32)
+        guard m3_packs_type(kernelType) != 0 else { return nil }
+        byteCount = m3_packed_row_bytes(kernelType, blocks) * rowCount
+        base = .allocate(byteCount: byteCount, alignment: 64)
+        guard m3_pack_rows(kernelType, rows, rowBytes, Int32(rowCount), blocks, base) != 0 else {
+            base.deallocate()
+            return nil
+        }
+    }
+
+    deinit { base.deallocate() }
 }

@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Runs to take the median of.")
     var repetitions = 1
 
-    @Option(help: "Limit the C kernels to a family: scalar, avx2 or vnni (default: the best the CPU has).")
+    @Option(help: "Limit the C kernels to a family: scalar, avx2, vnni or avx512 (default: the best the CPU has).")
     var kernels: String?
 
     @Flag(help: "Print one JSON object.")
@@ -43,7 +43,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if let kernels {
             guard let family = ComputeKernels(rawValue: kernels) else {
-                throw ValidationError("--kernels must be scalar, avx2 or vnni")
+                throw ValidationError("--kernels must be scalar, avx2, vnni or avx512")
             }
             ComputeKernels.limit(to: family)
         }

@@ -17,7 +17,7 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// The kernel sets the dispatcher chooses between: the best the CPU runs (AVX-VNNI or AVX2 on
+/// The kernel sets the dispatcher chooses between: the best the CPU runs (AVX-512, AVX-VNNI or AVX2 on
 /// x86-64 machines that have them), AVX2 without VNNI, and the portable scalar fallback.
 enum KernelPath: CaseIterable, CustomStringConvertible {
     case best
@@ -26,7 +26,7 @@ enum KernelPath: CaseIterable, CustomStringConvertible {
 
     func select() {
         switch self {
-        case .best: m3_kernels_limit_level(Int32(M3_LEVEL_VNNI))
+        case .best: m3_kernels_limit_level(Int32(M3_LEVEL_AVX512))
         case .avx2: m3_kernels_limit_level(Int32(M3_LEVEL_AVX2))
         case .scalar: m3_kernels_limit_level(Int32(M3_LEVEL_SCALAR))
         }

@@ -34,6 +34,7 @@ enum {
     M3_LEVEL_SCALAR = 0,
     M3_LEVEL_AVX2 = 1,
     M3_LEVEL_VNNI = 2,  // AVX2 plus AVX-VNNI (vpdpbusd) for the 8-bit dots
+    M3_LEVEL_AVX512 = 3,  // AVX-512 F/BW/VL + VNNI: the packed-weight kernels run 512 bits wide
 };
 
 /// The kernel family in use: the best the CPU has, unless limited.
@@ -61,6 +62,43 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
 /// Dot product of one weight row of `type` with one activation row of `blocks` blocks of 32 (the
 /// row holds blocks * 32 elements; for K-quants `blocks` is a multiple of 8).
 float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
+
+// MARK: Packed weights
+//
+// Q4_0, Q4_1 and Q8_0 rows rearranged once at load so that a 512-bit register holds two whole
+// blocks in element order: every block becomes unsigned codes c with w = d * c + m (Q4_1 as is;
+// Q4_0: m = -8d; Q8_0: c = q + 128, m = -128d), and a row is [codes][d: fp16 x blocks][m: fp16 x
+// blocks]. 4-bit codes go in groups of 4 blocks (then 2, then 1 at the row's end): in a group of g
+// blocks, byte k holds element k in its low nibble and element k + 16g in its high nibble, so one
+// load, a shift and two masks give blocks 0-1 and 2-3 of the group. 8-bit codes are in element order.
+
+/// 8-bit activations as separate arrays, `blocks` per token and tokens back to back: codes
+/// (32 per block), scales d, and d * sum(codes).
+typedef struct {
+    int8_t *q;
+    float *d;
+    float *s;
+} m3_q8_rows;
+
+/// Copies `blocks` activation blocks into the split layout.
+void m3_split_q8(const m3_block_q8 *x, int blocks, m3_q8_rows out);
+
+/// Whether rows of `type` are worth packing here: the type has a packed form and the CPU runs the
+/// packed kernels (AVX-512 VNNI, within the level limit).
+int m3_packs_type(int type);
+
+/// Bytes of one packed row of `blocks` blocks (0 for a type without a packed form).
+size_t m3_packed_row_bytes(int type, int blocks);
+
+/// Packs `rows` GGML rows of `blocks` blocks into `out` (rows * m3_packed_row_bytes bytes).
+/// Returns 0 when a block's m does not fit fp16 exactly (then keep the GGML layout).
+int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int blocks, void *out);
+
+/// m3_matmul for packed rows: y[t * y_stride + r] for r in [row_begin, row_end), t in [0, tokens).
+/// Runs the AVX-512 kernel when the level allows it, the scalar one otherwise (same numbers up
+/// to float summation order).
+void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, int row_end,
+                      m3_q8_rows x, int tokens, float *y, size_t y_stride);
 
 /// out[j] = dot(q, keys + j * dim) * scale + bias for j in [0, count): attention logits.
 void m3_attention_scores(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
