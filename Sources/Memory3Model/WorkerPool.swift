@@ -21,6 +21,8 @@ final class WorkerPool: @unchecked Sendable {
     nonisolated(unsafe) private var chunkCount = 0
     /// How long an idle worker spins for the next job before sleeping.
     static let spinNanoseconds: UInt64 = 200_000
+    /// The caller's view of stalls (only the caller that holds `busy` touches it).
+    nonisolated(unsafe) private var stalls = StallDetector()
 
     final class Worker: @unchecked Sendable {
         let sleeping = Atomic<Bool>(false)
@@ -60,6 +62,10 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         defer { busy.store(false, ordering: .releasing) }
+        if stalls.runAlone() {
+            for c in 0 ..< chunks { body(c) }
+            return
+        }
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             self.chunkCount = chunks
@@ -69,32 +75,39 @@ final class WorkerPool: @unchecked Sendable {
             for w in workers where w.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
                 w.wake.signal()
             }
-            work(generation: generation)
+            let started = DispatchTime.now().uptimeNanoseconds
+            let done = work(generation: generation)
+            let worked = DispatchTime.now().uptimeNanoseconds
             // Wait for chunks that workers claimed; spin briefly, then yield the core.
             var spins = 0
             while finishedChunks.load(ordering: .acquiring) < chunks {
                 spins += 1
                 if spins < 2000 { m3_cpu_relax() } else { sched_yield() }
             }
+            stalls.record(chunksRun: done, of: chunks, working: worked - started, waiting: DispatchTime.now().uptimeNanoseconds - worked)
             self.body = nil
         }
     }
 
-    /// Claims and runs chunks of job `generation` until none are left.
-    private func work(generation: UInt64) {
+    /// Claims and runs chunks of job `generation` until none are left; returns how many it ran.
+    @discardableResult
+    private func work(generation: UInt64) -> Int {
         var current = claim.load(ordering: .acquiring)
+        var ran = 0
         while current >> 32 == generation {
             let next = Int(current & 0xFFFF_FFFF)
-            guard next < chunkCount else { return }
+            guard next < chunkCount else { return ran }
             let (exchanged, original) = claim.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged {
                 body!(next)
                 finishedChunks.add(1, ordering: .releasing)
+                ran += 1
                 current = current + 1
             } else {
                 current = original
             }
         }
+        return ran
     }
 
     private func workerLoop(_ worker: Worker) {
@@ -122,6 +135,63 @@ final class WorkerPool: @unchecked Sendable {
             }
             seen = generation
             work(generation: generation)
+        }
+    }
+}
+
+/// Notices when the pool's threads are being descheduled (another process wants their cores) and
+/// then has the caller run loops alone for a while, probing again afterwards.
+///
+/// Why: a worker descheduled while it holds a chunk makes the caller wait a scheduler time slice
+/// (milliseconds) for work it could have done in microseconds, and a caller that shares its core
+/// with another process slows every loop and everything between them; decode runs ~200 loops per
+/// token. Running alone lets the idle worker's core take the caller. Two signs, over a window of
+/// loops: waits that are long against the caller's own chunks (so long prefill chunks on a quiet
+/// machine are not mistaken for a stall), or a caller that gets through few of the chunks.
+struct StallDetector {
+    /// Loops looked at together, stalls among them that mean contention, loops then run alone.
+    static let window = 32
+    static let stallsForContention = 3
+    static let aloneLoops = 2048
+    /// A wait counts as a stall beyond this many of the caller's own chunk times, and this floor.
+    static let chunkTimesPerStall: UInt64 = 8
+    static let stallFloorNanoseconds: UInt64 = 200_000
+    /// A caller that ran less than this share of a window's chunks is starved of its core.
+    static let starvedCallerShare = 0.2
+
+    private var loops = 0
+    private var stallCount = 0
+    private var callerChunks = 0
+    private var allChunks = 0
+    private var aloneLeft = 0
+    /// Periods of running alone so far (for tests and logs).
+    private(set) var contentionPeriods = 0
+
+    /// Whether this loop runs on the caller alone.
+    mutating func runAlone() -> Bool {
+        guard aloneLeft > 0 else { return false }
+        aloneLeft -= 1
+        return true
+    }
+
+    /// Records a parallel loop: the chunks the caller ran of all, its time on them, and how long
+    /// it then waited for the workers' chunks.
+    mutating func record(chunksRun: Int, of chunks: Int, working: UInt64, waiting: UInt64) {
+        let perChunk = working / UInt64(max(chunksRun, 1))
+        if waiting > max(Self.stallFloorNanoseconds, Self.chunkTimesPerStall * perChunk) { stallCount += 1 }
+        loops += 1
+        callerChunks += chunksRun
+        allChunks += chunks
+        let starved = loops >= Self.window && Double(callerChunks) < Self.starvedCallerShare * Double(allChunks)
+        if stallCount >= Self.stallsForContention || starved {
+            aloneLeft = Self.aloneLoops
+            contentionPeriods += 1
+        }
+        if stallCount >= Self.stallsForContention || loops >= Self.window {
+            loops = 0
+            stallCount = 0
+            callerChunks = 0
+            allChunks = 0
         }
     }
 }

@@ -57,6 +57,23 @@ class KernelTestCase: XCTestCase {
         }
     }
 
+    /// Checks a matrix product's output (`stride` floats per token): rows in `rowRange` close to
+    /// `want[token][row]`, every other place still `untouched`.
+    func assertMatmulOutput(_ y: [Float], want: [[(value: Double, magnitude: Double)]], tokens: Int, rowRange: Range<Int>,
+                            stride: Int, untouched: Float, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        for t in 0 ..< tokens {
+            for r in 0 ..< stride {
+                let place = "\(label), token \(t) row \(r)"
+                if rowRange.contains(r) {
+                    assertClose(y[t * stride + r], want[t][r].value, magnitude: want[t][r].magnitude,
+                                relative: VecDotTests.relativeTolerance, place, file: file, line: line)
+                } else {
+                    XCTAssertEqual(y[t * stride + r], untouched, "\(place) written outside the range", file: file, line: line)
+                }
+            }
+        }
+    }
+
     /// Asserts |actual - expected| <= relative * magnitude (magnitude: the sum of |terms|, so the
     /// bound is the rounding a float sum of those terms can accumulate, not a fraction of a result
     /// that cancellation made small).

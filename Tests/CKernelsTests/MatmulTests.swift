@@ -33,17 +33,8 @@ final class MatmulTests: KernelTestCase {
                               Int32(Self.rowRange.lowerBound), Int32(Self.rowRange.upperBound),
                               x, Int32(blocks), Int32(tokens), &y, Self.stride)
                 }
-                for t in 0 ..< tokens {
-                    for r in 0 ..< Self.stride {
-                        let label = "\(type.name) \(weightBlocks) blocks, \(tokens) tokens, token \(t) row \(r), \(path)"
-                        if Self.rowRange.contains(r) {
-                            assertClose(y[t * Self.stride + r], want[t][r].value, magnitude: want[t][r].magnitude,
-                                        relative: VecDotTests.relativeTolerance, label)
-                        } else {
-                            XCTAssertEqual(y[t * Self.stride + r], Self.untouched, "\(label) written outside the range")
-                        }
-                    }
-                }
+                assertMatmulOutput(y, want: want, tokens: tokens, rowRange: Self.rowRange, stride: Self.stride,
+                                   untouched: Self.untouched, "\(type.name) \(weightBlocks) blocks, \(tokens) tokens, \(path)")
             }
         }
     }

@@ -55,17 +55,8 @@ final class PackedMatmulTests: KernelTestCase {
                                          Int32(Self.rowRange.upperBound), split, Int32(tokens), &y, Self.stride)
                     }
                 }
-                for t in 0 ..< tokens {
-                    for r in 0 ..< Self.stride {
-                        let label = "\(type.name) \(blocks) blocks, \(tokens) tokens, token \(t) row \(r), level \(m3_kernels_level())"
-                        if Self.rowRange.contains(r) {
-                            assertClose(y[t * Self.stride + r], want[t][r].value, magnitude: want[t][r].magnitude,
-                                        relative: VecDotTests.relativeTolerance, label)
-                        } else {
-                            XCTAssertEqual(y[t * Self.stride + r], Self.untouched, "\(label) written outside the range")
-                        }
-                    }
-                }
+                assertMatmulOutput(y, want: want, tokens: tokens, rowRange: Self.rowRange, stride: Self.stride,
+                                   untouched: Self.untouched, "\(type.name) \(blocks) blocks, \(tokens) tokens, level \(m3_kernels_level())")
             }
         }
     }

@@ -1,0 +1,61 @@
+import Foundation
+@testable import Memory3Model
+import Synchronization
+import XCTest
+
+/// The worker pool runs every chunk exactly once, and its stall detector tells contention (a
+/// worker descheduled while it holds a chunk) from a quiet machine's ordinary jitter.
+final class WorkerPoolTests: XCTestCase {
+    func testEveryChunkRunsExactlyOnceOnAnyThreadCount() {
+        for threads in [1, 2, 3] {
+            for count in [1, 2, 7, 100, 1000] {
+                let hits = Mutex([Int](repeating: 0, count: count))
+                Parallel.forChunks(of: count, threads: threads) { range in
+                    hits.withLock { for i in range { $0[i] += 1 } }
+                }
+                XCTAssertEqual(hits.withLock { $0 }, Array(repeating: 1, count: count), "\(threads) threads, \(count) items")
+            }
+        }
+    }
+
+    func testLongWaitsOnWorkersSwitchToRunningAloneForAWhile() {
+        var detector = StallDetector()
+        // A quiet machine: waits of the order of a chunk, and an odd long one, never switch.
+        for i in 0 ..< 10_000 {
+            detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: i % 100 == 0 ? 2_000_000 : 15_000)
+            XCTAssertFalse(detector.runAlone())
+        }
+        XCTAssertEqual(detector.contentionPeriods, 0)
+        // Long prefill chunks: a wait of a few chunk times is not a stall, even when long.
+        for _ in 0 ..< 1_000 {
+            detector.record(chunksRun: 8, of: 16, working: 80_000_000, waiting: 20_000_000)
+            XCTAssertFalse(detector.runAlone())
+        }
+        // Contention: three waits of milliseconds on microsecond chunks within the window.
+        for _ in 0 ..< StallDetector.stallsForContention {
+            detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: 3_000_000)
+        }
+        XCTAssertEqual(detector.contentionPeriods, 1)
+        var alone = 0
+        while detector.runAlone() { alone += 1 }
+        XCTAssertEqual(alone, StallDetector.aloneLoops, "then it probes the workers again")
+    }
+
+    func testACallerThatGetsThroughFewChunksRunsAlone() {
+        var detector = StallDetector()
+        // The workers do most chunks now and then (a wake-up race): not contention.
+        for i in 0 ..< 10_000 {
+            detector.record(chunksRun: i % 10 == 0 ? 1 : 7, of: 16, working: 20_000, waiting: 0)
+            XCTAssertFalse(detector.runAlone())
+        }
+        // The caller shares its core: it gets through 2 of 16 chunks, loop after loop. Within two
+        // windows (the first may have begun before), it runs alone.
+        var loops = 0
+        while !detector.runAlone() && loops < 2 * StallDetector.window {
+            detector.record(chunksRun: 2, of: 16, working: 20_000, waiting: 0)
+            loops += 1
+        }
+        XCTAssertEqual(detector.contentionPeriods, 1)
+        XCTAssertLessThanOrEqual(loops, 2 * StallDetector.window)
+    }
+}
