@@ -149,10 +149,12 @@ final class WorkerPool: @unchecked Sendable {
 /// loops: waits that are long against the caller's own chunks (so long prefill chunks on a quiet
 /// machine are not mistaken for a stall), or a caller that gets through few of the chunks.
 struct StallDetector {
-    /// Loops looked at together, stalls among them that mean contention, loops then run alone.
-    static let window = 32
-    static let stallsForContention = 3
-    static let aloneLoops = 2048
+    /// Loops looked at together (decode runs ~200 per token), stalls among them that mean
+    /// contention, and loops then run alone. Measured with a busy loop on one of 2 cores: a worker
+    /// stalls about once per token, 3.4 ms each; on a quiet machine 2 stalls in 40,000 loops.
+    static let window = 512
+    static let stallsForContention = 2
+    static let aloneLoops = 8192
     /// A wait counts as a stall beyond this many of the caller's own chunk times, and this floor.
     static let chunkTimesPerStall: UInt64 = 8
     static let stallFloorNanoseconds: UInt64 = 200_000

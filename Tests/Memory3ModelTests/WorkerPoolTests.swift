@@ -20,9 +20,10 @@ final class WorkerPoolTests: XCTestCase {
 
     func testLongWaitsOnWorkersSwitchToRunningAloneForAWhile() {
         var detector = StallDetector()
-        // A quiet machine: waits of the order of a chunk, and an odd long one, never switch.
-        for i in 0 ..< 10_000 {
-            detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: i % 100 == 0 ? 2_000_000 : 15_000)
+        // A quiet machine: waits of the order of a chunk, and an odd long one (measured: 2 in
+        // 40,000 loops), never switch.
+        for i in 0 ..< 40_000 {
+            detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: i % 10_000 == 0 ? 2_000_000 : 15_000)
             XCTAssertFalse(detector.runAlone())
         }
         XCTAssertEqual(detector.contentionPeriods, 0)
@@ -31,9 +32,10 @@ final class WorkerPoolTests: XCTestCase {
             detector.record(chunksRun: 8, of: 16, working: 80_000_000, waiting: 20_000_000)
             XCTAssertFalse(detector.runAlone())
         }
-        // Contention: three waits of milliseconds on microsecond chunks within the window.
+        // Contention: waits of milliseconds on microsecond chunks, a few within the window.
         for _ in 0 ..< StallDetector.stallsForContention {
             detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: 3_000_000)
+            for _ in 0 ..< 100 { detector.record(chunksRun: 8, of: 16, working: 80_000, waiting: 15_000) }
         }
         XCTAssertEqual(detector.contentionPeriods, 1)
         var alone = 0
