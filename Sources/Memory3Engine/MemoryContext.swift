@@ -127,7 +127,8 @@ final class MemoryContext: ContextFeeder {
             try model.probeAttention(chunk, cache: cache, memory: [memories[0].segment()] + bodies.dropFirst(), probe: probe,
                                      throughLayer: head.layer)
             if let mass = probe.meanMass(layer: head.layer, head: head.head) {
-                order = mass.indices.sorted { mass[$0] > mass[$1] }
+                let scores = policy.rerankScores(mass: mass, retrievalScores: hits.map(\.score))
+                order = scores.indices.sorted { scores[$0] > scores[$1] }
                 masses = order.map { mass[$0] }
             }
         }

@@ -36,8 +36,25 @@ public struct MemoryReadingPolicy: Sendable, Codable, Equatable {
     /// When set, the chunk's candidates are reordered by this head's attention mass before the
     /// biased read (one extra pass through the layers up to the head's layer).
     public var retrievalHead: RetrievalHead?
+    /// How much the retriever's own score counts when the head reranks: a memory's rank score is
+    /// its share of the head's mass plus this times its retrieval score over the best (0: the head
+    /// alone). Measured (docs/memory-quality.md): 0.5 lifts the hard set above both the head alone
+    /// and BM25's order, and a confident head still overrules a wrong BM25 order.
+    public var retrieverWeight: Float = 0.5
 
     public init() {}
+
+    /// The rerank score of each candidate: its share of the head's attention `mass` plus
+    /// `retrieverWeight` times its retrieval score over the best.
+    func rerankScores(mass: [Float], retrievalScores: [Double]) -> [Float] {
+        let total = mass.reduce(0, +)
+        let best = retrievalScores.max() ?? 0
+        return mass.indices.map { i in
+            let share = total > 0 ? mass[i] / total : 0
+            let retrieval = best > 0 ? Float(retrievalScores[i] / best) : 0
+            return share + retrieverWeight * retrieval
+        }
+    }
 
     /// The bias of the memory at `rank` (0 = best) with retrieval `score`, given the best score.
     func bias(rank: Int, score: Double, best: Double) -> Float {

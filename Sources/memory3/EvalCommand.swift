@@ -39,6 +39,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Attention-logit bias of every memory but the first (0 = plain concatenation).")
     var rankBias: Float = -4
 
+    @Option(help: "With the head: weight of the retrieval score (over the best) added to the head's mass share (0 = head alone).")
+    var retrieverWeight: Float = MemoryReadingPolicy().retrieverWeight
+
     @Option(help: "Use the score-ratio bias beta*(s/s_max - 1) instead of the rank bias.")
     var scoreRatioBeta: Float?
 
@@ -74,6 +77,7 @@ struct EvalCommand: ParsableCommand {
         var policy = MemoryReadingPolicy()
         policy.memoriesPerChunk = k
         policy.rankBias = rankBias
+        policy.retrieverWeight = retrieverWeight
         policy.scoreRatioBeta = scoreRatioBeta
         policy.gateRatio = gate
         policy.contextOffset = contextOffset
