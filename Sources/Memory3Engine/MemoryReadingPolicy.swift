@@ -1,3 +1,5 @@
+import Foundation
+
 /// A model's retrieval head: the query head whose attention mass over each memory best picks the
 /// relevant one. Found per model by `memory3 calibrate`.
 public struct RetrievalHead: Sendable, Codable, Equatable {
@@ -37,24 +39,29 @@ public struct MemoryReadingPolicy: Sendable, Codable, Equatable {
     /// biased read (one extra pass through the layers up to the head's layer).
     public var retrievalHead: RetrievalHead?
     /// How much the retriever's own score counts when the head reranks: a memory's rank score is
-    /// its share of the head's mass plus this times its retrieval score over the best (0: the head
-    /// alone). Measured (docs/memory-quality.md): 0.5 lifts the hard set above both the head alone
-    /// and BM25's order, and a confident head still overrules a wrong BM25 order.
+    /// the log of its share of the head's mass plus this times its retrieval score over the best
+    /// (0: the head alone). Measured (docs/memory-quality.md): 0.5 lifts the hard set above both
+    /// BM25's order and the head alone, while a confident head still overrules a wrong BM25 order.
     public var retrieverWeight: Float = 0.5
 
     public init() {}
 
-    /// The rerank score of each candidate: its share of the head's attention `mass` plus
-    /// `retrieverWeight` times its retrieval score over the best.
+    /// The rerank score of each candidate: log of its share of the head's attention `mass` plus
+    /// `retrieverWeight` times its retrieval score over the best. In the log, two experts multiply:
+    /// a head that puts several times more mass on one memory wins, while between memories the
+    /// head weighs alike (a hard question) the retriever decides.
     func rerankScores(mass: [Float], retrievalScores: [Double]) -> [Float] {
         let total = mass.reduce(0, +)
         let best = retrievalScores.max() ?? 0
         return mass.indices.map { i in
             let share = total > 0 ? mass[i] / total : 0
             let retrieval = best > 0 ? Float(retrievalScores[i] / best) : 0
-            return share + retrieverWeight * retrieval
+            return logf(max(share, Self.smallestShare)) + retrieverWeight * retrieval
         }
     }
+
+    /// Mass shares are floored here before the log (a memory the head ignores entirely).
+    static let smallestShare: Float = 1e-6
 
     /// The bias of the memory at `rank` (0 = best) with retrieval `score`, given the best score.
     func bias(rank: Int, score: Double, best: Double) -> Float {

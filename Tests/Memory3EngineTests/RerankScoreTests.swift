@@ -1,3 +1,4 @@
+import Foundation
 @testable import Memory3Engine
 import XCTest
 
@@ -23,13 +24,15 @@ final class RerankScoreTests: XCTestCase {
         XCTAssertEqual(order(headAlone, mass: mass, scores: [10, 6, 5, 4, 3]).first, 1)
     }
 
-    func testScoresAreSharesPlusWeightedRatios() {
+    func testScoresAreLogSharesPlusWeightedRatios() {
         var policy = MemoryReadingPolicy()
         policy.retrieverWeight = 0.5
         let s = policy.rerankScores(mass: [2, 6], retrievalScores: [4, 8])
-        XCTAssertEqual(s[0], 0.25 + 0.25, accuracy: 1e-6)
-        XCTAssertEqual(s[1], 0.75 + 0.5, accuracy: 1e-6)
-        // No mass and no scores: all zero, no division by zero.
-        XCTAssertEqual(policy.rerankScores(mass: [0, 0], retrievalScores: [0, 0]), [0, 0])
+        XCTAssertEqual(s[0], log(0.25) + 0.25, accuracy: 1e-5)
+        XCTAssertEqual(s[1], log(0.75) + 0.5, accuracy: 1e-5)
+        // No mass and no scores: finite and equal, no division by zero.
+        let empty = policy.rerankScores(mass: [0, 0], retrievalScores: [0, 0])
+        XCTAssertTrue(empty.allSatisfy(\.isFinite))
+        XCTAssertEqual(empty[0], empty[1])
     }
 }
