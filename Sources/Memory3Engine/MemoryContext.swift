@@ -115,16 +115,23 @@ final class MemoryContext: ContextFeeder {
         }
         let memories = try hits.map { try source.memory(for: $0.referenceId) }
         // One shared sink: the memory read first keeps its reference prefix, the others lose it.
-        // A whole memory shares the decoded arrays (no copy); a prefix-less copy is made once per
-        // memory and swap, for the rerank probe and the read alike.
+        // Each memory is copied (to fp16, as attention reads it) once per swap without its prefix,
+        // and the whole of a memory once at most, for the rerank probe and the read alike.
         let bodies = memories.map { $0.segment(dropPrefix: true) }
+        var wholes: [Int: MemorySegment] = [:]
+        func whole(_ i: Int) -> MemorySegment {
+            if let segment = wholes[i] { return segment }
+            let segment = memories[i].segment()
+            wholes[i] = segment
+            return segment
+        }
         var order = Array(hits.indices)
         var masses: [Float?] = Array(repeating: nil, count: hits.count)
 
         if let head = policy.retrievalHead, hits.count > 1 {
             // Rerank: the retrieval head's attention mass over each memory, read without bias.
             let probe = AttentionProbe(layers: [head.layer], heads: [head.head])
-            try model.probeAttention(chunk, cache: cache, memory: [memories[0].segment()] + bodies.dropFirst(), probe: probe,
+            try model.probeAttention(chunk, cache: cache, memory: [whole(0)] + bodies.dropFirst(), probe: probe,
                                      throughLayer: head.layer)
             if let mass = probe.meanMass(layer: head.layer, head: head.head) {
                 let scores = policy.rerankScores(mass: mass, retrievalScores: hits.map(\.score))
@@ -137,7 +144,7 @@ final class MemoryContext: ContextFeeder {
         let best = hits.map(\.score).max() ?? 0
         for (rank, hit) in hits.enumerated() {
             let bias = policy.bias(rank: rank, score: hit.score, best: best)
-            var segment = rank == 0 ? memories[order[0]].segment() : bodies[order[rank]]
+            var segment = rank == 0 ? whole(order[0]) : bodies[order[rank]]
             segment.logitBias = bias
             segments.append(segment)
             record.references.append(ChunkRecord.UsedReference(

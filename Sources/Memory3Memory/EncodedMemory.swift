@@ -46,23 +46,12 @@ public struct EncodedMemory: Sendable, Equatable {
     public var rowCount: Int { layers.count * kvHeadCount }
 
     /// The memory as attention reads it. With `dropPrefix`, every head loses its prefix tokens
-    /// (another memory's prefix serves as the shared sink).
-    public func segment(logitBias: Float = 0, dropPrefix: Bool = false) -> MemorySegment {
-        guard dropPrefix, prefixTokenCount > 0 else {
-            return MemorySegment(layers: layers, kvHeadCount: kvHeadCount, headDim: headDim, tokenCount: tokenCount,
-                                 keys: keys, values: values, logitBias: logitBias)
-        }
-        let kept = bodyTokenCount
-        var k: [Float] = [], v: [Float] = []
-        k.reserveCapacity(rowCount * kept * headDim)
-        v.reserveCapacity(rowCount * kept * headDim)
-        for row in 0 ..< rowCount {
-            let start = (row * tokenCount + prefixTokenCount) * headDim
-            let end = (row + 1) * tokenCount * headDim
-            k.append(contentsOf: keys[start ..< end])
-            v.append(contentsOf: values[start ..< end])
-        }
-        return MemorySegment(layers: layers, kvHeadCount: kvHeadCount, headDim: headDim, tokenCount: kept,
-                             keys: k, values: v, logitBias: logitBias)
+    /// (another memory's prefix serves as the shared sink). Attention reads fp16 by default (see
+    /// `MemorySegment.Precision`); the copy made here is the only one per read.
+    public func segment(logitBias: Float = 0, dropPrefix: Bool = false,
+                        precision: MemorySegment.Precision = .float16) -> MemorySegment {
+        MemorySegment(layers: layers, kvHeadCount: kvHeadCount, headDim: headDim, rowTokens: tokenCount,
+                      keeping: (dropPrefix ? prefixTokenCount : 0) ..< tokenCount, keys: keys, values: values,
+                      logitBias: logitBias, precision: precision)
     }
 }

@@ -3,12 +3,15 @@ enum Parallel {
     /// Chunks per thread: enough that a slowed thread's share can be taken over by the others.
     static let chunksPerThread = 8
 
-    static func forChunks(of count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+    /// Runs `body` over chunks of 0..<count. Chunks hold at least `minimumChunk` indices where
+    /// that still gives every thread one (callers whose neighbouring indices share work ask for
+    /// more than 1).
+    static func forChunks(of count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard threads > 1, count > 1 else {
             body(0 ..< count)
             return
         }
-        let chunks = min(count, threads * chunksPerThread)
+        let chunks = max(min(count, threads), min(count / max(minimumChunk, 1), threads * chunksPerThread))
         WorkerPool.shared(threads: threads).run(chunks: chunks) { c in
             body(count * c / chunks ..< count * (c + 1) / chunks)
         }

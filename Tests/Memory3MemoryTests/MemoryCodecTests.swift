@@ -216,15 +216,27 @@ final class MemoryCodecTests: XCTestCase {
 
     func testDroppingThePrefixRemovesItFromEveryHead() {
         let memory = randomMemory(layers: [0, 1], heads: 2, headDim: 4, tokens: 5, prefix: 2)
-        let all = memory.segment(logitBias: -4)
+        let all = memory.segment(logitBias: -4, precision: .float32)
         XCTAssertEqual(all.tokenCount, 5)
         XCTAssertEqual(all.logitBias, -4)
         XCTAssertEqual(all.keys, memory.keys)
-        let body = memory.segment(dropPrefix: true)
+        let body = memory.segment(dropPrefix: true, precision: .float32)
         XCTAssertEqual(body.tokenCount, 3)
         for row in 0 ..< 4 {
             XCTAssertEqual(Array(body.keys[row * 12 ..< (row + 1) * 12]), Array(memory.keys[row * 20 + 8 ..< (row + 1) * 20]))
             XCTAssertEqual(Array(body.values[row * 12 ..< (row + 1) * 12]), Array(memory.values[row * 20 + 8 ..< (row + 1) * 20]))
         }
+    }
+
+    func testAttentionReadsTheMemoryAsFp16ByDefault() {
+        let memory = randomMemory(layers: [0, 1], heads: 2, headDim: 4, tokens: 5, prefix: 2)
+        let half = { (x: [Float]) in x.map { Float(Float16($0)) } }
+        let all = memory.segment()
+        XCTAssertEqual(all.precision, .float16)
+        XCTAssertEqual(all.keys, half(memory.keys))
+        XCTAssertEqual(all.values, half(memory.values))
+        let body = memory.segment(dropPrefix: true)
+        XCTAssertEqual(body.keys, half(memory.segment(dropPrefix: true, precision: .float32).keys))
+        XCTAssertEqual(body.values, half(memory.segment(dropPrefix: true, precision: .float32).values))
     }
 }

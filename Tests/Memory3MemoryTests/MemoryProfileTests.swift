@@ -77,7 +77,7 @@ final class MemoryEncoderShapeTests: XCTestCase {
 
         let cache = model.makeCache(capacity: tokens.count)
         _ = try model.forward(tokens, cache: cache)
-        XCTAssertEqual(memory.segment(), cache.segment(tokens: 0 ..< tokens.count))
+        XCTAssertEqual(memory.segment(precision: .float32), cache.segment(tokens: 0 ..< tokens.count))
     }
 
     func testPaperKeepsFirstHalfOfLayersPrefixAndTop8PerHead() throws {

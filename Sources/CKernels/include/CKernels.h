@@ -106,6 +106,29 @@ void m3_attention_scores(const float *q, const float *keys, int count, int dim, 
 /// out[i] += sum over j of weights[j] * values[j * dim + i]: the weighted sum of value rows.
 void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out);
 
+/// Element types of attention keys and values.
+enum {
+    M3_KV_F32 = 0,
+    M3_KV_F16 = 1,  // IEEE half precision bits
+};
+
+/// Scores of `groups` query heads that share one KV head (grouped-query attention): for g in
+/// [0, groups) and j in [0, count), out[g * out_stride + j] = dot(q + g * dim, key j) * scale + bias.
+/// Keys are `count` rows of `dim` elements of `key_type`; each is read once for all the heads.
+void m3_attention_group_scores(const float *q, int groups, const void *keys, int key_type, int count, int dim,
+                               float scale, float bias, float *out, int out_stride);
+
+/// out[g * dim + i] += sum over j of weights[g * weight_stride + j] * value j [i], for g in
+/// [0, groups): the weighted sums of value rows (of `value_type`) for heads that share them.
+void m3_attention_group_accumulate(const float *weights, int weight_stride, int groups, const void *values,
+                                   int value_type, int count, int dim, float *out);
+
+/// out[i] = x[i] rounded to fp16 (nearest even; beyond the fp16 range: infinity), for i in [0, n).
+void m3_fp32_to_fp16(const float *x, uint16_t *out, size_t n);
+
+/// out[i] = the fp16 value h[i] as a float, for i in [0, n).
+void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
+
 /// v <- softmax(v) over n values (in place).
 void m3_softmax(float *v, int n);
 

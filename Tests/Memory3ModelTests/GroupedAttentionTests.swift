@@ -1,0 +1,74 @@
+import Memory3TestSupport
+@testable import Memory3Model
+import XCTest
+
+/// Attention runs the query heads that share a KV head together, and reads memory as fp16.
+/// Neither may change what a head computes: each head's sums run in the same order whichever
+/// heads share its pass, so splits of the heads across threads agree exactly.
+final class GroupedAttentionTests: XCTestCase {
+    let prompt = [3, 17, 42, 5, 5, 29, 0, 11]
+
+    /// 6 query heads over 2 KV heads (groups of 3, as SmolLM2), head dim 16.
+    func factory() -> TinyLlamaFactory {
+        var f = TinyLlamaFactory()
+        f.embedding = 96
+        f.heads = 6
+        f.kvHeads = 2
+        return f
+    }
+
+    /// Prefill 5 tokens then decode 1 with `memory`, on a model with `threads` threads.
+    func logits(threads: Int, memory: (LlamaModel) throws -> [MemorySegment]) throws -> [Float] {
+        let model = try factory().makeModel(threads: threads)
+        let segments = try memory(model)
+        let cache = model.makeCache(capacity: 16, positionOffset: prompt.count)
+        let prefill = try model.forward([9, 10, 11, 12, 13], cache: cache, memory: segments, logits: .all)
+        return prefill + (try model.forward([14], cache: cache, memory: segments, logits: .last))
+    }
+
+    /// The prompt's key/values as a memory segment.
+    func promptSegment(_ model: LlamaModel, bias: Float = 0) throws -> MemorySegment {
+        let cache = model.makeCache(capacity: prompt.count)
+        _ = try model.forward(prompt, cache: cache)
+        var segment = cache.segment(tokens: 0 ..< prompt.count)
+        segment.logitBias = bias
+        return segment
+    }
+
+    func testEverySplitOfTheHeadsAcrossThreadsGivesTheSameLogits() throws {
+        // 3 threads cut a decode step's 6 heads into chunks of 2: groups split across threads.
+        let memory = { (model: LlamaModel) in
+            let whole = try self.promptSegment(model)
+            let half = MemorySegment(layers: whole.layers, kvHeadCount: 2, headDim: 16, tokenCount: whole.tokenCount,
+                                     keys: whole.keys, values: whole.values, logitBias: -1, precision: .float16)
+            return [whole, half]
+        }
+        let one = try logits(threads: 1, memory: memory)
+        for threads in [2, 3, 4] {
+            XCTAssertEqual(try logits(threads: threads, memory: memory), one, "\(threads) threads")
+        }
+        let noMemory = try logits(threads: 1) { _ in [] }
+        XCTAssertEqual(try logits(threads: 3) { _ in [] }, noMemory)
+        XCTAssertNotEqual(noMemory, one, "the memory should matter")
+    }
+
+    func testAnFp16SegmentReadsExactlyLikeFp32KeyValuesRoundedToFp16() throws {
+        let rounded = { (x: [Float]) in x.map { Float(Float16($0)) } }
+        func segment(_ model: LlamaModel, _ precision: MemorySegment.Precision, round: Bool) throws -> [MemorySegment] {
+            let s = try promptSegment(model)
+            return [MemorySegment(layers: s.layers, kvHeadCount: 2, headDim: 16, tokenCount: s.tokenCount,
+                                  keys: round ? rounded(s.keys) : s.keys, values: round ? rounded(s.values) : s.values,
+                                  precision: precision)]
+        }
+        let half = try logits(threads: 2) { try segment($0, .float16, round: false) }
+        let roundedFloats = try logits(threads: 2) { try segment($0, .float32, round: true) }
+        let exact = try logits(threads: 2) { try segment($0, .float32, round: false) }
+        XCTAssertEqual(half, roundedFloats)
+        let worst = zip(half, exact).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(worst, 0, "fp16 rounding should show")
+        // The random tiny model amplifies: 11-bit keys/values move its logits by ~0.6% of their
+        // range (measured), where garbage bits would move them by about the whole range.
+        let range = exact.map { abs($0) }.max()!
+        XCTAssertLessThan(worst, 0.02 * range, "but only at fp16 precision")
+    }
+}
