@@ -110,6 +110,47 @@ M3_AVX512 __attribute__((always_inline)) static inline void packed_dot(const int
     }
 }
 
+/// Two consecutive rows against one token: two independent streams of weight loads in flight
+/// (decode waits on memory, not arithmetic; measured: pairs +7-13% decode, fours no better than pairs).
+M3_AVX512 __attribute__((always_inline)) static inline void packed_dot_row_pair(const int bits, const uint8_t *row, size_t row_bytes,
+                                                                             int blocks, m3_q8_rows x, int token, float *out) {
+    enum { nrows = 2 };
+    const size_t code_bytes = (size_t)blocks * (size_t)bits * 4;
+    const uint16_t *ds[nrows];
+    __m512 acc[nrows];
+    for (int i = 0; i < nrows; i++) {
+        ds[i] = (const uint16_t *)(const void *)(row + (size_t)i * row_bytes + code_bytes);
+        acc[i] = _mm512_setzero_ps();
+    }
+    const size_t at = (size_t)token * blocks;
+    const int8_t *q = x.q + at * 32;
+    const float *d = x.d + at;
+#define M3_GROUP_ROWS(n)                                                                               \
+    do {                                                                                               \
+        const __mmask8 m = (__mmask8)((1u << (n)) - 1);                                                \
+        for (int i = 0; i < nrows; i++) {                                                              \
+            __m512i first, second = _mm512_setzero_si512();                                            \
+            load_codes(bits, row + (size_t)i * row_bytes, b, n, &first, &second);                      \
+            acc[i] = add_blocks(acc[i], first, second, n, q, d, _mm_cvtph_ps(_mm_maskz_loadu_epi16(m, ds[i] + b)), b); \
+        }                                                                                              \
+        b += n;                                                                                        \
+    } while (0)
+    int b = 0;
+    while (blocks - b >= 4) M3_GROUP_ROWS(4);
+    if (blocks - b >= 2) M3_GROUP_ROWS(2);
+    if (blocks - b == 1) M3_GROUP_ROWS(1);
+#undef M3_GROUP_ROWS
+    for (int i = 0; i < nrows; i++) out[i] = _mm512_reduce_add_ps(acc[i]) + offsets_dot(ds[i] + blocks, x.s + at, blocks);
+}
+
+M3_AVX512 void m3_packed_dot_row_pair_avx512(int bits, const uint8_t *row, size_t row_bytes, int blocks, m3_q8_rows x, int token, float *out) {
+    if (bits == 8) {
+        packed_dot_row_pair(8, row, row_bytes, blocks, x, token, out);
+    } else {
+        packed_dot_row_pair(4, row, row_bytes, blocks, x, token, out);
+    }
+}
+
 M3_AVX512 void m3_packed_dot_avx512(int bits, const uint8_t *row, int blocks, m3_q8_rows x, int token, int count, float *out) {
     // Constant `bits` and `count` keep the accumulators in registers and the unpacking branch-free
     // (see kernels_q4q8_body.h).

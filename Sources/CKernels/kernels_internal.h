@@ -56,6 +56,8 @@ float m3_packed_dot_scalar(int bits, const uint8_t *row, int blocks, const int8_
 #define M3_HAVE_X86 1
 /// The packed kernel for one row against `count` (1-4) tokens' activations.
 void m3_packed_dot_avx512(int bits, const uint8_t *row, int blocks, m3_q8_rows x, int token, int count, float *out);
+/// Two consecutive rows against one token (decode), into out[0] and out[1].
+void m3_packed_dot_row_pair_avx512(int bits, const uint8_t *row, size_t row_bytes, int blocks, m3_q8_rows x, int token, float *out);
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
 void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

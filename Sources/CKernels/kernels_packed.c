@@ -147,6 +147,15 @@ void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, i
     const size_t row_bytes = m3_packed_row_bytes(type, blocks);
 #if defined(M3_HAVE_X86)
     if (m3_kernels_level() >= M3_LEVEL_AVX512) {
+        if (tokens == 1) {
+            // Decode: rows in pairs, so two streams of weights are in flight.
+            int r = row_begin;
+            for (; r + 2 <= row_end; r += 2) {
+                m3_packed_dot_row_pair_avx512(bits, (const uint8_t *)packed + (size_t)r * row_bytes, row_bytes, blocks, x, 0, y + r);
+            }
+            if (r < row_end) m3_packed_dot_avx512(bits, (const uint8_t *)packed + (size_t)r * row_bytes, blocks, x, 0, 1, y + r);
+            return;
+        }
         // Each row's codes are unpacked once per group and used for up to 4 tokens.
         for (int r = row_begin; r < row_end; r++) {
             const uint8_t *row = (const uint8_t *)packed + (size_t)r * row_bytes;

@@ -5,10 +5,10 @@ import XCTest
 /// Packed weights (CKernels.h): m3_pack_rows + m3_matmul_packed on the AVX-512 path and the
 /// scalar one, against the Double reference over the GGML rows (tolerance 1e-5 of the sum of
 /// |products|, as for m3_matmul), for block counts that leave every tail group (4, 2, 1), 1...9
-/// tokens (groups of 4 and every remainder) and a row range inside the matrix.
+/// tokens (groups of 4 and every remainder) and row ranges inside the matrix.
 final class PackedMatmulTests: KernelTestCase {
     static let rows = 7
-    static let rowRange = 2 ..< 6
+    static let rowRanges = [2 ..< 6, 1 ..< 6]
     static let stride = rows + 1
     static let untouched: Float = -12345
     static let blockCounts = [1, 2, 3, 4, 5, 6, 7, 18, 48]
@@ -45,18 +45,21 @@ final class PackedMatmulTests: KernelTestCase {
             return rows.map { KernelFixtures.referenceDot($0, values) }
         }
         let packedRows = packed(type, weights, columns: columns)
+        // An even and an odd row range: decode takes rows in pairs, then a single.
         for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
             m3_kernels_limit_level(level)
-            for tokens in 1 ... maxTokens {
-                var y = [Float](repeating: Self.untouched, count: tokens * Self.stride)
-                withSplit(x) { split in
-                    packedRows.withUnsafeBytes { p in
-                        m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(Self.rowRange.lowerBound),
-                                         Int32(Self.rowRange.upperBound), split, Int32(tokens), &y, Self.stride)
+            for rowRange in Self.rowRanges {
+                for tokens in 1 ... maxTokens {
+                    var y = [Float](repeating: Self.untouched, count: tokens * Self.stride)
+                    withSplit(x) { split in
+                        packedRows.withUnsafeBytes { p in
+                            m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(rowRange.lowerBound),
+                                             Int32(rowRange.upperBound), split, Int32(tokens), &y, Self.stride)
+                        }
                     }
+                    assertMatmulOutput(y, want: want, tokens: tokens, rowRange: rowRange, stride: Self.stride, untouched: Self.untouched,
+                                       "\(type.name) \(blocks) blocks, rows \(rowRange), \(tokens) tokens, level \(m3_kernels_level())")
                 }
-                assertMatmulOutput(y, want: want, tokens: tokens, rowRange: Self.rowRange, stride: Self.stride,
-                                   untouched: Self.untouched, "\(type.name) \(blocks) blocks, \(tokens) tokens, level \(m3_kernels_level())")
             }
         }
     }
