@@ -97,23 +97,3 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
         }
     }
 }
-
-void m3_attention_scores(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out) {
-#if defined(M3_HAVE_X86)
-    if (m3_kernels_use_avx2() && dim % 8 == 0) {
-        m3_attention_scores_avx2(q, keys, count, dim, scale, bias, out);
-        return;
-    }
-#endif
-    m3_attention_scores_scalar(q, keys, count, dim, scale, bias, out);
-}
-
-void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out) {
-#if defined(M3_HAVE_X86)
-    if (m3_kernels_use_avx2() && dim % 8 == 0) {
-        m3_attention_accumulate_avx2(weights, values, count, dim, out);
-        return;
-    }
-#endif
-    m3_attention_accumulate_scalar(weights, values, count, dim, out);
-}

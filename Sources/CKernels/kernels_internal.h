@@ -32,8 +32,6 @@ float m3_vec_dot_q5_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q6_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 
 void m3_softmax_scalar(float *v, int n);
-void m3_attention_scores_scalar(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
-void m3_attention_accumulate_scalar(const float *weights, const float *values, int count, int dim, float *out);
 void m3_attention_group_scores_scalar(const float *q, int groups, const void *keys, int key_type, int count, int dim,
                                       float scale, float bias, float *out, int out_stride);
 void m3_attention_group_accumulate_scalar(const float *weights, int weight_stride, int groups, const void *values,
@@ -66,8 +64,6 @@ void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, i
 void m3_vec_dot4_q4_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q6_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
-void m3_attention_scores_avx2(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
-void m3_attention_accumulate_avx2(const float *weights, const float *values, int count, int dim, float *out);
 void m3_attention_group_scores_avx2(const float *q, int groups, const void *keys, int key_type, int count, int dim,
                                     float scale, float bias, float *out, int out_stride);
 void m3_attention_group_accumulate_avx2(const float *weights, int weight_stride, int groups, const void *values,

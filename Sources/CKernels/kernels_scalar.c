@@ -107,20 +107,3 @@ float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blo
     }
     return sum;
 }
-
-void m3_attention_scores_scalar(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out) {
-    for (int j = 0; j < count; j++) {
-        const float *k = keys + (size_t)j * dim;
-        float s = 0.0f;
-        for (int i = 0; i < dim; i++) s += q[i] * k[i];
-        out[j] = s * scale + bias;
-    }
-}
-
-void m3_attention_accumulate_scalar(const float *weights, const float *values, int count, int dim, float *out) {
-    for (int j = 0; j < count; j++) {
-        const float w = weights[j];
-        const float *v = values + (size_t)j * dim;
-        for (int i = 0; i < dim; i++) out[i] += w * v[i];
-    }
-}

@@ -100,12 +100,6 @@ int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int 
 void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, int row_end,
                       m3_q8_rows x, int tokens, float *y, size_t y_stride);
 
-/// out[j] = dot(q, keys + j * dim) * scale + bias for j in [0, count): attention logits.
-void m3_attention_scores(const float *q, const float *keys, int count, int dim, float scale, float bias, float *out);
-
-/// out[i] += sum over j of weights[j] * values[j * dim + i]: the weighted sum of value rows.
-void m3_attention_accumulate(const float *weights, const float *values, int count, int dim, float *out);
-
 /// Element types of attention keys and values.
 enum {
     M3_KV_F32 = 0,

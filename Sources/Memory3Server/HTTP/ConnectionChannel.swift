@@ -18,8 +18,6 @@ final class ConnectionChannel: @unchecked Sendable {
         self.tls = tls
     }
 
-    var isTLS: Bool { tls != nil }
-
     /// Events to poll for: readable or hung up, and writable while a TLS step waits for it.
     var pollEvents: Int16 {
         Int16(POLLIN) | Socket.pollReadHangUp | (tls?.wantsWrite == true ? Int16(POLLOUT) : 0)
