@@ -18,12 +18,12 @@ public struct Calibration {
         public var secondHalf: Double
     }
 
-    public let model: LlamaModel
+    public let model: any DecoderModel
     public let tokenizer: Tokenizer
     public let source: MemorySource
     public let policy: MemoryReadingPolicy
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, source: MemorySource, policy: MemoryReadingPolicy) {
+    public init(model: any DecoderModel, tokenizer: Tokenizer, source: MemorySource, policy: MemoryReadingPolicy) {
         self.model = model
         self.tokenizer = tokenizer
         self.source = source

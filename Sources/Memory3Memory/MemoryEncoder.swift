@@ -6,7 +6,7 @@ import Tokenizer
 /// selects. Keys are taken after RoPE from the cache, at their in-reference positions. Cost: one
 /// prefill of the reference.
 public struct MemoryEncoder: Sendable {
-    public let model: LlamaModel
+    public let model: any DecoderModel
     public let tokenizer: Tokenizer
     public let profile: MemoryProfile
     /// The text every reference is read after (the paper's `<s>Reference:`); special tokens in
@@ -19,7 +19,7 @@ public struct MemoryEncoder: Sendable {
 
     public static let defaultPrefix = "Reference:"
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, profile: MemoryProfile = .dense,
+    public init(model: any DecoderModel, tokenizer: Tokenizer, profile: MemoryProfile = .dense,
                 prefix: String = MemoryEncoder.defaultPrefix) throws {
         self.model = model
         self.tokenizer = tokenizer
@@ -112,9 +112,9 @@ public struct MemoryEncoder: Sendable {
 private final class ProjectionCapture {
     var queries: [Int: [Float]] = [:]
     var keys: [Int: [Float]] = [:]
-    let config: LlamaConfig
+    let config: DecoderConfig
 
-    init(layers: [Int], tokens: Int, config: LlamaConfig) {
+    init(layers: [Int], tokens: Int, config: DecoderConfig) {
         self.config = config
         for l in layers {
             queries[l] = [Float](repeating: 0, count: tokens * config.queryDim)

@@ -20,8 +20,9 @@ public final class AttentionProbe: @unchecked Sendable {
         (layers?.contains(layer) ?? true) && (heads?.contains(head) ?? true)
     }
 
-    /// Sizes the storage for a forward call; earlier results are dropped.
-    func begin(tokens: Int, segments: Int, config: LlamaConfig) {
+    /// Sizes the storage for a forward call of `tokens` tokens over `segments` memory segments;
+    /// earlier results are dropped.
+    public func begin(tokens: Int, segments: Int, config: DecoderConfig) {
         self.tokens = tokens
         self.segments = segments
         headCount = config.headCount

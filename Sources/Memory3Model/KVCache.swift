@@ -15,10 +15,8 @@ public final class KVCache: @unchecked Sendable {
 
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
-    /// Per-call buffers of the forward pass, grown on demand and reused.
-    let scratch = ForwardScratch()
 
-    public init(config: LlamaConfig, capacity: Int, positionOffset: Int = 0) {
+    public init(config: DecoderConfig, capacity: Int, positionOffset: Int = 0) {
         precondition(capacity > 0 && positionOffset >= 0)
         self.capacity = capacity
         self.layerCount = config.layerCount
@@ -51,6 +49,24 @@ public final class KVCache: @unchecked Sendable {
 
     func advance(by n: Int) { count += n }
 
+    /// Copies the first `tokens` context tokens of `other` (same model shape and position offset)
+    /// into this cache, which then holds exactly them: a cached prompt prefix moved to a cache
+    /// with more room.
+    public func copyPrefix(of other: KVCache, tokens: Int) {
+        precondition(tokens <= other.count && tokens <= capacity)
+        precondition(layerCount == other.layerCount && kvHeadCount == other.kvHeadCount && headDim == other.headDim
+                     && positionOffset == other.positionOffset)
+        for layer in 0 ..< layerCount {
+            for head in 0 ..< kvHeadCount {
+                let from = other.offset(layer: layer, head: head, token: 0)
+                let to = offset(layer: layer, head: head, token: 0)
+                (keys + to).update(from: other.keys + from, count: tokens * headDim)
+                (values + to).update(from: other.values + from, count: tokens * headDim)
+            }
+        }
+        count = tokens
+    }
+
     /// Copies the key/values of context tokens `range` as a memory segment (keys keep their RoPE
     /// positions `positionOffset + index`).
     public func segment(tokens range: Range<Int>, layers: [Int]? = nil) -> MemorySegment {
@@ -71,41 +87,4 @@ public final class KVCache: @unchecked Sendable {
         return MemorySegment(layers: chosen, kvHeadCount: kvHeadCount, headDim: headDim,
                              tokenCount: range.count, keys: k, values: v)
     }
-}
-
-/// Work buffers of one forward call, sized for the batch; reused across calls so that decode
-/// allocates nothing once warm.
-final class ForwardScratch {
-    private(set) var tokens = 0
-    private(set) var x = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var q = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var k = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var v = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var attention = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    /// 8-bit activations for the quantized matrix kernels (widest input: the FFN).
-    private(set) var blocks = ActivationBuffers(capacity: 1)
-
-    func reserve(tokens n: Int, config c: LlamaConfig) {
-        guard n > tokens else { return }
-        release()
-        tokens = n
-        x = .allocate(capacity: n * c.embeddingLength)
-        normed = .allocate(capacity: n * c.embeddingLength)
-        q = .allocate(capacity: n * c.queryDim)
-        attention = .allocate(capacity: n * c.queryDim)
-        k = .allocate(capacity: n * c.kvDim)
-        v = .allocate(capacity: n * c.kvDim)
-        gate = .allocate(capacity: n * c.feedForwardLength)
-        up = .allocate(capacity: n * c.feedForwardLength)
-        blocks = ActivationBuffers(capacity: n * (max(c.feedForwardLength, c.embeddingLength, c.queryDim) + 31) / 32)
-    }
-
-    private func release() {
-        for p in [x, normed, q, attention, k, v, gate, up] { p.deallocate() }
-    }
-
-    deinit { release() }
 }

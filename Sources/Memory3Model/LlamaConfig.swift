@@ -19,6 +19,13 @@ public struct LlamaConfig: Sendable, Codable, Equatable {
     /// Query heads served by each KV head (grouped-query attention).
     public var groupSize: Int { headCount / kvHeadCount }
 
+    /// The shape the engine's shared parts (caches, memory, probes) are sized by.
+    public var decoder: DecoderConfig {
+        DecoderConfig(architecture: "llama", vocabularySize: vocabularySize, embeddingLength: embeddingLength,
+                      layerCount: layerCount, headCount: headCount, kvHeadCount: kvHeadCount, headDim: headDim,
+                      contextLength: contextLength)
+    }
+
     public init(vocabularySize: Int, embeddingLength: Int, layerCount: Int, headCount: Int, kvHeadCount: Int,
                 feedForwardLength: Int, contextLength: Int, ropeFreqBase: Float, ropeDimensions: Int? = nil,
                 rmsNormEpsilon: Float) {

@@ -74,7 +74,7 @@ public struct MemorySegment: Sendable, Equatable {
         (slot * kvHeadCount + head) * tokenCount * headDim
     }
 
-    func validate(for config: LlamaConfig) throws {
+    func validate(for config: DecoderConfig) throws {
         guard kvHeadCount == config.kvHeadCount, headDim == config.headDim else {
             throw ModelError.memoryShapeMismatch(
                 "segment has \(kvHeadCount) KV heads of \(headDim) dims, the model \(config.kvHeadCount) of \(config.headDim)")

@@ -14,7 +14,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedArchitecture(let a):
-            return "unsupported model architecture '\(a)' (supported: llama)"
+            return "unsupported model architecture '\(a)' (supported: \(ModelRegistry.supportedArchitectures.joined(separator: ", ")))"
         case .invalidConfig(let why): return "invalid model configuration: \(why)"
         case .unsupportedWeightType(let t, let type):
             return "tensor '\(t)' has type \(type), which the engine cannot multiply yet"

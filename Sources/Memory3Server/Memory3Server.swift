@@ -19,9 +19,9 @@ public final class Memory3Server: Sendable {
         self.configuration = configuration
         let metrics = self.metrics
         self.log = log ?? RequestLog(enabled: configuration.logRequests)
-        self.scheduler = GenerationScheduler(queueCapacity: configuration.queueCapacity) { queued, running in
-            metrics.setQueue(depth: queued, generating: running)
-        }
+        self.scheduler = GenerationScheduler(slots: configuration.slots ?? 4, queueCapacity: configuration.queueCapacity,
+                                             promptBudget: configuration.prefillChunkTokens,
+                                             kvBudgetBytes: configuration.kvCacheBytes, metrics: metrics)
         let state = self.state
         let registry = self.ingestions
         state.engine.withLock { $0 = engine }
@@ -71,6 +71,7 @@ public final class Memory3Server: Sendable {
         let api = APIServer(router: router, limits: configuration.limits, authenticator: keys, metrics: metrics, log: self.log)
         http = HTTPServer(configuration: configuration.httpConfiguration, handler: api)
         httpBox.server = http
+        if let engine { configureSlots(for: engine) }
     }
 
     /// Loads the TLS certificate when one is configured, binds the port and starts serving.
@@ -86,7 +87,13 @@ public final class Memory3Server: Sendable {
 
     /// Makes the model available (completions answer 503 until then).
     public func setEngine(_ engine: LanguageModelEngine) {
+        configureSlots(for: engine)
         state.engine.withLock { $0 = engine }
+    }
+
+    private func configureSlots(for engine: LanguageModelEngine) {
+        scheduler.configure(slots: configuration.slotCount(kvBytesPerToken: engine.kvBytesPerToken, contextLength: engine.contextLength),
+                            kvBudgetBytes: configuration.kvCacheBytes)
     }
 
     /// Opens the knowledge base to the document and retrieval routes; with a memory source

@@ -13,7 +13,7 @@ struct EvalStore {
     let referenceIds: [Int: Int64]
     let fingerprint: String
 
-    static func build(set: EvalSet, model: LlamaModel, tokenizer: Tokenizer, profile: MemoryProfile,
+    static func build(set: EvalSet, model: any DecoderModel, tokenizer: Tokenizer, profile: MemoryProfile,
                       codec: MemoryCodec, verbose: Bool) throws -> EvalStore {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-eval-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -22,7 +22,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Opens the file and builds the tokenizer and model, reporting progress on stderr when
     /// loading takes more than a second.
-    func load() throws -> (LlamaModel, Tokenizer, loadSeconds: Double) {
+    func load() throws -> (any DecoderModel, Tokenizer, loadSeconds: Double) {
         guard FileManager.default.fileExists(atPath: model) else {
             throw CLIError("model file '\(model)' does not exist" +
                 (model == Self.defaultModelPath ? "; run `make model` to fetch it" : ""))
@@ -33,7 +33,7 @@ struct ModelOptions: ParsableArguments {
             let file = try GGUFFile(path: model)
             progress.report("tokenizer", done: 0, of: 1)
             let tokenizer = try Tokenizer(gguf: file)
-            let model = try LlamaModel(file: file, threads: threads) { done, total in
+            let model = try ModelRegistry.load(file, threads: threads) { done, total in
                 progress.report("layers", done: done, of: total)
             }
             progress.finish()

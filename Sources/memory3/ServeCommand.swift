@@ -115,12 +115,12 @@ struct ServeCommand: ParsableCommand {
         }
         let started = Date()
         let file: GGUFFile
-        let model: LlamaModel
+        let model: any DecoderModel
         let tokenizer: Tokenizer
         do {
             file = try GGUFFile(path: path)
             tokenizer = try Tokenizer(gguf: file)
-            model = try LlamaModel(file: file, threads: settings.threads)
+            model = try ModelRegistry.load(file, threads: settings.threads)
         } catch {
             failStart(server, "cannot load the model '\(path)': \(error)")
             return
@@ -151,10 +151,11 @@ struct ServeCommand: ParsableCommand {
 
         let engine = LanguageModelEngine(model: model, tokenizer: tokenizer, modelID: settings.effectiveModelID,
                                          aliases: [URL(fileURLWithPath: path).lastPathComponent],
-                                         memorySource: source, policy: policy)
+                                         memorySource: source, policy: policy, promptCacheBytes: settings.promptCacheBytes)
         server.setEngine(engine)
-        log.event(String(format: "model %@ loaded in %.1f s (%d threads, context %d); ready", settings.effectiveModelID,
-                         Date().timeIntervalSince(started), model.threads, model.config.contextLength))
+        log.event(String(format: "model %@ (%@) loaded in %.1f s (%d threads, context %d, %d slots); ready", settings.effectiveModelID,
+                         model.config.architecture, Date().timeIntervalSince(started), model.threads, model.config.contextLength,
+                         server.scheduler.slots))
         if engine.chatTemplate == nil {
             log.event("warning: no usable chat template (\(engine.chatTemplateProblem ?? "?")); /v1/chat/completions answers 400")
         }

@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import Memory3Memory
 import Memory3Model
 import MemoryStore

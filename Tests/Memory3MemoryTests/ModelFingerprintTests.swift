@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import GGUF
 import Memory3Memory
 import XCTest

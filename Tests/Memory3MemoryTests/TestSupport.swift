@@ -1,32 +1,10 @@
+import Memory3TestSupport
 import Foundation
 import GGUF
 import Memory3Memory
 import Memory3Model
 import Tokenizer
 import XCTest
-
-enum TestPaths {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    static let smolLM2 = repositoryRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
-
-    /// The real model's path; the test is skipped (with the command that fixes it) when it is missing.
-    static func requireSmolLM2() throws -> String {
-        guard FileManager.default.fileExists(atPath: smolLM2) else {
-            throw XCTSkip("models/SmolLM2-135M-Instruct.Q4_1.gguf is missing: run `make model` (or `make test`)")
-        }
-        return smolLM2
-    }
-
-    /// A fresh temporary folder, removed when the test ends.
-    static func temporaryFolder(_ test: XCTestCase) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-memory-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-}
 
 /// The real model, loaded once for all tests.
 enum SmolLM2 {

@@ -1,3 +1,4 @@
+import Memory3TestSupport
 import Foundation
 import GGUF
 import Memory3Model

@@ -22,7 +22,7 @@ final class CompletionAPITests: XCTestCase {
         XCTAssertEqual(message["role"] as? String, "assistant")
         XCTAssertNotNil(message["content"] as? String)
         XCTAssertTrue(["stop", "length"].contains(choice["finish_reason"] as? String))
-        let usage = try XCTUnwrap(json["usage"] as? [String: Int])
+        let usage = try XCTUnwrap(usageCounts(json["usage"]))
         XCTAssertGreaterThan(usage["prompt_tokens"] ?? 0, 5)
         XCTAssertLessThanOrEqual(usage["completion_tokens"] ?? 99, 8)
         XCTAssertEqual(usage["total_tokens"], (usage["prompt_tokens"] ?? 0) + (usage["completion_tokens"] ?? 0))
@@ -43,7 +43,7 @@ final class CompletionAPITests: XCTestCase {
         XCTAssertEqual(r.status, 200, r.text)
         let json = try r.json()
         XCTAssertEqual(json["object"] as? String, "text_completion")
-        let usage = try XCTUnwrap(json["usage"] as? [String: Int])
+        let usage = try XCTUnwrap(usageCounts(json["usage"]))
         XCTAssertEqual(usage["prompt_tokens"], 2)  // "t" + "he"
         // Token ids work as a prompt too.
         let ids = try post(server.port, "/v1/completions", #"{"prompt": [116, 257], "max_tokens": 5, "temperature": 0}"#)
@@ -70,7 +70,7 @@ final class CompletionAPITests: XCTestCase {
         // Every chunk but the last has usage null; the last has no choices and the usage.
         let last = try XCTUnwrap(chunks.last)
         XCTAssertEqual((last["choices"] as? [Any])?.count, 0)
-        let usage = try XCTUnwrap(last["usage"] as? [String: Int])
+        let usage = try XCTUnwrap(usageCounts(last["usage"]))
         XCTAssertTrue(chunks.dropLast().allSatisfy { $0["usage"] is NSNull })
         let finishChunk = chunks[chunks.count - 2]
         let finish = (finishChunk["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String
@@ -82,7 +82,7 @@ final class CompletionAPITests: XCTestCase {
             """).json()
         let wholeChoice = try XCTUnwrap((whole["choices"] as? [[String: Any]])?.first)
         XCTAssertEqual(text, (wholeChoice["message"] as? [String: Any])?["content"] as? String)
-        XCTAssertEqual(usage["completion_tokens"], (whole["usage"] as? [String: Int])?["completion_tokens"])
+        XCTAssertEqual(usage["completion_tokens"], usageCounts(whole["usage"])?["completion_tokens"])
     }
 
     func testStreamArrivesPieceByPiece() throws {
@@ -123,7 +123,10 @@ final class CompletionAPITests: XCTestCase {
 
     func testFullQueueAnswers429WithRetryAfter() throws {
         let probe = GenerationProbe()
-        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05, probe: probe)) { $0.queueCapacity = 2 }
+        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05, probe: probe)) {
+            $0.queueCapacity = 2
+            $0.slots = 1
+        }
         let body = #"{"prompt": "x", "max_tokens": 20}"#
         // One runs, two wait: the queue is full.
         var held: [TestHTTPClient] = []
@@ -146,7 +149,10 @@ final class CompletionAPITests: XCTestCase {
     }
 
     func testAQueuedRequestWhoseClientLeftFreesItsSlot() throws {
-        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05)) { $0.queueCapacity = 1 }
+        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05)) {
+            $0.queueCapacity = 1
+            $0.slots = 1
+        }
         let running = try TestHTTPClient(port: server.port)
         running.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 40}"#))
         XCTAssertTrue(eventually { server.scheduler.isGenerating })
@@ -170,7 +176,7 @@ final class CompletionAPITests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         let choice = try XCTUnwrap((try r.json()["choices"] as? [[String: Any]])?.first)
         XCTAssertEqual(choice["finish_reason"] as? String, "length")
-        XCTAssertLessThan((try r.json()["usage"] as? [String: Int])?["completion_tokens"] ?? 999, 20)
+        XCTAssertLessThan(usageCounts(try r.json()["usage"])?["completion_tokens"] ?? 999, 20)
     }
 
     func testModelsHealthAndReady() throws {

@@ -47,6 +47,6 @@ final class RealModelServerTests: XCTestCase {
         let chunks = stream.events.dropLast().compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         let text = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any])?["content"] as? String }.joined()
         XCTAssertEqual(text, answer)
-        XCTAssertEqual((chunks.last?["usage"] as? [String: Int])?["completion_tokens"], (whole["usage"] as? [String: Int])?["completion_tokens"])
+        XCTAssertEqual(usageCounts(chunks.last?["usage"])?["completion_tokens"], usageCounts(whole["usage"])?["completion_tokens"])
     }
 }

@@ -43,34 +43,84 @@ enum TestServers {
         LanguageModelEngine(model: tinyModel.0, tokenizer: tinyModel.1, modelID: "tiny-llama")
     }
 
-    /// An engine whose generation is a script: one word every `interval` seconds up to
-    /// max_tokens, honouring cancellation. It counts what it saw.
+    /// An engine whose generation is a script: each step takes `interval` seconds and gives every
+    /// running sequence one word, up to max_tokens; it honours cancellation and counts what it saw.
     static func scriptedEngine(interval: Double = 0.02, probe: GenerationProbe = GenerationProbe()) -> LanguageModelEngine {
-        LanguageModelEngine(
-            modelID: "scripted", tokenizer: tinyModel.1, chatTemplate: .chatML(defaultSystemPrompt: nil),
-            contextLength: 256
-        ) { job, onText in
-            probe.started.add(1, ordering: .relaxed)
-            probe.lastJob.withLock { $0 = job }
-            var text = ""
-            var produced = 0
-            var reason = FinishReason.length
-            while produced < job.options.maxTokens {
-                usleep(UInt32(interval * 1e6))
-                let word = "w\(produced) "
-                produced += 1
-                text += word
-                if !onText(word) {
-                    reason = .cancelled
-                    probe.cancelled.add(1, ordering: .relaxed)
-                    break
-                }
-            }
+        LanguageModelEngine(modelID: "scripted", tokenizer: tinyModel.1, chatTemplate: .chatML(defaultSystemPrompt: nil),
+                            contextLength: 256, backend: ScriptedBackend(interval: interval, probe: probe))
+    }
+}
+
+/// A backend whose steps are a script (see `TestServers.scriptedEngine`).
+final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
+    let interval: Double
+    let probe: GenerationProbe
+
+    init(interval: Double, probe: GenerationProbe) {
+        self.interval = interval
+        self.probe = probe
+    }
+
+    final class Sequence: ServingSequence {
+        let job: CompletionJob
+        let probe: GenerationProbe
+        var produced = 0
+        var text = ""
+        var pending = ""
+        var reason: FinishReason?
+
+        init(job: CompletionJob, probe: GenerationProbe) {
+            self.job = job
+            self.probe = probe
+        }
+
+        var isFinished: Bool { reason != nil }
+        var isReadingPrompt: Bool { false }
+        func takeText() -> String {
+            defer { pending = "" }
+            return pending
+        }
+
+        func stop(_ reason: FinishReason) {
+            guard self.reason == nil else { return }
+            if reason == .cancelled { probe.cancelled.add(1, ordering: .relaxed) }
+            finish(reason)
+        }
+
+        func finish(_ reason: FinishReason) {
+            self.reason = reason
             probe.finished.add(1, ordering: .relaxed)
-            return CompletionOutcome(text: text, promptTokens: job.prompt.count, completionTokens: produced,
-                                     finishReason: reason, decodeSeconds: Double(produced) * interval)
+        }
+
+        func advance() {
+            guard reason == nil else { return }
+            guard produced < job.options.maxTokens else { return finish(.length) }
+            let word = "w\(produced) "
+            produced += 1
+            text += word
+            pending += word
+            if produced == job.options.maxTokens { finish(.length) }
+        }
+
+        var outcome: Result<CompletionOutcome, any Error> {
+            .success(CompletionOutcome(text: text, promptTokens: job.prompt.count, completionTokens: produced,
+                                       finishReason: reason ?? .length))
         }
     }
+
+    func start(_ job: CompletionJob) throws -> any ServingSequence {
+        probe.started.add(1, ordering: .relaxed)
+        probe.lastJob.withLock { $0 = job }
+        return Sequence(job: job, probe: probe)
+    }
+
+    func step(_ sequences: [any ServingSequence], promptBudget: Int) -> StepSummary {
+        if interval > 0 { usleep(UInt32(interval * 1e6)) }
+        for s in sequences { (s as! Sequence).advance() }
+        return StepSummary(sequences: sequences.count, generatedTokens: sequences.count)
+    }
+
+    func release(_ sequence: any ServingSequence) {}
 }
 
 /// What a scripted engine saw.
@@ -96,4 +146,9 @@ func eventually(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
         usleep(10_000)
     }
     return condition()
+}
+
+/// The counts of a usage object (`prompt_tokens_details` aside).
+func usageCounts(_ value: Any?) -> [String: Int]? {
+    (value as? [String: Any])?.compactMapValues { $0 as? Int }
 }

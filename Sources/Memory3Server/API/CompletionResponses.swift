@@ -4,14 +4,21 @@ import Memory3Model
 
 /// Token counts, as OpenAI reports them.
 struct Usage: Encodable, Sendable {
+    struct PromptDetails: Encodable, Sendable {
+        /// Prompt tokens whose key/values came from the prompt cache (OpenAI's name).
+        let cached_tokens: Int
+    }
+
     let prompt_tokens: Int
     let completion_tokens: Int
     let total_tokens: Int
+    let prompt_tokens_details: PromptDetails
 
     init(_ outcome: CompletionOutcome) {
         prompt_tokens = outcome.promptTokens
         completion_tokens = outcome.completionTokens
         total_tokens = outcome.promptTokens + outcome.completionTokens
+        prompt_tokens_details = PromptDetails(cached_tokens: outcome.cachedPromptTokens)
     }
 }
 

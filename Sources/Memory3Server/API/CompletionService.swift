@@ -52,7 +52,8 @@ struct CompletionService: Sendable {
         let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
                                 memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds
-        let ticket = try scheduler.submit(job, deadline: deadline, generate: engine.generate)
+        let kvBytes = min(prompt.count + maxTokens, engine.contextLength) * engine.kvBytesPerToken
+        let ticket = try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)
 
         let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
                           created: CompletionIDs.now, model: engine.modelID, parameters: parameters)
@@ -147,8 +148,7 @@ struct CompletionService: Sendable {
 
     private func record(_ outcome: CompletionOutcome, ticket: GenerationTicket, context: RequestContext) {
         let firstToken = ticket.firstTextAt.map { $0 - context.startedAt }
-        let queueWait = ticket.startedAt.map { $0 - ticket.enqueuedAt }
-        metrics.recordGeneration(outcome, firstToken: firstToken, queueWait: queueWait)
+        metrics.recordGeneration(outcome, firstToken: firstToken)
     }
 }
 

@@ -19,7 +19,18 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var modelID: String?
     public var threads: Int?
     // generation
-    /// Generations that may wait while one runs (429 beyond).
+    /// Generations that run at once, batched together; nil: as many as the KV budget holds at
+    /// 4,096 tokens each (at least 4, at most 64).
+    public var slots: Int?
+    /// Bytes the running generations' key/values may take together; a request waits while its
+    /// own would not fit beside them.
+    public var kvCacheBytes = 2048 << 20
+    /// Bytes of finished generations' key/values kept for prompt reuse (0: no prompt cache).
+    public var promptCacheBytes = 256 << 20
+    /// Prompt tokens read per batched step, across the generations reading prompts: a long
+    /// prompt holds up the others' next tokens for at most one such piece.
+    public var prefillChunkTokens = 128
+    /// Generations that may wait for a slot (429 beyond).
     public var queueCapacity = 16
     /// A completion's deadline, from arrival (queue wait included).
     public var requestTimeoutSeconds = 300.0
@@ -80,7 +91,8 @@ public struct ServerConfiguration: Sendable, Equatable {
                    "max_chunk_line_bytes", "max_connections", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
                    "write_timeout_s", "linger_timeout_s"],
         "model": ["path", "id", "threads"],
-        "generation": ["queue_capacity", "request_timeout_s", "default_max_tokens", "max_tokens_limit"],
+        "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
+                       "default_max_tokens", "max_tokens_limit"],
         "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
@@ -126,6 +138,10 @@ public struct ServerConfiguration: Sendable, Equatable {
             threads = try m.int("threads", in: 1...256) ?? threads
         }
         if let g = try root.object("generation") {
+            if g.fields["slots"] == .null { slots = nil } else { slots = try g.int("slots", in: 1...1024) ?? slots }
+            kvCacheBytes = (try g.int("kv_cache_mib", in: 16...(1 << 20))).map { $0 << 20 } ?? kvCacheBytes
+            promptCacheBytes = (try g.int("prompt_cache_mib", in: 0...(1 << 20))).map { $0 << 20 } ?? promptCacheBytes
+            prefillChunkTokens = try g.int("prefill_chunk_tokens", in: 1...4096) ?? prefillChunkTokens
             queueCapacity = try g.int("queue_capacity", in: 0...100_000) ?? queueCapacity
             requestTimeoutSeconds = try g.double("request_timeout_s", in: 0.01...86400) ?? requestTimeoutSeconds
             defaultMaxTokens = try g.int("default_max_tokens", in: 1...1_000_000) ?? defaultMaxTokens
@@ -184,9 +200,18 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let cert = environment["MEMORY3_TLS_CERT"] { tlsCertificate = cert.isEmpty ? nil : cert }
         if let key = environment["MEMORY3_TLS_KEY"] { tlsKey = key.isEmpty ? nil : key }
         if let capacity = try int("MEMORY3_QUEUE_CAPACITY", 0...100_000) { queueCapacity = capacity }
+        if let slots = try int("MEMORY3_SLOTS", 1...1024) { self.slots = slots }
         if let keys = environment[apiKeysEnvironmentVariable] {
             apiKeys += keys.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
+    }
+
+    /// Slots for a model whose context tokens take `kvBytesPerToken` each: the configured
+    /// count, or as many 4,096-token contexts as the KV budget holds (4 to 64).
+    public func slotCount(kvBytesPerToken: Int, contextLength: Int) -> Int {
+        if let slots { return slots }
+        let perSlot = max(1, kvBytesPerToken * min(contextLength, 4096))
+        return min(64, max(4, kvCacheBytes / perSlot))
     }
 
     /// Whether the server speaks HTTPS (both `tls.cert` and `tls.key` set).

@@ -1,42 +1,96 @@
 import Foundation
+import Memory3Engine
+import Memory3Model
 
-/// Runs generations one at a time on a dedicated worker thread, fed by a bounded FIFO queue.
-/// The model is one instance and a generation keeps both cores busy, so requests wait their
-/// turn here instead of competing; past `queueCapacity` waiting requests, new ones are refused
-/// with 429 and a Retry-After estimated from recent generation times.
+/// Serves many generations at once: admitted requests take one of `slots`, and one thread
+/// advances every slot together, one batched step at a time (the next token of every generating
+/// sequence plus up to `promptBudget` prompt tokens of the sequences reading their prompts,
+/// round-robin), so a long prompt never holds up the others' tokens for more than one step.
 ///
-/// Background tasks (document ingestion) run on the same worker, one small step at a time and
-/// only while no generation waits, so a completion never waits for more than one step.
+/// Admission is FIFO: beyond the slots, requests wait in a bounded queue (429 with a Retry-After
+/// from measured sequence times beyond `queueCapacity`). A request also waits while its key/values
+/// would not fit the KV budget beside the running ones. A cancelled request (client gone) or one
+/// past its deadline leaves its slot at the next step, in any phase.
+///
+/// Background tasks (document ingestion) run on the same thread, one small step at a time, only
+/// while no generation runs or waits.
 public final class GenerationScheduler: @unchecked Sendable {
     public let queueCapacity: Int
-    private let condition = NSCondition()
-    private var waiting: [(GenerationTicket, GenerateFunction)] = []
-    private var background: [any BackgroundTask] = []
-    private var running: GenerationTicket?
-    private var stopped = false
-    /// Moving average of generation seconds, for Retry-After.
-    private var averageSeconds = 2.0
-    private var thread: Thread?
-    /// Called with (queued, running) whenever either changes.
-    private let onChange: @Sendable (Int, Int) -> Void
+    /// Prompt tokens read per step, across the sequences reading prompts.
+    public let promptBudget: Int
 
-    public init(queueCapacity: Int, onChange: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) {
-        self.queueCapacity = max(0, queueCapacity)
-        self.onChange = onChange
-        let thread = Thread { [self] in workerLoop() }
-        thread.name = "generation"
-        thread.stackSize = 8 << 20
-        self.thread = thread
-        thread.start()
+    private struct Waiting {
+        let ticket: GenerationTicket
+        let backend: any GenerationBackend
+        let kvBytes: Int
     }
 
-    /// Requests waiting for the worker.
+    private final class Running {
+        let ticket: GenerationTicket
+        let sequence: any ServingSequence
+        let backend: any GenerationBackend
+        let kvBytes: Int
+        var lastTokenAt: Double?
+
+        init(ticket: GenerationTicket, sequence: any ServingSequence, backend: any GenerationBackend, kvBytes: Int) {
+            self.ticket = ticket
+            self.sequence = sequence
+            self.backend = backend
+            self.kvBytes = kvBytes
+        }
+    }
+
+    private let condition = NSCondition()
+    private var waiting: [Waiting] = []
+    private var running: [Running] = []
+    private var background: [any BackgroundTask] = []
+    private var stopped = false
+    /// Slots and the KV budget (set when the model is known).
+    private var slotCount: Int
+    private var kvBudgetBytes: Int
+    /// Moving average of a sequence's seconds in its slot, for Retry-After.
+    private var averageSeconds = 2.0
+    private var readingCursor = 0
+    private var steps = 0
+    private let metrics: ServerMetrics?
+
+    public init(slots: Int = 4, queueCapacity: Int, promptBudget: Int = 128, kvBudgetBytes: Int = .max,
+                metrics: ServerMetrics? = nil) {
+        self.slotCount = max(1, slots)
+        self.queueCapacity = max(0, queueCapacity)
+        self.promptBudget = max(1, promptBudget)
+        self.kvBudgetBytes = kvBudgetBytes
+        self.metrics = metrics
+        let thread = Thread { [self] in stepLoop() }
+        thread.name = "generation"
+        thread.stackSize = 8 << 20
+        thread.start()
+        publishCounts()
+    }
+
+    /// Sets how many sequences run at once and the bytes their key/values may take together.
+    public func configure(slots: Int, kvBudgetBytes: Int) {
+        condition.withLock {
+            slotCount = max(1, slots)
+            self.kvBudgetBytes = kvBudgetBytes
+            condition.signal()
+        }
+        publishCounts()
+    }
+
+    public var slots: Int { condition.withLock { slotCount } }
+    /// Requests waiting for a slot.
     public var queueDepth: Int { condition.withLock { waiting.count } }
-    public var isGenerating: Bool { condition.withLock { running != nil } }
+    /// Whether any generation holds a slot.
+    public var isGenerating: Bool { condition.withLock { !running.isEmpty } }
+    /// Generations holding a slot.
+    public var runningCount: Int { condition.withLock { running.count } }
     /// Background tasks not finished yet.
     public var backgroundDepth: Int { condition.withLock { background.count } }
+    /// Batched steps run so far.
+    public var stepCount: Int { condition.withLock { steps } }
 
-    /// Queues a background task; it runs step by step whenever no generation waits.
+    /// Queues a background task; it runs step by step whenever no generation runs or waits.
     public func submitBackground(_ task: any BackgroundTask) {
         condition.withLock {
             background.append(task)
@@ -45,115 +99,206 @@ public final class GenerationScheduler: @unchecked Sendable {
     }
 
     /// Admits a job, or refuses it with `.queueFull` (429) when `queueCapacity` jobs already wait.
-    public func submit(_ job: CompletionJob, deadline: Double, generate: @escaping GenerateFunction) throws(APIError) -> GenerationTicket {
+    /// `kvBytes`: what its key/values will take (0: not counted).
+    public func submit(_ job: CompletionJob, deadline: Double, kvBytes: Int = 0,
+                       backend: any GenerationBackend) throws(APIError) -> GenerationTicket {
         condition.lock()
         guard !stopped else {
             condition.unlock()
             throw .shuttingDown
         }
-        // The worker being idle means the job starts at once, whatever the capacity.
-        guard waiting.count < queueCapacity || (running == nil && waiting.isEmpty) else {
-            let retry = Int(min(60, max(1, (averageSeconds * Double(waiting.count + 1)).rounded(.up))))
+        // A free slot and an empty queue mean the job starts at once, whatever the capacity.
+        guard waiting.count < queueCapacity || (running.count < slotCount && waiting.isEmpty) else {
+            let rounds = Double(waiting.count + 1) / Double(slotCount)
+            let retry = Int(min(60, max(1, (averageSeconds * max(rounds, 1)).rounded(.up))))
             condition.unlock()
             throw .queueFull(capacity: queueCapacity, retryAfter: retry)
         }
         let ticket = GenerationTicket(job: job, deadline: deadline)
-        waiting.append((ticket, generate))
-        let counts = (waiting.count, running == nil ? 0 : 1)
+        waiting.append(Waiting(ticket: ticket, backend: backend, kvBytes: kvBytes))
         condition.signal()
         condition.unlock()
-        onChange(counts.0, counts.1)
+        publishCounts()
         return ticket
     }
 
-    /// Cancels one generation: a queued one leaves the queue at once (its slot is free for the
-    /// next request), a running one stops at its next token.
+    /// Cancels one generation: a queued one leaves the queue at once, a running one leaves its
+    /// slot at the next step.
     public func cancel(_ ticket: GenerationTicket) {
         ticket.cancel()
-        let removed = condition.withLock { () -> (Bool, Int, Int) in
+        let removed = condition.withLock { () -> Bool in
             let before = waiting.count
-            waiting.removeAll { $0.0 === ticket }
-            return (waiting.count < before, waiting.count, running == nil ? 0 : 1)
+            waiting.removeAll { $0.ticket === ticket }
+            condition.signal()
+            return waiting.count < before
         }
-        if removed.0 {
+        if removed {
             ticket.finish(.failure(GenerationSkipped.cancelled))
-            onChange(removed.1, removed.2)
+            publishCounts()
         }
     }
 
     /// Cancels everything queued and running (shutdown past its grace period).
     public func cancelAll() {
         condition.withLock {
-            running?.cancel()
-            for (ticket, _) in waiting { ticket.cancel() }
+            for r in running { r.ticket.cancel() }
+            for w in waiting { w.ticket.cancel() }
+            condition.signal()
         }
     }
 
-    /// Stops the worker after the current generation; queued jobs end as cancelled.
+    /// Stops taking work; queued jobs end as cancelled, running ones finish (or are cancelled by
+    /// `cancelAll`), then the thread ends.
     public func stop() {
         condition.withLock {
             stopped = true
-            for (ticket, _) in waiting { ticket.cancel() }
+            for w in waiting { w.ticket.cancel() }
             condition.broadcast()
         }
     }
 
-    private func workerLoop() {
+    // MARK: The step loop
+
+    private func stepLoop() {
         while true {
             condition.lock()
-            while waiting.isEmpty && background.isEmpty && !stopped { condition.wait() }
-            if waiting.isEmpty && stopped {
-                let abandoned = background
+            while waiting.isEmpty && running.isEmpty && background.isEmpty && !stopped { condition.wait() }
+            if stopped && running.isEmpty {
+                let abandoned = background, dropped = waiting
                 background.removeAll()
+                waiting.removeAll()
                 condition.unlock()
+                for w in dropped { w.ticket.finish(.failure(GenerationSkipped.cancelled)) }
                 for task in abandoned { task.abandon() }
+                publishCounts()
                 return
             }
-            if waiting.isEmpty, let task = background.first {
-                condition.unlock()
-                let more = task.step()
-                if !more { condition.withLock { background.removeAll { $0 === task } } }
+            let admitted = admit()
+            let idle = running.isEmpty && admitted.isEmpty && waiting.isEmpty
+            let task = idle ? background.first : nil
+            condition.unlock()
+
+            for w in admitted { start(w) }
+            if let task {
+                if !task.step() { condition.withLock { background.removeAll { $0 === task } } }
                 continue
             }
-            let (ticket, generate) = waiting.removeFirst()
-            running = ticket
-            let counts = (waiting.count, 1)
-            condition.unlock()
-            onChange(counts.0, counts.1)
-
-            run(ticket, generate)
-
-            condition.lock()
-            running = nil
-            let after = (waiting.count, 0)
-            condition.unlock()
-            onChange(after.0, after.1)
+            step()
         }
     }
 
-    private func run(_ ticket: GenerationTicket, _ generate: GenerateFunction) {
+    /// Takes queued jobs, first come first served, while slots and the KV budget allow (the
+    /// first always starts when no slot is busy). Called with the lock held.
+    private func admit() -> [Waiting] {
+        var admitted: [Waiting] = []
+        var bytes = running.reduce(0) { $0 + $1.kvBytes }
+        while let next = waiting.first, running.count + admitted.count < slotCount {
+            let busy = !running.isEmpty || !admitted.isEmpty
+            guard !busy || bytes + next.kvBytes <= kvBudgetBytes else { break }
+            bytes += next.kvBytes
+            admitted.append(waiting.removeFirst())
+        }
+        return admitted
+    }
+
+    private func start(_ w: Waiting) {
+        let ticket = w.ticket
         if ticket.isCancelled {
             ticket.finish(.failure(GenerationSkipped.cancelled))
+            publishCounts()
             return
         }
         guard ticket.shouldContinue() else {
             ticket.finish(.failure(GenerationSkipped.deadlinePassedInQueue))
+            publishCounts()
             return
         }
         ticket.markStarted()
-        let start = MonotonicClock.now()
+        if let queued = ticket.startedAt { metrics?.recordQueueWait(queued - ticket.enqueuedAt) }
         do {
-            let outcome = try generate(ticket.job) { ticket.emit($0) }
-            ticket.finish(.success(outcome))
+            let sequence = try w.backend.start(ticket.job)
+            condition.withLock { running.append(Running(ticket: ticket, sequence: sequence, backend: w.backend, kvBytes: w.kvBytes)) }
         } catch {
             ticket.finish(.failure(error))
         }
-        let seconds = MonotonicClock.now() - start
-        condition.withLock { averageSeconds = averageSeconds * 0.8 + seconds * 0.2 }
+        publishCounts()
+    }
+
+    /// One batched step over every running sequence.
+    private func step() {
+        let active = condition.withLock { running }
+        // Cancelled or past their deadline: out before the step.
+        for r in active where !r.sequence.isFinished && !r.ticket.shouldContinue() {
+            r.sequence.stop(.cancelled)
+        }
+        let live = active.filter { !$0.sequence.isFinished }
+        if !live.isEmpty {
+            // Generating sequences first (all of them feed a token), then the readers, rotated so
+            // that each gets the prompt budget in turn.
+            let generating = live.filter { !$0.sequence.isReadingPrompt }
+            var reading = live.filter { $0.sequence.isReadingPrompt }
+            if !reading.isEmpty {
+                let shift = readingCursor % reading.count
+                reading = Array(reading[shift...] + reading[..<shift])
+                readingCursor &+= 1
+            }
+            let started = MonotonicClock.now()
+            var summary = StepSummary()
+            // One backend in practice (the loaded model); grouped to stay correct if it changes.
+            var groups: [ObjectIdentifier: [Running]] = [:]
+            var order: [ObjectIdentifier] = []
+            for r in generating + reading {
+                let id = ObjectIdentifier(r.backend)
+                if groups[id] == nil { order.append(id) }
+                groups[id, default: []].append(r)
+            }
+            for id in order {
+                let group = groups[id]!
+                let s = group[0].backend.step(group.map(\.sequence), promptBudget: promptBudget)
+                summary.sequences += s.sequences
+                summary.promptTokens += s.promptTokens
+                summary.generatedTokens += s.generatedTokens
+            }
+            let now = MonotonicClock.now()
+            var gaps: [Double] = []
+            for r in generating {
+                if let last = r.lastTokenAt { gaps.append(now - last) }
+                r.lastTokenAt = now
+            }
+            for r in reading where !r.sequence.isReadingPrompt { r.lastTokenAt = now }  // its first token
+            condition.withLock { steps += 1 }
+            metrics?.recordStep(summary, seconds: now - started, interTokenGaps: gaps)
+        }
+        // Hand over text; finished sequences leave their slots.
+        var finished: [Running] = []
+        for r in active {
+            let text = r.sequence.takeText()
+            if !text.isEmpty && !r.ticket.emit(text) { r.sequence.stop(.cancelled) }
+            if r.sequence.isFinished { finished.append(r) }
+        }
+        guard !finished.isEmpty else { return }
+        condition.withLock {
+            running.removeAll { r in finished.contains { $0 === r } }
+            for r in finished {
+                if let startedAt = r.ticket.startedAt {
+                    averageSeconds = averageSeconds * 0.8 + (MonotonicClock.now() - startedAt) * 0.2
+                }
+            }
+        }
+        for r in finished {
+            r.ticket.finish(r.sequence.outcome)
+            r.backend.release(r.sequence)
+        }
+        publishCounts()
+    }
+
+    private func publishCounts() {
+        let (queued, busy, slots) = condition.withLock { (waiting.count, running.count, slotCount) }
+        metrics?.setQueue(depth: queued, generating: busy, slots: slots)
     }
 }
 
-/// Why the worker did not run a generation.
+/// Why the scheduler did not run a generation.
 public enum GenerationSkipped: Error, Equatable {
     case cancelled
     case deadlinePassedInQueue

@@ -4,7 +4,7 @@ import Memory3Model
 import Tokenizer
 
 /// The model as the API sees it: its name, tokenizer, chat template, context length, and the
-/// generation function.
+/// backend that generates.
 public struct LanguageModelEngine: Sendable {
     /// The id clients send as `model` (GET /v1/models lists it).
     public let modelID: String
@@ -18,11 +18,13 @@ public struct LanguageModelEngine: Sendable {
     /// Whether the engine can read memories (a knowledge base is open); if not, modes other
     /// than "off" answer 400.
     public let memoryAvailable: Bool
-    public var generate: GenerateFunction
+    /// Key/value bytes one context token takes (sizes the default slot count); 0 when unknown.
+    public let kvBytesPerToken: Int
+    public let backend: any GenerationBackend
 
     public init(modelID: String, aliases: Set<String> = [], tokenizer: Tokenizer, chatTemplate: ChatTemplate?,
                 chatTemplateProblem: String? = nil, contextLength: Int, memoryAvailable: Bool = false,
-                generate: @escaping GenerateFunction) {
+                kvBytesPerToken: Int = 0, backend: any GenerationBackend) {
         self.modelID = modelID
         self.aliases = aliases
         self.tokenizer = tokenizer
@@ -30,12 +32,15 @@ public struct LanguageModelEngine: Sendable {
         self.chatTemplateProblem = chatTemplateProblem
         self.contextLength = contextLength
         self.memoryAvailable = memoryAvailable
-        self.generate = generate
+        self.kvBytesPerToken = kvBytesPerToken
+        self.backend = backend
     }
 
     /// The engine for a loaded model; with a memory source, requests may use memory modes.
-    public init(model: LlamaModel, tokenizer: Tokenizer, modelID: String, aliases: Set<String> = [],
-                memorySource: MemorySource? = nil, policy: MemoryReadingPolicy = MemoryReadingPolicy()) {
+    /// Finished sequences' key/values are kept for prompt reuse up to `promptCacheBytes`.
+    public init(model: any DecoderModel, tokenizer: Tokenizer, modelID: String, aliases: Set<String> = [],
+                memorySource: MemorySource? = nil, policy: MemoryReadingPolicy = MemoryReadingPolicy(),
+                promptCacheBytes: Int = 256 << 20) {
         var template: ChatTemplate?
         var problem: String?
         do {
@@ -43,24 +48,12 @@ public struct LanguageModelEngine: Sendable {
         } catch {
             problem = "\(error)"
         }
+        let batcher = SequenceBatcher(model: model, tokenizer: tokenizer, source: memorySource, policy: policy,
+                                      promptCache: promptCacheBytes > 0 ? PromptCache(budgetBytes: promptCacheBytes) : nil)
         self.init(modelID: modelID, aliases: aliases, tokenizer: tokenizer, chatTemplate: template,
                   chatTemplateProblem: problem, contextLength: model.config.contextLength,
-                  memoryAvailable: memorySource != nil,
-                  generate: Self.memoryGeneration(model: model, tokenizer: tokenizer, source: memorySource, policy: policy))
-    }
-
-    /// Generation through `MemoryGenerator`: explicit memory, text memory or none, per job.
-    public static func memoryGeneration(model: LlamaModel, tokenizer: Tokenizer, source: MemorySource?,
-                                        policy: MemoryReadingPolicy) -> GenerateFunction {
-        { job, onText in
-            var policy = policy
-            policy.memoriesPerChunk = job.memoryK
-            let generator = MemoryGenerator(model: model, tokenizer: tokenizer, source: source, policy: policy)
-            let result = try generator.generate(prompt: job.prompt, retrievable: job.retrievable, mode: job.memoryMode,
-                                                options: job.options, onText: onText)
-            return CompletionOutcome(result.generation, memoryMode: result.mode, chunks: result.chunks,
-                                     retrievalSeconds: result.retrievalSeconds)
-        }
+                  memoryAvailable: memorySource != nil, kvBytesPerToken: model.config.kvBytesPerToken,
+                  backend: ModelBackend(batcher: batcher))
     }
 
     /// Whether `name` names this model.

@@ -26,5 +26,9 @@ struct Histogram: Sendable {
     }
 
     static let latencyBounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+    static let batchBounds: [Double] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64]
+    static let stepTokenBounds: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+    static let stepBounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+    static let interTokenBounds = [0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5]
     static let firstTokenBounds = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60]
 }

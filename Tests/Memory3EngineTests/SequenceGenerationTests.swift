@@ -1,17 +1,31 @@
+import Memory3TestSupport
 import Foundation
 import GGUF
+import Memory3Engine
 import Memory3Model
 import Tokenizer
 import XCTest
 
-/// The generation loop on the real model: greedy output, streaming, stops, limits, seeds.
-final class TextGeneratorTests: XCTestCase {
-    nonisolated(unsafe) static var shared: TextGenerator?
+/// The generation loop (one sequence stepped alone) on the real model: greedy output,
+/// streaming, stops, limits, seeds.
+final class SequenceGenerationTests: XCTestCase {
+    /// Generation without memory, as `memory3 generate` runs it.
+    struct Generator {
+        let generator: MemoryGenerator
+        var model: any DecoderModel { generator.model }
+        var tokenizer: Tokenizer { generator.tokenizer }
 
-    func generator() throws -> TextGenerator {
+        func generate(prompt: [Int], options: GenerationOptions, onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
+            try generator.generate(prompt: prompt, mode: .off, options: options, onText: onText).generation
+        }
+    }
+
+    nonisolated(unsafe) static var shared: Generator?
+
+    func generator() throws -> Generator {
         if let g = Self.shared { return g }
         let file = try GGUFFile(path: try TestPaths.requireSmolLM2())
-        let g = TextGenerator(model: try LlamaModel(file: file), tokenizer: try Tokenizer(gguf: file))
+        let g = Generator(generator: MemoryGenerator(model: try LlamaModel(file: file), tokenizer: try Tokenizer(gguf: file), source: nil))
         Self.shared = g
         return g
     }

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+/// Where the repository's real model and fixtures are, for the tests that use them.
+public enum TestPaths {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static let smolLM2 = repositoryRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+
+    /// The real model's path; the test is skipped (with the command that fixes it) when it is missing.
+    public static func requireSmolLM2() throws -> String {
+        guard FileManager.default.fileExists(atPath: smolLM2) else {
+            throw XCTSkip("models/SmolLM2-135M-Instruct.Q4_1.gguf is missing: run `make model` (or `make test`)")
+        }
+        return smolLM2
+    }
+
+    /// A fresh temporary folder, removed when the test ends.
+    public static func temporaryFolder(_ test: XCTestCase) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+}
+
+/// The llama.cpp reference data made by scripts/make-reference.py (Tests/Fixtures/llama-reference.json).
+public struct LlamaReference: Decodable {
+    public struct Greedy: Decodable {
+        public let prompt: String
+        public let special: Bool
+        public let prompt_ids: [Int]
+        public let ids: [Int]
+        public let text: String
+        public let top2_gaps: [Double]
+        public let top5: [[[Double]]]
+    }
+
+    public struct TeacherForcing: Decodable {
+        public let text: String
+        public let ids: [Int]
+        public let top5: [[[Double]]]
+        public let next_logprob: [Double]
+        public let perplexity: Double
+    }
+
+    public let model_sha256: String
+    public let greedy: [Greedy]
+    public let teacher_forcing: TeacherForcing
+
+    public static func load() throws -> LlamaReference {
+        let url = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/llama-reference.json")
+        return try JSONDecoder().decode(LlamaReference.self, from: Data(contentsOf: url))
+    }
+}
