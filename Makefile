@@ -1,4 +1,4 @@
-.PHONY: serve run model build test calibrate bench bench-contended bench-memory quality client-tests deploy-check reference reference-venv clean help
+.PHONY: serve run model build test calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check reference reference-venv clean help
 
 MODEL ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
 EVAL_SET ?= ../shared/eval/fictional-public.json
@@ -14,6 +14,7 @@ help:
 	@echo "make bench          memory3 vs llama.cpp, side by side (A/B pairs, threads 1 and 2)"
 	@echo "make bench-contended  the same with a busy loop on one core"
 	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off)"
+	@echo "make bench-serve    1/4/8/16 concurrent streams: memory3 serve vs llama.cpp's server (-np N), memory off and explicit"
 	@echo "make quality        the explicit-memory quality bars on the public eval sets"
 	@echo "make client-tests   the official openai client, curl and prometheus_client against memory3 serve"
 	@echo "make deploy-check   hadolint, kubernetes-validate and systemd-analyze on deploy/"
@@ -58,6 +59,9 @@ bench-contended: model build reference-venv
 bench-memory: model build
 	@[ -f $(MODEL).memory3.json ] || [ ! -f $(EVAL_SET) ] || $(BIN) calibrate --model $(MODEL) --set $(EVAL_SET)
 	$(BIN) bench-memory --model $(MODEL) --set $(EVAL_SET)
+
+bench-serve: model build
+	python3 scripts/bench-serve.py
 
 quality: model build
 	./scripts/check-memory-quality.sh

@@ -84,6 +84,27 @@ final class SlotSchedulingTests: XCTestCase {
         XCTAssertEqual(done.completionTokens, 3)
     }
 
+    func testShortPromptsAreReadInArrivalOrderAndALongOneYieldsAfterItsQuantum() throws {
+        let engine = slowEngine(delay: 0.005)
+        let server = try TestServers.start(self, engine: engine) {
+            $0.slots = 3
+            $0.prefillChunkTokens = 64
+        }
+        let scheduler = server.scheduler
+        let tokens = longPrompt(engine.tokenizer, tokens: 2000)
+        func submit(_ prompt: [Int]) throws -> GenerationTicket {
+            try scheduler.submit(CompletionJob(prompt: prompt, options: GenerationOptions(maxTokens: 2, sampling: .greedy)),
+                                 deadline: MonotonicClock.now() + 60, backend: engine.backend)
+        }
+        let long = try submit(tokens)
+        let first = try submit(Array(tokens[5 ..< 105]))
+        let second = try submit(Array(tokens[7 ..< 107]))
+        for ticket in [long, first, second] { XCTAssertNotNil(end(of: ticket)) }
+        let times = try [long, first, second].map { try XCTUnwrap($0.firstTextAt) }
+        XCTAssertLessThan(times[1], times[2], "short prompts in arrival order")
+        XCTAssertLessThan(times[2], times[0], "the long prompt yielded after its quantum (\(scheduler.prefillQuantum) tokens)")
+    }
+
     func testAClientLeavingDuringItsPromptLeavesTheServerServing() throws {
         let server = try TestServers.start(self, engine: slowEngine()) {
             $0.slots = 1

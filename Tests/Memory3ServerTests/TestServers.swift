@@ -76,6 +76,7 @@ final class ScriptedBackend: GenerationBackend, @unchecked Sendable {
 
         var isFinished: Bool { reason != nil }
         var isReadingPrompt: Bool { false }
+        var promptTokensLeft: Int { 0 }
         func takeText() -> String {
             defer { pending = "" }
             return pending

@@ -7,6 +7,8 @@ public protocol ServingSequence: AnyObject {
     var isFinished: Bool { get }
     /// Still reading its prompt (it then takes from the step's prompt budget).
     var isReadingPrompt: Bool { get }
+    /// Prompt tokens not read yet (0 once generating).
+    var promptTokensLeft: Int { get }
     /// The text produced since the last call.
     func takeText() -> String
     /// Ends it now (client gone, deadline); it finishes with `reason`.
@@ -54,6 +56,7 @@ public final class ModelBackend: GenerationBackend, @unchecked Sendable {
         init(_ sequence: GenerationSequence) { self.sequence = sequence }
         var isFinished: Bool { sequence.isFinished }
         var isReadingPrompt: Bool { sequence.phase == .readingPrompt }
+        var promptTokensLeft: Int { sequence.promptTokensLeft }
         func takeText() -> String { sequence.takeText() }
         func stop(_ reason: FinishReason) { sequence.stop(reason) }
         var outcome: Result<CompletionOutcome, any Error> {

@@ -4,8 +4,14 @@ import Memory3Model
 
 /// Serves many generations at once: admitted requests take one of `slots`, and one thread
 /// advances every slot together, one batched step at a time (the next token of every generating
-/// sequence plus up to `promptBudget` prompt tokens of the sequences reading their prompts,
-/// round-robin), so a long prompt never holds up the others' tokens for more than one step.
+/// sequence plus up to `promptBudget` prompt tokens of the sequences reading their prompts), so a
+/// long prompt never holds up the others' tokens for more than one step.
+///
+/// The prompt budget goes to the reading sequences in turn: the one at the head of the turn
+/// reads first, and keeps the head until its prompt is read or it has read `prefillQuantum`
+/// tokens there, then goes to the back. Prompts shorter than the quantum are thus read first come
+/// first served (the lowest time to first token overall), and a long prompt cannot hold the
+/// others back for more than a quantum.
 ///
 /// Admission is FIFO: beyond the slots, requests wait in a bounded queue (429 with a Retry-After
 /// from measured sequence times beyond `queueCapacity`). A request also waits while its key/values
@@ -18,6 +24,8 @@ public final class GenerationScheduler: @unchecked Sendable {
     public let queueCapacity: Int
     /// Prompt tokens read per step, across the sequences reading prompts.
     public let promptBudget: Int
+    /// Prompt tokens a sequence reads at the head of the turn before the next one's turn.
+    public let prefillQuantum: Int
 
     private struct Waiting {
         let ticket: GenerationTicket
@@ -31,6 +39,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         let backend: any GenerationBackend
         let kvBytes: Int
         var lastTokenAt: Double?
+        /// Prompt tokens read while at the head of the prefill turn.
+        var readAsHead = 0
 
         init(ticket: GenerationTicket, sequence: any ServingSequence, backend: any GenerationBackend, kvBytes: Int) {
             self.ticket = ticket
@@ -50,15 +60,17 @@ public final class GenerationScheduler: @unchecked Sendable {
     private var kvBudgetBytes: Int
     /// Moving average of a sequence's seconds in its slot, for Retry-After.
     private var averageSeconds = 2.0
-    private var readingCursor = 0
+    /// Sequences reading their prompts, in turn order (the head reads first).
+    private var readingTurn: [Running] = []
     private var steps = 0
     private let metrics: ServerMetrics?
 
-    public init(slots: Int = 4, queueCapacity: Int, promptBudget: Int = 128, kvBudgetBytes: Int = .max,
-                metrics: ServerMetrics? = nil) {
+    public init(slots: Int = 4, queueCapacity: Int, promptBudget: Int = 128, prefillQuantum: Int = 512,
+                kvBudgetBytes: Int = .max, metrics: ServerMetrics? = nil) {
         self.slotCount = max(1, slots)
         self.queueCapacity = max(0, queueCapacity)
         self.promptBudget = max(1, promptBudget)
+        self.prefillQuantum = max(1, prefillQuantum)
         self.kvBudgetBytes = kvBudgetBytes
         self.metrics = metrics
         let thread = Thread { [self] in stepLoop() }
@@ -233,15 +245,10 @@ public final class GenerationScheduler: @unchecked Sendable {
         }
         let live = active.filter { !$0.sequence.isFinished }
         if !live.isEmpty {
-            // Generating sequences first (all of them feed a token), then the readers, rotated so
-            // that each gets the prompt budget in turn.
+            // Generating sequences first (all of them feed a token), then the readers in turn.
             let generating = live.filter { !$0.sequence.isReadingPrompt }
-            var reading = live.filter { $0.sequence.isReadingPrompt }
-            if !reading.isEmpty {
-                let shift = readingCursor % reading.count
-                reading = Array(reading[shift...] + reading[..<shift])
-                readingCursor &+= 1
-            }
+            let reading = readersInTurn(live.filter { $0.sequence.isReadingPrompt })
+            let headLeftBefore = reading.first?.sequence.promptTokensLeft ?? 0
             let started = MonotonicClock.now()
             var summary = StepSummary()
             // One backend in practice (the loaded model); grouped to stay correct if it changes.
@@ -266,6 +273,14 @@ public final class GenerationScheduler: @unchecked Sendable {
                 r.lastTokenAt = now
             }
             for r in reading where !r.sequence.isReadingPrompt { r.lastTokenAt = now }  // its first token
+            if let head = reading.first {
+                head.readAsHead += headLeftBefore - head.sequence.promptTokensLeft
+                if head.sequence.isReadingPrompt && head.readAsHead >= prefillQuantum {
+                    head.readAsHead = 0
+                    readingTurn.removeFirst()
+                    readingTurn.append(head)
+                }
+            }
             condition.withLock { steps += 1 }
             metrics?.recordStep(summary, seconds: now - started, interTokenGaps: gaps)
         }
@@ -290,6 +305,14 @@ public final class GenerationScheduler: @unchecked Sendable {
             r.backend.release(r.sequence)
         }
         publishCounts()
+    }
+
+    /// `reading` in turn order: the turn keeps its order, newcomers join at the back, those done
+    /// reading leave it.
+    private func readersInTurn(_ reading: [Running]) -> [Running] {
+        readingTurn.removeAll { r in !reading.contains { $0 === r } }
+        for r in reading where !readingTurn.contains(where: { $0 === r }) { readingTurn.append(r) }
+        return readingTurn
     }
 
     private func publishCounts() {
