@@ -38,8 +38,8 @@ def free_port():
     return port
 
 
-def prompt_text(seed, words=110):
-    """A new prompt of about 150 tokens (SmolLM2: ~1.35 tokens per word here)."""
+def prompt_text(seed, words=136):
+    """A new prompt of about 150 tokens (SmolLM2: 1.1 tokens per word here; `memory3 tokenize` counts)."""
     state = seed * 2654435761 % 2**32
     out = [f"Chronicle {seed}:"]
     for _ in range(words):
@@ -181,7 +181,7 @@ def prepare_store(args):
 
 def cancel_test(port, args):
     """Seconds from a 2,000-token prompt's client leaving to the next request's first token."""
-    long_prompt = prompt_text(999_999, words=1480)
+    long_prompt = prompt_text(999_999, words=1980)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     conn.request("POST", "/v1/completions", body=json.dumps({"prompt": long_prompt, "max_tokens": 16, "temperature": 0}),
                  headers={"Content-Type": "application/json"})
@@ -192,6 +192,15 @@ def cancel_test(port, args):
     result = {}
     stream_once(port, {"prompt": prompt_text(777_777, words=20), "max_tokens": 4, "temperature": 0, "stream": True}, result)
     return result["first"] - left if result.get("first") else float("nan")
+
+
+def prompt_cache_test(port, mode, seed):
+    """TTFT of a new ~150-token prompt, then of the same prompt again (served from the prompt cache)."""
+    fresh, again = {}, {}
+    body = {"prompt": prompt_text(seed), "max_tokens": 4, "temperature": 0, "stream": True, "memory": {"mode": mode}}
+    stream_once(port, body, fresh)
+    stream_once(port, body, again)
+    return fresh["first"] - fresh["start"], again["first"] - again["start"]
 
 
 def main():
@@ -245,10 +254,21 @@ def main():
                       file=sys.stderr, flush=True)
             results[n] = {name: {m: statistics.median(s[m] for s in runs) for m in runs[0]}
                           for name, runs in samples.items() if runs}
+            # Ratios within a round (same minutes of machine time), then their median: the VM's
+            # speed drifts between rounds far more than within one.
+            off = samples["memory3 off"]
+            if samples["llama.cpp"]:
+                results[n]["paired_vs_llama"] = statistics.median(a["tps"] / b["tps"] for a, b in zip(off, samples["llama.cpp"]))
+            if samples["memory3 explicit"]:
+                results[n]["paired_explicit_vs_off"] = statistics.median(a["tps"] / b["tps"] for a, b in zip(samples["memory3 explicit"], off))
             for name, runs in samples.items():
                 if runs:
                     results[n][name]["tps_min"] = min(s["tps"] for s in runs)
                     results[n][name]["tps_max"] = max(s["tps"] for s in runs)
+        repeats = {}
+        for mode in (["off"] if args.no_explicit else ["off", "explicit"]):
+            pairs = [prompt_cache_test(ours_port, mode, 500_000 + 10 * i) for i in range(5)]
+            repeats[mode] = {"fresh": statistics.median(p[0] for p in pairs), "repeated": statistics.median(p[1] for p in pairs)}
         cancel = {"memory3": statistics.median(cancel_test(ours_port, args) for _ in range(3))}
         if llama:
             cancel["llama.cpp"] = statistics.median(cancel_test(llama_port, args) for _ in range(3))
@@ -264,6 +284,8 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     for n, by in results.items():
         for name, m in by.items():
+            if not isinstance(m, dict):
+                continue
             print(f"| {n} | {name} | {m['tps']:.1f} ({m['tps_min']:.1f}-{m['tps_max']:.1f}) | {m['ttft_p50']:.2f} / {m['ttft_p99']:.2f} "
                   f"| {m['itl_p50'] * 1000:.1f} / {m['itl_p99'] * 1000:.1f} |")
     base = results.get(1, {}).get("memory3 off", {}).get("tps")
@@ -271,16 +293,19 @@ def main():
         ours_off = by["memory3 off"]["tps"]
         line = f"N={n}: memory3 {ours_off / base:.2f}x its single stream" if base else f"N={n}:"
         if "llama.cpp" in by:
-            line += f", {ours_off / by['llama.cpp']['tps']:.2f}x llama.cpp's server"
+            line += f", {by['paired_vs_llama']:.2f}x llama.cpp's server (median of per-round ratios)"
             line += f", TTFT p99 {by['memory3 off']['ttft_p99']:.2f} s vs {by['llama.cpp']['ttft_p99']:.2f} s"
         if "memory3 explicit" in by:
-            line += f"; explicit memory {by['memory3 explicit']['tps'] / ours_off:.2f}x of off"
+            line += f"; explicit memory {by['paired_explicit_vs_off']:.2f}x of off"
         print(line)
+    for mode, r in repeats.items():
+        print(f"prompt cache, memory {mode}: TTFT of a new ~150-token prompt {r['fresh']:.3f} s, the same prompt again "
+              f"{r['repeated']:.3f} s ({r['repeated'] / r['fresh']:.2f}x; medians of 5)")
     print("time from a 2,000-token prompt's client leaving to the next request's first token: "
           + ", ".join(f"{k} {v:.2f} s" for k, v in cancel.items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"results": results, "cancel": cancel}, f, indent=1, sort_keys=True)
+            json.dump({"results": results, "cancel": cancel, "prompt_cache": repeats}, f, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":
