@@ -27,6 +27,18 @@ M3_TARGET __attribute__((always_inline)) static inline __m256i M3_SUFFIX(nibbles
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
 }
 
+/// The fifth bits of a Q5 block (little-endian 32 bits at p) as 32 bytes: 0xFF where the bit is
+/// set, 0 where not (element j's bit is bit j).
+M3_TARGET __attribute__((always_inline)) static inline __m256i M3_SUFFIX(fifth_bits)(const uint8_t *p) {
+    uint32_t bits;
+    memcpy(&bits, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000));
+    // Byte k of each 8-byte group keeps bit k (every other bit forced to 1), then all-ones test.
+    const __m256i probe = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1));
+}
+
 /// Sum of products of signed bytes, via |a| * (b with a's sign).
 M3_TARGET __attribute__((always_inline)) static inline __m256 M3_SUFFIX(dot_i8_i8)(__m256i a, __m256i b) {
     return M3_DOT_U8_I8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
@@ -71,13 +83,39 @@ M3_TARGET __attribute__((always_inline)) static inline void M3_SUFFIX(dot_small)
             }
         }
         break;
+    case M3_TYPE_Q5_0:
+        for (int b = 0; b < blocks; b++, p += 22) {
+            const float dw = M3_SUFFIX(half_at)(p);
+            // q - 16 as a signed byte: the nibble, with 0xF0 where the fifth bit is clear.
+            const __m256i w = _mm256_or_si256(M3_SUFFIX(nibbles)(p + 6),
+                                              _mm256_andnot_si256(M3_SUFFIX(fifth_bits)(p + 2), _mm256_set1_epi8((char)0xF0)));
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), M3_SUFFIX(dot_i8_i8)(w, q), acc[k]);
+            }
+        }
+        break;
+    case M3_TYPE_Q5_1:
+        for (int b = 0; b < blocks; b++, p += 24) {
+            const float dw = M3_SUFFIX(half_at)(p), mw = M3_SUFFIX(half_at)(p + 2);
+            const __m256i w = _mm256_or_si256(M3_SUFFIX(nibbles)(p + 8),
+                                              _mm256_and_si256(M3_SUFFIX(fifth_bits)(p + 4), _mm256_set1_epi8(0x10)));
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), M3_DOT_U8_I8(w, q), acc[k]);
+                mins[k] += mw * x->s;
+            }
+        }
+        break;
     default:
         break;
     }
     for (int k = 0; k < count; k++) out[k] = M3_SUFFIX(hsum)(acc[k]) + mins[k];
 }
 
-/// One weight row (Q4_0, Q4_1 or Q8_0) against 1-4 activation rows.
+/// One weight row (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0) against 1-4 activation rows.
 M3_TARGET void M3_SUFFIX(m3_vec_dot_small)(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
     const uint8_t *p = (const uint8_t *)row;
     switch (count) {

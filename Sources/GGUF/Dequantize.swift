@@ -24,6 +24,10 @@ public enum Dequantize {
             for b in 0 ..< blocks { q4_0(src + b * bb, dst + b * 32) }
         case .q4_1:
             for b in 0 ..< blocks { q4_1(src + b * bb, dst + b * 32) }
+        case .q5_0:
+            for b in 0 ..< blocks { q5_0(src + b * bb, dst + b * 32) }
+        case .q5_1:
+            for b in 0 ..< blocks { q5_1(src + b * bb, dst + b * 32) }
         case .q8_0:
             for b in 0 ..< blocks { q8_0(src + b * bb, dst + b * 32) }
         case .q4_K:
@@ -54,6 +58,36 @@ public enum Dequantize {
             let byte = qs.load(fromByteOffset: j, as: UInt8.self)
             y[j] = Float(byte & 0x0F) * d + m
             y[j + 16] = Float(byte >> 4) * d + m
+        }
+    }
+
+    /// The fifth bits of a Q5 block: bit j of the little-endian 32-bit `qh` is element j's.
+    @inline(__always)
+    static func q5Codes(_ qh: UnsafeRawPointer, _ qs: UnsafeRawPointer, _ body: (_ j: Int, _ low: Int, _ high: Int) -> Void) {
+        let bits = qh.loadUnaligned(as: UInt32.self).littleEndian
+        for j in 0 ..< 16 {
+            let byte = qs.load(fromByteOffset: j, as: UInt8.self)
+            let low = Int(byte & 0x0F) | Int((bits >> UInt32(j)) & 1) << 4
+            let high = Int(byte >> 4) | Int((bits >> UInt32(j + 16)) & 1) << 4
+            body(j, low, high)
+        }
+    }
+
+    /// Q5_0: fp16 d; 4 bytes qh; 16 bytes of nibbles (as Q4_0); (q-16)*d with q = nibble | fifth bit << 4.
+    static func q5_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        q5Codes(p + 2, p + 6) { j, low, high in
+            y[j] = Float(low - 16) * d
+            y[j + 16] = Float(high - 16) * d
+        }
+    }
+
+    /// Q5_1: fp16 d, fp16 m; 4 bytes qh; 16 bytes of nibbles; q*d + m.
+    static func q5_1(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0), m = half(p, 2)
+        q5Codes(p + 4, p + 8) { j, low, high in
+            y[j] = Float(low) * d + m
+            y[j + 16] = Float(high) * d + m
         }
     }
 

@@ -4,6 +4,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f16 = 1
     case q4_0 = 2
     case q4_1 = 3
+    case q5_0 = 6
+    case q5_1 = 7
     case q8_0 = 8
     case q4_K = 12
     case q5_K = 13
@@ -14,7 +16,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q8_0: return 32
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: return 32
         case .q4_K, .q5_K, .q6_K: return 256
         }
     }
@@ -26,6 +28,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .f16, .bf16: return 2
         case .q4_0: return 18   // fp16 scale + 16 bytes of nibbles
         case .q4_1: return 20   // fp16 scale + fp16 min + 16 bytes of nibbles
+        case .q5_0: return 22   // fp16 scale + 4 bytes of fifth bits + 16 bytes of nibbles
+        case .q5_1: return 24   // fp16 scale + fp16 min + 4 bytes of fifth bits + 16 bytes of nibbles
         case .q8_0: return 34   // fp16 scale + 32 int8
         case .q4_K: return 144  // fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles
         case .q5_K: return 176  // as Q4_K plus 32 bytes of high bits
@@ -39,6 +43,8 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         case .f16: return "F16"
         case .q4_0: return "Q4_0"
         case .q4_1: return "Q4_1"
+        case .q5_0: return "Q5_0"
+        case .q5_1: return "Q5_1"
         case .q8_0: return "Q8_0"
         case .q4_K: return "Q4_K"
         case .q5_K: return "Q5_K"

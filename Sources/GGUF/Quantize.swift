@@ -1,5 +1,6 @@
 /// Round-to-nearest conversion of Float32 to GGML block bytes, rounding exactly as GGML's
-/// reference quantizers do (`quantize_row_q8_0_ref`, `_q4_0_ref`, `_q4_1_ref`, and the fp32 to
+/// reference quantizers do (`quantize_row_q8_0_ref`, `_q4_0_ref`, `_q4_1_ref`, `_q5_0_ref`,
+/// `_q5_1_ref`, and the fp32 to
 /// fp16/bf16 conversions), so the files we write hold the bytes llama.cpp would write.
 ///
 /// K-quants (Q4_K, Q5_K, Q6_K) are not supported: their reference quantizers search for scales
@@ -20,6 +21,8 @@ public enum Quantize {
             case .q8_0: for b in stride(from: 0, to: x.count, by: 32) { q8_0(x[b ..< b + 32], to: &out) }
             case .q4_0: for b in stride(from: 0, to: x.count, by: 32) { q4_0(x[b ..< b + 32], to: &out) }
             case .q4_1: for b in stride(from: 0, to: x.count, by: 32) { q4_1(x[b ..< b + 32], to: &out) }
+            case .q5_0: for b in stride(from: 0, to: x.count, by: 32) { q5_0(x[b ..< b + 32], to: &out) }
+            case .q5_1: for b in stride(from: 0, to: x.count, by: 32) { q5_1(x[b ..< b + 32], to: &out) }
             case .q4_K, .q5_K, .q6_K:
                 preconditionFailure("Quantize does not support \(type.name); K-quants need GGML's scale search")
             }
@@ -62,6 +65,44 @@ public enum Quantize {
         append(Float16(d).bitPattern, to: &out)
         append(Float16(lo).bitPattern, to: &out)
         appendNibbles(x, to: &out) { truncatedInt(($0 - lo) * id + 0.5, in: 0 ... 15) }
+    }
+
+    /// Q5_0: d = (the value of largest magnitude, with its sign) / -16, q = min(31, trunc(x/d + 16.5)).
+    static func q5_0(_ x: Slice<UnsafeBufferPointer<Float>>, to out: inout [UInt8]) {
+        var amax: Float = 0, signedMax: Float = 0
+        for v in x where amax < abs(v) {
+            amax = abs(v)
+            signedMax = v
+        }
+        let d = signedMax / -16
+        let id: Float = d != 0 ? 1 / d : 0
+        append(Float16(d).bitPattern, to: &out)
+        appendFiveBitCodes(x, to: &out) { truncatedInt($0 * id + 16.5, in: 0 ... 31) }
+    }
+
+    /// Q5_1: d = (max - min)/31, m = min, q = min(31, trunc((x - min)/d + 0.5)).
+    static func q5_1(_ x: Slice<UnsafeBufferPointer<Float>>, to out: inout [UInt8]) {
+        var lo = Float.greatestFiniteMagnitude, hi = -Float.greatestFiniteMagnitude
+        for v in x {
+            if v < lo { lo = v }
+            if v > hi { hi = v }
+        }
+        let d = (hi - lo) / 31
+        let id: Float = d != 0 ? 1 / d : 0
+        append(Float16(d).bitPattern, to: &out)
+        append(Float16(lo).bitPattern, to: &out)
+        appendFiveBitCodes(x, to: &out) { truncatedInt(($0 - lo) * id + 0.5, in: 0 ... 31) }
+    }
+
+    /// 32 five-bit codes as GGML packs them: the fifth bits as a little-endian UInt32 (bit j is
+    /// element j's), then the low nibbles as `appendNibbles` packs them.
+    static func appendFiveBitCodes(_ x: Slice<UnsafeBufferPointer<Float>>, to out: inout [UInt8], code: (Float) -> Int) {
+        let start = x.startIndex
+        let codes = (0 ..< 32).map { code(x[start + $0]) }
+        var high: UInt32 = 0
+        for (j, c) in codes.enumerated() { high |= UInt32((c >> 4) & 1) << UInt32(j) }
+        append(high, to: &out)
+        for j in 0 ..< 16 { out.append(UInt8(codes[j] & 0x0F | (codes[j + 16] & 0x0F) << 4)) }
     }
 
     /// Packs 32 codes as GGML does: byte j holds element j (low nibble) and element j+16 (high).

@@ -11,8 +11,9 @@ public struct ChatPrompt: Sendable {
         tokens = []
         retrievable = []
         for piece in template.pieces(messages, addGenerationPrompt: true) where !piece.text.isEmpty {
-            // Template text may hold control tokens; message content is always plain text.
-            let ids = tokenizer.encode(piece.text, parseSpecial: piece.contentRole == nil)
+            // Template text may hold control tokens; message content is always plain text. The
+            // template writes BOS itself where the model wants one.
+            let ids = tokenizer.encode(piece.text, parseSpecial: piece.contentRole == nil, addBOS: false)
             let searchable = piece.contentRole == "user" || piece.contentRole == "assistant"
             tokens += ids
             retrievable += [Bool](repeating: searchable, count: ids.count)

@@ -40,8 +40,12 @@ enum Attention {
     /// bias) and the context keys up to and including t, then the weighted sum of values. The
     /// query heads that share a KV head are run together, so each key/value row is read once for
     /// all of them.
+    ///
+    /// `window`: a sliding-window layer's span; a token sees the context keys less than `window`
+    /// positions behind it (memory segments are not context: every layer sees them whole).
+    /// `scale`: multiplies the scores (default 1/sqrt(headDim)).
     static func run(layer: Int, queries: UnsafePointer<Float>, sequences: [Sequence], config c: DecoderConfig,
-                    into out: UnsafeMutablePointer<Float>, threads: Int) {
+                    into out: UnsafeMutablePointer<Float>, threads: Int, window: Int? = nil, scale: Float? = nil) {
         let segmentCount = sequences.reduce(0) { $0 + $1.memory.count }
         withUnsafeTemporaryAllocation(of: MemoryRead.self, capacity: max(segmentCount, 1)) { readBuffer in
             withUnsafeTemporaryAllocation(of: SequenceReads.self, capacity: sequences.count + 1) { planBuffer in
@@ -67,7 +71,8 @@ enum Attention {
                 }
                 (plans + sequences.count).initialize(to: SequenceReads(firstItem: items))
                 run(layer: layer, queries: queries, sequences: sequences, reads: reads, plans: plans, items: items,
-                    maxKeys: maxKeys, config: c, into: out, threads: threads)
+                    maxKeys: maxKeys, config: c, into: out, threads: threads, window: window,
+                    scale: scale ?? 1 / Float(c.headDim).squareRoot())
                 planBuffer.baseAddress!.deinitialize(count: sequences.count + 1)
                 readBuffer.baseAddress!.deinitialize(count: readCount)
             }
@@ -77,10 +82,10 @@ enum Attention {
 
     private static func run(layer: Int, queries: UnsafePointer<Float>, sequences: [Sequence],
                             reads: UnsafePointer<MemoryRead>, plans: UnsafePointer<SequenceReads>, items: Int,
-                            maxKeys: Int, config c: DecoderConfig, into out: UnsafeMutablePointer<Float>, threads: Int) {
+                            maxKeys: Int, config c: DecoderConfig, into out: UnsafeMutablePointer<Float>, threads: Int,
+                            window: Int?, scale: Float) {
         let hd = c.headDim
         let dim = Int32(hd)
-        let scale = 1 / Float(hd).squareRoot()
         let f32 = Int32(M3_KV_F32)
         let stride = Int32(maxKeys)
 
@@ -104,7 +109,10 @@ enum Attention {
                     let row = s.row + t
                     let q = queries + row * c.queryDim + h * hd
                     let o = out + row * c.queryDim + h * hd
-                    let contextKeys = s.firstIndex + t + 1
+                    // Context keys first..<end: all before and at this token, or the window's.
+                    let end = s.firstIndex + t + 1
+                    let first = window.map { max(0, end - $0) } ?? 0
+                    let contextKeys = end - first
                     let keyCount = plan.memoryTokens + contextKeys
 
                     // Scores, one row of maxKeys per head: memory first, then context.
@@ -114,7 +122,7 @@ enum Attention {
                                                   scale, r.bias, scores + k, stride)
                         k += Int(r.tokens)
                     }
-                    let cacheKeys = s.cache.keys + s.cache.offset(layer: layer, head: kvHead, token: 0)
+                    let cacheKeys = s.cache.keys + s.cache.offset(layer: layer, head: kvHead, token: first)
                     m3_attention_group_scores(q, groups, cacheKeys, f32, Int32(contextKeys), dim, scale, 0, scores + k, stride)
                     for g in 0 ..< heads {
                         let probabilities = scores + g * maxKeys
@@ -133,7 +141,7 @@ enum Attention {
                                                       r.type, r.tokens, dim, o)
                         k += Int(r.tokens)
                     }
-                    let cacheValues = s.cache.values + s.cache.offset(layer: layer, head: kvHead, token: 0)
+                    let cacheValues = s.cache.values + s.cache.offset(layer: layer, head: kvHead, token: first)
                     m3_attention_group_accumulate(scores + k, stride, groups, cacheValues, f32, Int32(contextKeys), dim, o)
                     item += heads
                 }

@@ -1,15 +1,23 @@
 import Foundation
 
-/// Rotary position embedding on adjacent pairs (2i, 2i+1), the layout of GGUF Llama weights
-/// (the converter permuted Q/K so that pairs are adjacent).
+/// Rotary position embedding, in either pairing GGUF models use.
 struct Rope: Sendable {
+    enum Pairing: Sendable {
+        /// Pairs (2i, 2i+1): GGUF Llama weights (the converter permuted Q/K so pairs are adjacent).
+        case adjacent
+        /// Pairs (i, i + rotaryDims/2): GPT-NeoX, Gemma, Qwen.
+        case halfSplit
+    }
+
     let headDim: Int
     let rotaryDims: Int
+    let pairing: Pairing
     let inverseFrequencies: [Float]
 
-    init(headDim: Int, rotaryDims: Int, base: Float) {
+    init(headDim: Int, rotaryDims: Int, base: Float, pairing: Pairing = .adjacent) {
         self.headDim = headDim
         self.rotaryDims = rotaryDims
+        self.pairing = pairing
         inverseFrequencies = (0 ..< rotaryDims / 2).map { i in
             Float(pow(Double(base), -Double(2 * i) / Double(rotaryDims)))
         }
@@ -20,11 +28,12 @@ struct Rope: Sendable {
         for i in 0 ..< rotaryDims / 2 {
             let angle = Double(position) * Double(inverseFrequencies[i])
             let c = Float(cos(angle)), s = Float(sin(angle))
+            let (first, second) = pairing == .adjacent ? (2 * i, 2 * i + 1) : (i, i + rotaryDims / 2)
             for h in 0 ..< heads {
-                let p = v + h * headDim + 2 * i
-                let a = p[0], b = p[1]
-                p[0] = a * c - b * s
-                p[1] = a * s + b * c
+                let p = v + h * headDim
+                let a = p[first], b = p[second]
+                p[first] = a * c - b * s
+                p[second] = a * s + b * c
             }
         }
     }

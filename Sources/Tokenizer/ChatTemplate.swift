@@ -7,6 +7,10 @@ public enum ChatTemplate: Sendable, Equatable {
     /// system message and the template has a default system prompt (SmolLM2's "You are a helpful
     /// AI assistant named SmolLM, trained by Hugging Face"), a system turn with it comes first.
     case chatML(defaultSystemPrompt: String?)
+    /// Gemma's turns: `<bos>`, then `<start_of_turn>{user|model}\n{content, trimmed}<end_of_turn>\n`
+    /// per message; a leading system message becomes a prefix (its content and a blank line) of
+    /// the first user turn. Roles must alternate user, model, user, ...
+    case gemma
 
     /// Template features whose output `render` does not reproduce.
     static let unsupportedFeatures = [
@@ -17,6 +21,16 @@ public enum ChatTemplate: Sendable, Equatable {
     public static func detect(from template: String?) throws -> ChatTemplate {
         guard let template, !template.isEmpty else {
             throw TokenizerError.unsupportedChatTemplate("the model has no chat template (tokenizer.chat_template)")
+        }
+        if template.contains("<start_of_turn>") {
+            for marker in ["<end_of_turn>", "for message in", "first_user_prefix", "'model'", "add_generation_prompt"]
+            where !template.contains(marker) {
+                throw TokenizerError.unsupportedChatTemplate("a Gemma-style template without '\(marker)'")
+            }
+            for feature in ["tools", "tool_call", "<think>", "enable_thinking", "documents"] where template.contains(feature) {
+                throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)', which this engine does not render")
+            }
+            return .gemma
         }
         let required = ["<|im_start|>", "<|im_end|>", "for message in messages", "add_generation_prompt"]
         for marker in required where !template.contains(marker) {
@@ -61,7 +75,34 @@ public enum ChatTemplate: Sendable, Equatable {
             }
             if addGenerationPrompt { pieces.append(Piece(text: "<|im_start|>assistant\n", contentRole: nil)) }
             return pieces
+        case .gemma:
+            var pieces = [Piece(text: "<bos>", contentRole: nil)]
+            var turns = messages[...]
+            var systemPrefix: String?
+            if let first = turns.first, first.role == "system" {
+                systemPrefix = first.content + "\n\n"
+                turns = turns.dropFirst()
+            }
+            for (i, message) in turns.enumerated() {
+                pieces.append(Piece(text: "<start_of_turn>\(message.role == "assistant" ? "model" : message.role)\n", contentRole: nil))
+                if i == 0, let systemPrefix { pieces.append(Piece(text: systemPrefix, contentRole: "system")) }
+                pieces.append(Piece(text: message.content.trimmingWhitespace(), contentRole: message.role))
+                pieces.append(Piece(text: "<end_of_turn>\n", contentRole: nil))
+            }
+            if addGenerationPrompt { pieces.append(Piece(text: "<start_of_turn>model\n", contentRole: nil)) }
+            return pieces
         }
+    }
+
+    /// Why `messages` cannot be rendered by this template (nil: they can). Gemma's template
+    /// raises an error unless the turns after an optional system message alternate user, assistant.
+    public func problem(with messages: [ChatMessage]) -> String? {
+        guard self == .gemma else { return nil }
+        let turns = messages.first?.role == "system" ? Array(messages.dropFirst()) : messages
+        for (i, message) in turns.enumerated() where (message.role == "user") != (i % 2 == 0) {
+            return "this model's chat template needs the messages (after an optional first system message) to alternate user, assistant, user, ...; message \(i + (turns.count < messages.count ? 1 : 0)) is '\(message.role)'"
+        }
+        return nil
     }
 
     /// The text of a string literal like `'<|im_start|>system\nYou are ...<|im_end|>\n'` in the
@@ -74,5 +115,15 @@ public enum ChatTemplate: Sendable, Equatable {
             if !prompt.isEmpty { return String(prompt) }
         }
         return nil
+    }
+}
+
+extension String {
+    /// Jinja's `trim` (Python's `str.strip()`): leading and trailing whitespace removed.
+    func trimmingWhitespace() -> String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        return String(scalars[first ... last])
     }
 }

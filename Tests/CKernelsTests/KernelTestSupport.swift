@@ -88,7 +88,9 @@ class KernelTestCase: XCTestCase {
 
 /// The GGML types the C kernels multiply.
 enum KernelTypes {
-    static let legacy: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    static let legacy: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+    /// Those with a packed form for the AVX-512 kernels.
+    static let packable: [GGMLType] = [.q4_0, .q4_1, .q8_0]
     static let kQuants: [GGMLType] = [.q4_K, .q5_K, .q6_K]
     static let all = legacy + kQuants
 
@@ -128,8 +130,8 @@ enum KernelFixtures {
     /// Byte offsets of a block's fp16 scales (d, and dmin or m where the type has one).
     static func scaleOffsets(_ type: GGMLType) -> [Int] {
         switch type {
-        case .q4_0, .q8_0: return [0]
-        case .q4_1, .q4_K, .q5_K: return [0, 2]
+        case .q4_0, .q5_0, .q8_0: return [0]
+        case .q4_1, .q5_1, .q4_K, .q5_K: return [0, 2]
         case .q6_K: return [208]
         default: return []
         }

@@ -65,7 +65,7 @@ final class PackedMatmulTests: KernelTestCase {
     }
 
     func testPackedMatmulMatchesTheReferenceOnEveryPathAndGroupTail() throws {
-        for type in KernelTypes.legacy {
+        for type in KernelTypes.packable {
             for blocks in Self.blockCounts {
                 checkPacked(type, blocks: blocks, rawBytes: false, seed: UInt64(900 * blocks) + UInt64(type.rawValue))
                 checkPacked(type, blocks: blocks, rawBytes: true, seed: UInt64(700 * blocks) + UInt64(type.rawValue))

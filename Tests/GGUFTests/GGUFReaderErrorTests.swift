@@ -71,7 +71,7 @@ final class GGUFReaderErrorTests: XCTestCase {
     }
 
     func testUnknownTensorTypeNamesItsTensor() {
-        for rawType: UInt32 in [6, 99] {  // 6 is GGML's Q5_0, which this engine does not read
+        for rawType: UInt32 in [16, 99] {  // 16 is GGML's IQ2_XXS, which this engine does not read
             var bytes = Self.sample
             bytes.patch(rawType, at: Self.tensorType(of: "tensor.f"))
             XCTAssertParseFails(bytes, with: .unknownTensorType(rawType, tensor: "tensor.f"))

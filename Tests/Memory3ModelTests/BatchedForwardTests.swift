@@ -131,7 +131,7 @@ final class BatchedForwardTests: XCTestCase {
         factory.architecture = "mamba"
         XCTAssertThrowsError(try ModelRegistry.load(factory.makeFile())) { error in
             XCTAssertEqual(error as? ModelError, .unsupportedArchitecture("mamba"))
-            XCTAssertTrue("\(error)".contains("'mamba'") && "\(error)".contains("supported: llama"), "\(error)")
+            XCTAssertTrue("\(error)".contains("'mamba'") && "\(error)".contains("supported: gemma3, llama"), "\(error)")
         }
         XCTAssertTrue(try ModelRegistry.load(TinyLlamaFactory().makeFile()) is LlamaModel)
     }

@@ -23,6 +23,8 @@ typedef struct {
 enum {
     M3_TYPE_Q4_0 = 2,
     M3_TYPE_Q4_1 = 3,
+    M3_TYPE_Q5_0 = 6,
+    M3_TYPE_Q5_1 = 7,
     M3_TYPE_Q8_0 = 8,
     M3_TYPE_Q4_K = 12,  // 256-element superblocks: rows must be a multiple of 256 long
     M3_TYPE_Q5_K = 13,

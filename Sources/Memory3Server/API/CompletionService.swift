@@ -35,6 +35,7 @@ struct CompletionService: Sendable {
             guard let template = engine.chatTemplate else {
                 throw .invalidRequest("this model has no chat template this server can render (\(engine.chatTemplateProblem ?? "none")); use /v1/completions")
             }
+            if let problem = template.problem(with: messages) { throw .invalidRequest(problem, param: "messages") }
             // Message content is tokenized as plain text: markup in it cannot forge turns.
             let chat = ChatPrompt(template: template, messages: messages, tokenizer: engine.tokenizer)
             (prompt, retrievable) = (chat.tokens, chat.retrievable)

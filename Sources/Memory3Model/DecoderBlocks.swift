@@ -1,0 +1,130 @@
+import Foundation
+
+/// The pieces every architecture's forward pass is made of, written once: RMS norms (whole rows
+/// and per head), residual adds, gated activations, key/value stores, the batch layout and the
+/// gathered output projection.
+enum DecoderBlocks {
+    /// out[t] = x[t] / rms(x[t]) * weight, for `rows` rows of `width`.
+    static func rmsNorm(_ x: UnsafePointer<Float>, weight: [Float], rows: Int, width: Int, epsilon: Float,
+                        into out: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            for t in 0 ..< rows {
+                let row = x + t * width
+                let meanSquare = RowKernels.dot(row, row, count: width) / Float(width)
+                let scale = 1 / (meanSquare + epsilon).squareRoot()
+                let o = out + t * width
+                for i in 0 ..< width { o[i] = row[i] * scale * w[i] }
+            }
+        }
+    }
+
+    /// RMS norm of every head vector in place (QK-norm): `rows` rows of `heads` vectors of `headDim`.
+    static func rmsNormHeads(_ x: UnsafeMutablePointer<Float>, weight: [Float], rows: Int, heads: Int, headDim: Int,
+                             epsilon: Float) {
+        rmsNorm(x, weight: weight, rows: rows * heads, width: headDim, epsilon: epsilon, into: x)
+    }
+
+    static func add(_ delta: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { x[i] += delta[i] }
+    }
+
+    static func scale(_ x: UnsafeMutablePointer<Float>, by factor: Float, count: Int) {
+        for i in 0 ..< count { x[i] *= factor }
+    }
+
+    /// gate <- silu(gate) * up (SwiGLU: Llama, Qwen).
+    static func swiGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        for i in 0 ..< count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+        }
+    }
+
+    /// gate <- gelu(gate) * up (GeGLU: Gemma), with GELU's tanh form evaluated as GGML's CPU
+    /// backend does: the input rounded to fp16, the result rounded to fp16 (its lookup table),
+    /// identity past ±10.
+    static func geGLU(_ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, count: Int) {
+        let sqrt2OverPi: Float = 0.79788456080286535587989211986876
+        for i in 0 ..< count {
+            let x = gate[i]
+            if x <= -10 {
+                gate[i] = 0
+            } else if x >= 10 {
+                gate[i] = x * up[i]
+            } else {
+                let h = Float(Float16(x))
+                let gelu = 0.5 * h * (1 + tanhf(sqrt2OverPi * h * (1 + 0.044715 * h * h)))
+                gate[i] = Float(Float16(gelu)) * up[i]
+            }
+        }
+    }
+
+    /// Copies a sequence's new keys and values (rows of the batch) into its cache at `layer`.
+    static func storeKeyValues(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, sequence: Attention.Sequence,
+                               layer: Int, config c: DecoderConfig) {
+        let cache = sequence.cache
+        for t in 0 ..< sequence.tokens {
+            let row = sequence.row + t
+            for h in 0 ..< c.kvHeadCount {
+                let o = cache.offset(layer: layer, head: h, token: sequence.firstIndex + t)
+                (cache.keys + o).update(from: keys + row * c.kvDim + h * c.headDim, count: c.headDim)
+                (cache.values + o).update(from: values + row * c.kvDim + h * c.headDim, count: c.headDim)
+            }
+        }
+    }
+
+    /// The batch's sequences laid out as consecutive rows, each token's embedding written to
+    /// `x` by `embed(token, row)`.
+    static func layout(_ batch: [ForwardRequest], embed: (Int, UnsafeMutablePointer<Float>) -> Void,
+                       x: UnsafeMutablePointer<Float>, width: Int) -> [Attention.Sequence] {
+        var sequences: [Attention.Sequence] = []
+        sequences.reserveCapacity(batch.count)
+        var row = 0
+        for request in batch {
+            sequences.append(Attention.Sequence(row: row, tokens: request.tokens.count, firstIndex: request.cache.count,
+                                                cache: request.cache, memory: request.memory,
+                                                probe: request.probe.map { ($0, request.probeTokenOffset) }))
+            for token in request.tokens {
+                embed(token, x + row * width)
+                row += 1
+            }
+        }
+        return sequences
+    }
+
+    /// The output projection of the rows that want logits, gathered so that one multiply serves
+    /// the whole batch: each wanted row of `x` is normed into `normed`, projected, and handed back
+    /// per request.
+    static func logits(_ batch: [ForwardRequest], sequences: [Attention.Sequence], x: UnsafePointer<Float>,
+                       normed: UnsafeMutablePointer<Float>, width: Int, vocabulary: Int,
+                       norm: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void,
+                       project: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) -> [[Float]] {
+        var wanted = 0
+        for (request, sequence) in zip(batch, sequences) {
+            switch request.logits {
+            case .none: continue
+            case .last:
+                norm(x + (sequence.row + sequence.tokens - 1) * width, 1, normed + wanted * width)
+                wanted += 1
+            case .all:
+                norm(x + sequence.row * width, sequence.tokens, normed + wanted * width)
+                wanted += sequence.tokens
+            }
+        }
+        guard wanted > 0 else { return batch.map { _ in [] } }
+        let all = [Float](unsafeUninitializedCapacity: wanted * vocabulary) { out, count in
+            project(normed, wanted, out.baseAddress!)
+            count = wanted * vocabulary
+        }
+        if batch.count == 1 { return [all] }
+        var results: [[Float]] = []
+        results.reserveCapacity(batch.count)
+        var next = 0
+        for (request, sequence) in zip(batch, sequences) {
+            let rows = request.logits == .none ? 0 : (request.logits == .last ? 1 : sequence.tokens)
+            results.append(Array(all[next * vocabulary ..< (next + rows) * vocabulary]))
+            next += rows
+        }
+        return results
+    }
+}
