@@ -1,16 +1,22 @@
 .PHONY: serve run model build test calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check reference reference-venv clean help
 
-MODEL ?= models/SmolLM2-135M-Instruct.Q4_1.gguf
+# MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
+MODEL ?= smollm2
+MODEL_FILE_smollm2 := models/SmolLM2-135M-Instruct.Q4_1.gguf
+MODEL_FILE_gemma3-270m := models/gemma-3-270m-q4_k_m.gguf
+MODEL_FILE := $(or $(MODEL_FILE_$(MODEL)),$(MODEL))
 EVAL_SET ?= ../shared/eval/fictional-public.json
+# Calibrates the retrieval head of a model that has none yet (ships with the repository).
+CALIBRATION_SET ?= config/calibration-set.json
 BIN := .build/release/memory3
 
 help:
 	@echo "make serve          fetch the model, build, calibrate once, serve on 127.0.0.1:8080 (knowledge/ ingested on first start)"
 	@echo "make test           fetch the model if missing, then swift test"
 	@echo "make run            fetch the model, build, and answer PROMPT (chat, no server)"
-	@echo "make model          fetch SmolLM2-135M-Instruct (Q4_1 GGUF) into models/"
+	@echo "make model          fetch MODEL (smollm2: SmolLM2-135M-Instruct Q4_1; gemma3-270m: Gemma 3 270M Q4_K_M) into models/"
 	@echo "make build          release build: $(BIN)"
-	@echo "make calibrate      find the model's retrieval head (written beside the model)"
+	@echo "make calibrate      find the model's retrieval head on config/calibration-set.json (written beside the model)"
 	@echo "make bench          memory3 vs llama.cpp, side by side (A/B pairs, threads 1 and 2)"
 	@echo "make bench-contended  the same with a busy loop on one core"
 	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off)"
@@ -18,37 +24,42 @@ help:
 	@echo "make quality        the explicit-memory quality bars on the public eval sets"
 	@echo "make client-tests   the official openai client, curl and prometheus_client against memory3 serve"
 	@echo "make deploy-check   hadolint, kubernetes-validate and systemd-analyze on deploy/"
-	@echo "make reference      regenerate Tests/Fixtures/llama-reference.json with llama.cpp"
+	@echo "make reference      regenerate the llama.cpp fixtures (Tests/Fixtures/llama-reference.json, gemma3-reference.json)"
 
 # One command from a fresh clone to a running server.
 serve: model build
-	@[ -f $(MODEL).memory3.json ] || [ ! -f $(EVAL_SET) ] || $(BIN) calibrate --model $(MODEL) --set $(EVAL_SET)
-	$(BIN) serve --model $(MODEL)
+	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
+	$(BIN) serve --model $(MODEL_FILE)
 
 PROMPT ?= What is the capital of France?
 run: model build
-	$(BIN) generate --chat --prompt "$(PROMPT)" --max-tokens 128
+	$(BIN) generate --model $(MODEL_FILE) --chat --prompt "$(PROMPT)" --max-tokens 128
 
-# Fetch SmolLM2-135M-Instruct (Q4_1) into models/ (idempotent, verifies size and sha256).
+# Fetch the model into models/ (idempotent, verifies size and sha256); a path is used as it is.
 model:
-	./scripts/fetch-model.sh
+	@if [ -n "$(MODEL_FILE_$(MODEL))" ]; then ./scripts/fetch-model.sh $(MODEL); else [ -f "$(MODEL)" ] || { echo "no model file $(MODEL)"; exit 1; }; fi
 
 build:
 	swift build -c release
 
-# The test command: fetch the model if missing, then the whole suite.
-test: model
+# The test command: fetch the models the tests compare against llama.cpp if missing, then the whole suite.
+test:
+	./scripts/fetch-model.sh smollm2
+	./scripts/fetch-model.sh gemma3-270m
 	swift test
 
 calibrate: model build
-	$(BIN) calibrate --model $(MODEL) --set $(EVAL_SET)
+	$(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
 
 reference-venv:
 	./scripts/setup-reference-venv.sh
 
 # Regenerate the llama.cpp reference data the tests compare against.
-reference: model reference-venv
+reference: reference-venv
+	./scripts/fetch-model.sh smollm2
+	./scripts/fetch-model.sh gemma3-270m
 	.venv-ref/bin/python scripts/make-reference.py
+	.venv-ref/bin/python scripts/make-reference.py --model gemma3
 
 bench: model build reference-venv
 	python3 scripts/bench.py
@@ -57,8 +68,8 @@ bench-contended: model build reference-venv
 	python3 scripts/bench.py --contended
 
 bench-memory: model build
-	@[ -f $(MODEL).memory3.json ] || [ ! -f $(EVAL_SET) ] || $(BIN) calibrate --model $(MODEL) --set $(EVAL_SET)
-	$(BIN) bench-memory --model $(MODEL) --set $(EVAL_SET)
+	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
+	$(BIN) bench-memory --model $(MODEL_FILE) --set $(EVAL_SET)
 
 bench-serve: model build
 	python3 scripts/bench-serve.py

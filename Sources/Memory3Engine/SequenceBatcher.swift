@@ -207,9 +207,17 @@ public final class SequenceBatcher: @unchecked Sendable {
             let query = tokenizer.decode(kept)
             let hits = query.isEmpty ? [] : try source.retrieve(query, limit: policy.memoriesPerChunk)
             let texts = try hits.map { try source.text(for: $0.referenceId) }
-            let context = texts.isEmpty ? [] : tokenizer.encode(texts.joined(separator: "\n\n") + "\n\n", parseSpecial: false)
+            var context = texts.isEmpty ? [] : tokenizer.encode(texts.joined(separator: "\n\n") + "\n\n", parseSpecial: false, addBOS: false)
+            var prompt = prompt
+            var retrievable = request.retrievable
+            if !context.isEmpty, let bos = tokenizer.bosTokenId, prompt.first == bos {
+                // The retrieved text goes after the prompt's BOS, not before it.
+                context.insert(bos, at: 0)
+                prompt.removeFirst()
+                retrievable = retrievable.map { Array($0.dropFirst()) }
+            }
             let record = ChunkRecord(
-                phase: .prompt, firstToken: 0, tokenCount: prompt.count, query: query,
+                phase: .prompt, firstToken: 0, tokenCount: request.prompt.count, query: query,
                 references: hits.enumerated().map { rank, hit in
                     ChunkRecord.UsedReference(referenceId: hit.referenceId, documentId: hit.documentId, score: hit.score,
                                               rank: rank, bias: 0, headMass: nil)
@@ -219,7 +227,7 @@ public final class SequenceBatcher: @unchecked Sendable {
                 throw ModelError.contextFull(needed: full.count + 1, capacity: limit)
             }
             let capacity = min(full.count + extra, limit)
-            return Plan(prompt: full, retrievable: request.retrievable.map { [Bool](repeating: false, count: context.count) + $0 },
+            return Plan(prompt: full, retrievable: retrievable.map { [Bool](repeating: false, count: context.count) + $0 },
                         reader: PlainReader(records: [record], retrievalSeconds: Date().timeIntervalSince(started)),
                         capacity: max(capacity, full.count), kind: .plain)
         case (.explicit, let source?):

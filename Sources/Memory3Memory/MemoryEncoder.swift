@@ -33,7 +33,7 @@ public struct MemoryEncoder: Sendable {
     /// side already has whitespace there.
     public func bodyTokens(_ text: String) -> [Int] {
         let joiner = !prefix.isEmpty && !(prefix.last?.isWhitespace ?? true) && !(text.first?.isWhitespace ?? true)
-        return tokenizer.encode(joiner ? " " + text : text, parseSpecial: false)
+        return tokenizer.encode(joiner ? " " + text : text, parseSpecial: false, addBOS: false)
     }
 
     /// The memory of one reference.

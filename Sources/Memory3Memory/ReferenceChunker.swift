@@ -35,7 +35,7 @@ public struct ReferenceChunker: Sendable {
         return run.output
     }
 
-    public func tokenCount(_ text: String) -> Int { tokenizer.encode(text, parseSpecial: false).count }
+    public func tokenCount(_ text: String) -> Int { tokenizer.encode(text, parseSpecial: false, addBOS: false).count }
 
     /// The heading cut to at most `maxHeadingTokens` tokens at word boundaries (a single word
     /// that is too long is dropped: no heading is better than half a word).

@@ -66,11 +66,16 @@ enum DecoderBlocks {
         for t in 0 ..< sequence.tokens {
             let row = sequence.row + t
             for h in 0 ..< c.kvHeadCount {
-                let o = cache.offset(layer: layer, head: h, token: sequence.firstIndex + t)
-                (cache.keys + o).update(from: keys + row * c.kvDim + h * c.headDim, count: c.headDim)
-                (cache.values + o).update(from: values + row * c.kvDim + h * c.headDim, count: c.headDim)
+                cache.store(layer: layer, head: h, token: sequence.firstIndex + t,
+                            key: keys + row * c.kvDim + h * c.headDim, value: values + row * c.kvDim + h * c.headDim)
             }
         }
+    }
+
+    /// Rounds `count` floats to fp16 precision in place: the queries, as llama.cpp multiplies them
+    /// with an fp16 key cache (it converts them to fp16 first).
+    static func roundToHalf(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0 ..< count { x[i] = Float(Float16(x[i])) }
     }
 
     /// The batch's sequences laid out as consecutive rows, each token's embedding written to

@@ -17,8 +17,8 @@ public struct DecoderConfig: Sendable, Codable, Equatable {
     public var queryDim: Int { headCount * headDim }
     /// Query heads served by each KV head (grouped-query attention).
     public var groupSize: Int { headCount / kvHeadCount }
-    /// Bytes one context token takes in a KV cache (keys and values of every layer, fp32).
-    public var kvBytesPerToken: Int { 2 * layerCount * kvDim * MemoryLayout<Float>.size }
+    /// Bytes one context token takes in a KV cache (keys and values of every layer, fp16).
+    public var kvBytesPerToken: Int { 2 * layerCount * kvDim * MemoryLayout<UInt16>.size }
 
     public init(architecture: String, vocabularySize: Int, embeddingLength: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, contextLength: Int) {

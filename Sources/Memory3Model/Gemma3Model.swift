@@ -167,8 +167,11 @@ public final class Gemma3Model: DecoderModel {
                 }
                 DecoderBlocks.storeKeyValues(keys: s.k, values: s.v, sequence: sequence, layer: layerIndex, config: c)
             }
+            // Gemma scales the queries, not the scores (the rounding to fp16 comes after).
+            DecoderBlocks.scale(s.q, by: g.attentionScale, count: n * c.queryDim)
+            DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: c, into: s.attention, threads: threads,
-                          window: local ? g.slidingWindow : nil, scale: g.attentionScale)
+                          window: local ? g.slidingWindow : nil, scale: 1, halfProbabilities: false)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.rmsNorm(normed, weight: layer.postAttentionNorm, rows: n, width: e, epsilon: eps, into: normed)
             DecoderBlocks.add(normed, into: x, count: n * e)

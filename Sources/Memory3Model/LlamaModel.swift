@@ -64,6 +64,7 @@ public final class LlamaModel: DecoderModel {
                 }
                 DecoderBlocks.storeKeyValues(keys: s.k, values: s.v, sequence: sequence, layer: layerIndex, config: config)
             }
+            DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: config, into: s.attention, threads: threads)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.add(normed, into: x, count: n * e)

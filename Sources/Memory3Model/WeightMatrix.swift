@@ -57,7 +57,12 @@ struct WeightMatrix: @unchecked Sendable {
                                  split, Int32(tokens), y, self.rows)
             }
         } else if usesQuantizedKernel {
-            m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
+            if type.blockSize == 256 {
+                // K-quants: GGML multiplies them with Q8_K activations (one scale per 256).
+                m3_quantize_q8_k(x, Int32(tokens * columns), blocks.blocks)
+            } else {
+                m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
+            }
             let type = Int32(self.type.rawValue), perRow = Int32(columns / 32)
             Parallel.forChunks(of: rows, threads: threads) { range in
                 m3_matmul(type, self.base, self.rowBytes, Int32(range.lowerBound), Int32(range.upperBound),

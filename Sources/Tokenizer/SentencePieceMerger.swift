@@ -4,13 +4,13 @@
 /// among equals) is merged until no pair forms a token; a symbol that is not a token is split
 /// back along its merges, and what still is not a token becomes byte tokens `<0xXX>`.
 struct SentencePieceMerger: Sendable {
-    /// Token id for each token text (bytes as UTF-8).
-    private let ids: [String: Int]
+    /// Token id by the bytes of its text.
+    private let ids: [[UInt8]: Int]
     private let scores: [Float]
     /// The `<0xXX>` token of each byte; -1 when the vocabulary lacks it.
     private let byteTokens: [Int]
 
-    init(ids: [String: Int], scores: [Float], byteTokens: [Int]) {
+    init(ids: [[UInt8]: Int], scores: [Float], byteTokens: [Int]) {
         self.ids = ids
         self.scores = scores
         self.byteTokens = byteTokens
@@ -48,9 +48,9 @@ struct SentencePieceMerger: Sendable {
         }
 
         var heap: [Bigram] = []
-        var reverseMerge: [String: (Int, Int)] = [:]
-        func string(_ start: Int, _ count: Int) -> String {
-            String(decoding: text[start ..< start + count], as: UTF8.self)
+        var reverseMerge: [[UInt8]: (Int, Int)] = [:]
+        func string(_ start: Int, _ count: Int) -> [UInt8] {
+            Array(text[start ..< start + count])
         }
         func tryAdd(_ left: Int, _ right: Int) {
             guard left >= 0, right >= 0 else { return }

@@ -23,7 +23,10 @@ public struct Tokenizer: Sendable {
 
     private let tokenTexts: [String]
     private let tokenTypes: [TokenType]
-    private let idForText: [String: Int]
+    /// Token id by the UTF-8 bytes of its vocabulary string. Bytes, not `String`: Swift compares
+    /// strings by canonical equivalence, and vocabularies hold canonically equal strings as
+    /// different tokens (Gemma: ';' U+003B and U+037E GREEK QUESTION MARK).
+    private let idForText: [[UInt8]: Int]
     /// The bytes each token stands for, all tokens back to back; token `i` is
     /// `tokenByteStorage[tokenByteOffsets[i] ..< tokenByteOffsets[i + 1]]`.
     private let tokenByteStorage: [UInt8]
@@ -80,7 +83,7 @@ public struct Tokenizer: Sendable {
         }
         if types.isEmpty { types = Array(repeating: .normal, count: tokens.count) }
 
-        var idForText: [String: Int] = [:]
+        var idForText: [[UInt8]: Int] = [:]
         idForText.reserveCapacity(tokens.count)
         var storage: [UInt8] = []
         var offsets: [Int] = [0]
@@ -88,7 +91,7 @@ public struct Tokenizer: Sendable {
         var specialCandidates: [SpecialTokenPartition.Candidate] = []
         var byteTokens = [Int](repeating: -1, count: 256)
         for (id, text) in tokens.enumerated() {
-            idForText[text] = id  // a duplicated text resolves to its last id, as in llama.cpp
+            idForText[Array(text.utf8)] = id  // a duplicated text resolves to its last id, as in llama.cpp
             let type = types[id]
             switch model {
             case .bytePairs:
@@ -111,7 +114,7 @@ public struct Tokenizer: Sendable {
 
         switch model {
         case .bytePairs:
-            let bytes = (0...255).map { idForText[ByteLevelEncoding.tokenText(ofByte: UInt8($0))] ?? -1 }
+            let bytes = (0...255).map { idForText[Array(ByteLevelEncoding.tokenText(ofByte: UInt8($0)).utf8)] ?? -1 }
             var rules: [BPEMerger.Rule] = []
             rules.reserveCapacity(merges.count)
             for (rank, merge) in merges.enumerated() {
@@ -119,8 +122,7 @@ public struct Tokenizer: Sendable {
                 // with a space character.
                 let utf8 = merge.utf8
                 guard let space = utf8.dropFirst().firstIndex(of: 0x20) else { continue }
-                let left = String(decoding: utf8[..<space], as: UTF8.self)
-                let right = String(decoding: utf8[utf8.index(after: space)...], as: UTF8.self)
+                let left = Array(utf8[..<space]), right = Array(utf8[utf8.index(after: space)...])
                 guard let leftId = idForText[left], let rightId = idForText[right],
                       let mergedId = idForText[left + right] else { continue }
                 rules.append(.init(left: leftId, right: rightId, merged: mergedId, rank: rank))
@@ -143,7 +145,7 @@ public struct Tokenizer: Sendable {
         self.bosTokenId = bosTokenId
         self.addsBOS = addBOS
         var endIds: Set<Int> = [eosTokenId]
-        for text in ["<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"] { if let id = idForText[text] { endIds.insert(id) } }
+        for text in ["<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>"] { if let id = idForText[Array(text.utf8)] { endIds.insert(id) } }
         self.endOfGenerationIds = endIds
     }
 
@@ -260,5 +262,5 @@ public struct Tokenizer: Sendable {
     public func isControl(_ id: Int) -> Bool { tokenType(id) == .control }
 
     /// The id whose vocabulary string is exactly `tokenText` (e.g. "<|im_end|>" or "Ġthe").
-    public func id(of tokenText: String) -> Int? { idForText[tokenText] }
+    public func id(of tokenText: String) -> Int? { idForText[Array(tokenText.utf8)] }
 }

@@ -49,7 +49,8 @@ struct BenchCommand: ParsableCommand {
         }
         let (model, tokenizer, loadSeconds) = try modelOptions.load()
         var prompt: [Int] = []
-        let piece = tokenizer.encode(Self.benchText, parseSpecial: false)
+        let piece = tokenizer.encode(Self.benchText, parseSpecial: false, addBOS: false)
+        if tokenizer.addsBOS, let bos = tokenizer.bosTokenId { prompt.append(bos) }
         while prompt.count < promptTokens { prompt += piece }
         prompt = Array(prompt.prefix(promptTokens))
         guard prompt.count + genTokens <= model.config.contextLength else {

@@ -45,7 +45,7 @@ struct BenchMemoryCommand: ParsableCommand {
         // A 64-token question made of the set's questions.
         var question: [Int] = []
         for q in evalSet.questions where question.count < 64 {
-            question += tokenizer.encode(q.prompt + ".", parseSpecial: false)
+            question += tokenizer.encode(q.prompt + ".", parseSpecial: false, addBOS: question.isEmpty ? nil : false)
         }
         question = Array(question.prefix(64))
 

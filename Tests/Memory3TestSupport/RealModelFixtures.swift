@@ -7,6 +7,7 @@ public enum TestPaths {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     public static let smolLM2 = repositoryRoot.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+    public static let gemma3 = repositoryRoot.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf").path
 
     /// The real model's path; the test is skipped (with the command that fixes it) when it is missing.
     public static func requireSmolLM2() throws -> String {
@@ -14,6 +15,14 @@ public enum TestPaths {
             throw XCTSkip("models/SmolLM2-135M-Instruct.Q4_1.gguf is missing: run `make model` (or `make test`)")
         }
         return smolLM2
+    }
+
+    /// Gemma 3 270M's path; the test is skipped (with the command that fixes it) when it is missing.
+    public static func requireGemma3() throws -> String {
+        guard FileManager.default.fileExists(atPath: gemma3) else {
+            throw XCTSkip("models/gemma-3-270m-q4_k_m.gguf is missing: run `make model MODEL=gemma3-270m` (or `make test`)")
+        }
+        return gemma3
     }
 
     /// A fresh temporary folder, removed when the test ends.
@@ -37,6 +46,13 @@ public struct LlamaReference: Decodable {
         public let top5: [[[Double]]]
     }
 
+    public struct Tokenization: Decodable {
+        public let text: String
+        public let special: Bool
+        public let ids: [Int]
+        public let detokenized: String
+    }
+
     public struct TeacherForcing: Decodable {
         public let text: String
         public let ids: [Int]
@@ -48,9 +64,13 @@ public struct LlamaReference: Decodable {
     public let model_sha256: String
     public let greedy: [Greedy]
     public let teacher_forcing: TeacherForcing
+    /// The same text evaluated one token per call (llama.cpp's single-token path), where made.
+    public let teacher_forcing_sequential: TeacherForcing?
+    public let tokenize: [Tokenization]
 
-    public static func load() throws -> LlamaReference {
-        let url = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/llama-reference.json")
+    /// `fixture`: a file in Tests/Fixtures made by scripts/make-reference.py.
+    public static func load(_ fixture: String = "llama-reference.json") throws -> LlamaReference {
+        let url = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/" + fixture)
         return try JSONDecoder().decode(LlamaReference.self, from: Data(contentsOf: url))
     }
 }

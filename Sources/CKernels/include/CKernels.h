@@ -52,6 +52,12 @@ void m3_kernels_force_scalar(int on);
 /// Quantizes `n` floats (a multiple of 32) into n/32 blocks.
 void m3_quantize_q8(const float *x, int n, m3_block_q8 *out);
 
+/// Quantizes `n` floats (a multiple of 256) as GGML's Q8_K, the activations GGML multiplies
+/// K-quant weights with: one float scale per 256 (d = max / -127 of the element of largest
+/// magnitude, codes round(x / d) to nearest even, at most 127), written as n/32 blocks that all
+/// carry their 256's scale.
+void m3_quantize_q8_k(const float *x, int n, m3_block_q8 *out);
+
 /// Whether `type` has a kernel here.
 int m3_supports_type(int type);
 
