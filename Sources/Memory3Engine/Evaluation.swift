@@ -64,8 +64,11 @@ public struct Evaluation {
         return ids
     }
 
-    /// Exact match, answer log-probability and recall@k of `mode` over the set's questions.
-    public func run(_ set: EvalSet, mode: MemoryMode, progress: (Int, Int) -> Void = { _, _ in }) throws -> EvalScores {
+    /// Exact match, answer log-probability and recall@k of `mode` over the set's questions. With
+    /// `goldInPrompt` (and mode off), each question is read after its gold reference's text alone:
+    /// the model's ceiling, what it answers with the right page in front of it.
+    public func run(_ set: EvalSet, mode: MemoryMode, goldInPrompt: Bool = false,
+                    progress: (Int, Int) -> Void = { _, _ in }) throws -> EvalScores {
         var exact = 0, recalled = 0
         var logProbabilities = 0.0
         let tokenizer = generator.tokenizer
@@ -74,7 +77,12 @@ public struct Evaluation {
             let questionGenerator = MemoryGenerator(model: generator.model, tokenizer: tokenizer,
                                                     source: swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source,
                                                     policy: generator.policy)
-            let prompt = tokenizer.encode(question.prompt, parseSpecial: false)
+            var prompt = tokenizer.encode(question.prompt, parseSpecial: false)
+            if goldInPrompt {
+                // As text mode lays out retrieved references: the text, a blank line, the question.
+                let page = tokenizer.encode(try source.text(for: gold) + "\n\n", parseSpecial: false)
+                prompt = page + tokenizer.encode(question.prompt, parseSpecial: false, addBOS: false)
+            }
             // The answer continues the prompt: no BOS of its own.
             let answer = tokenizer.encode(question.answer, parseSpecial: false, addBOS: false)
             var options = GenerationOptions(maxTokens: answerTokens, sampling: .greedy)

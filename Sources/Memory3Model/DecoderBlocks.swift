@@ -24,6 +24,16 @@ enum DecoderBlocks {
         rmsNorm(x, weight: weight, rows: rows * heads, width: headDim, epsilon: epsilon, into: x)
     }
 
+    /// x[t] += bias for `rows` rows of bias.count.
+    static func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
+        bias.withUnsafeBufferPointer { b in
+            for t in 0 ..< rows {
+                let row = x + t * b.count
+                for i in 0 ..< b.count { row[i] += b[i] }
+            }
+        }
+    }
+
     static func add(_ delta: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0 ..< count { x[i] += delta[i] }
     }

@@ -1,8 +1,8 @@
 import Foundation
 import GGUF
 
-/// A Llama-architecture decoder (SmolLM2 and kin) running on mmap'd GGUF weights. Immutable and
-/// shareable; all per-sequence state lives in the caller's `KVCache`.
+/// A Llama-family decoder (`LlamaVariant`: Llama and SmolLM, Qwen2, Qwen3) running on mmap'd
+/// GGUF weights. Immutable and shareable; all per-sequence state lives in the caller's `KVCache`.
 public final class LlamaModel: DecoderModel {
     public let llamaConfig: LlamaConfig
     public let config: DecoderConfig
@@ -19,7 +19,9 @@ public final class LlamaModel: DecoderModel {
         self.config = config.decoder
         self.file = file
         self.weights = try LlamaWeights(file: file, config: config, progress: progress)
-        self.rope = Rope(headDim: config.headDim, rotaryDims: config.ropeDimensions, base: config.ropeFreqBase)
+        self.rope = Rope(headDim: config.headDim, rotaryDims: config.ropeDimensions, base: config.ropeFreqBase,
+                         pairing: config.variant.halfSplitRope ? .halfSplit : .adjacent,
+                         frequencyFactors: weights.ropeFrequencyFactors)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         self.scratch = ScratchPool(shape: .init(embedding: config.embeddingLength, queryDim: config.queryDim,
                                                 kvDim: config.kvDim, hidden: config.feedForwardLength))
@@ -54,9 +56,20 @@ public final class LlamaModel: DecoderModel {
             layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
             layer.key.multiply(normed, tokens: n, into: s.k, blocks: s.blocks, threads: threads)
             layer.value.multiply(normed, tokens: n, into: s.v, blocks: s.blocks, threads: threads)
+            if let b = layer.queryBias { DecoderBlocks.addBias(b, to: s.q, rows: n) }
+            if let b = layer.keyBias { DecoderBlocks.addBias(b, to: s.k, rows: n) }
+            if let b = layer.valueBias { DecoderBlocks.addBias(b, to: s.v, rows: n) }
             for (request, sequence) in zip(batch, sequences) {
                 request.observe?(LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
                                                   queries: s.q + sequence.row * c.queryDim, keys: s.k + sequence.row * c.kvDim))
+            }
+            if let w = layer.queryNorm {
+                DecoderBlocks.rmsNormHeads(s.q, weight: w, rows: n, heads: c.headCount, headDim: c.headDim, epsilon: c.rmsNormEpsilon)
+            }
+            if let w = layer.keyNorm {
+                DecoderBlocks.rmsNormHeads(s.k, weight: w, rows: n, heads: c.kvHeadCount, headDim: c.headDim, epsilon: c.rmsNormEpsilon)
+            }
+            for sequence in sequences {
                 for t in 0 ..< sequence.tokens {
                     let position = sequence.cache.positionOffset + sequence.firstIndex + t
                     rope.apply(s.q + (sequence.row + t) * c.queryDim, heads: c.headCount, position: position)

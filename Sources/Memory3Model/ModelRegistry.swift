@@ -9,6 +9,8 @@ public enum ModelRegistry {
 
     public static let loaders: [String: Loader] = [
         "llama": { file, threads, progress in try LlamaModel(file: file, threads: threads, progress: progress) },
+        "qwen2": { file, threads, progress in try LlamaModel(file: file, threads: threads, progress: progress) },
+        "qwen3": { file, threads, progress in try LlamaModel(file: file, threads: threads, progress: progress) },
         "gemma3": { file, threads, progress in try Gemma3Model(file: file, threads: threads, progress: progress) },
     ]
 

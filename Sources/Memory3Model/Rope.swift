@@ -14,12 +14,13 @@ struct Rope: Sendable {
     let pairing: Pairing
     let inverseFrequencies: [Float]
 
-    init(headDim: Int, rotaryDims: Int, base: Float, pairing: Pairing = .adjacent) {
+    /// `frequencyFactors`: one divisor per pair (Llama 3's long-context scaling), when given.
+    init(headDim: Int, rotaryDims: Int, base: Float, pairing: Pairing = .adjacent, frequencyFactors: [Float]? = nil) {
         self.headDim = headDim
         self.rotaryDims = rotaryDims
         self.pairing = pairing
         inverseFrequencies = (0 ..< rotaryDims / 2).map { i in
-            Float(pow(Double(base), -Double(2 * i) / Double(rotaryDims)))
+            Float(pow(Double(base), -Double(2 * i) / Double(rotaryDims)) / Double(frequencyFactors?[i] ?? 1))
         }
     }
 

@@ -11,6 +11,10 @@ public enum ChatTemplate: Sendable, Equatable {
     /// per message; a leading system message becomes a prefix (its content and a blank line) of
     /// the first user turn. Roles must alternate user, model, user, ...
     case gemma
+    /// Llama 3's headers: `<|begin_of_text|>`, then `<|start_header_id|>{role}<|end_header_id|>\n\n
+    /// {content, trimmed}<|eot_id|>` per message (Llama 3.0's template; 3.1's date and tool
+    /// preamble is not rendered, such templates are refused).
+    case llama3
 
     /// Template features whose output `render` does not reproduce.
     static let unsupportedFeatures = [
@@ -22,8 +26,18 @@ public enum ChatTemplate: Sendable, Equatable {
         guard let template, !template.isEmpty else {
             throw TokenizerError.unsupportedChatTemplate("the model has no chat template (tokenizer.chat_template)")
         }
+        if template.contains("<|start_header_id|>") {
+            for marker in ["<|end_header_id|>", "<|eot_id|>", "for message in", "add_generation_prompt"]
+            where !template.contains(marker) {
+                throw TokenizerError.unsupportedChatTemplate("a Llama 3-style template without '\(marker)'")
+            }
+            for feature in ["tools", "tool_call", "date_string", "Cutting Knowledge", "ipython"] where template.contains(feature) {
+                throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)' (Llama 3.1+ preamble), which this engine does not render")
+            }
+            return .llama3
+        }
         if template.contains("<start_of_turn>") {
-            for marker in ["<end_of_turn>", "for message in", "first_user_prefix", "'model'", "add_generation_prompt"]
+            for marker in ["<end_of_turn>", "for message in", "model", "add_generation_prompt"]
             where !template.contains(marker) {
                 throw TokenizerError.unsupportedChatTemplate("a Gemma-style template without '\(marker)'")
             }
@@ -40,7 +54,11 @@ public enum ChatTemplate: Sendable, Equatable {
                 || template.contains("message[\"content\"]") else {
             throw TokenizerError.unsupportedChatTemplate("the template does not write message content")
         }
+        // A tool branch that only renders when tools are passed (Qwen2.5's template) is fine: this
+        // engine never passes tools.
+        let toolsGuarded = template.contains("if tools")
         for feature in unsupportedFeatures where template.contains(feature) {
+            if toolsGuarded && ["tools", "tool_call"].contains(feature) { continue }
             throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)', which this engine does not render")
         }
         return .chatML(defaultSystemPrompt: defaultSystemPrompt(in: template))
@@ -90,6 +108,15 @@ public enum ChatTemplate: Sendable, Equatable {
                 pieces.append(Piece(text: "<end_of_turn>\n", contentRole: nil))
             }
             if addGenerationPrompt { pieces.append(Piece(text: "<start_of_turn>model\n", contentRole: nil)) }
+            return pieces
+        case .llama3:
+            var pieces = [Piece(text: "<|begin_of_text|>", contentRole: nil)]
+            for message in messages {
+                pieces.append(Piece(text: "<|start_header_id|>\(message.role)<|end_header_id|>\n\n", contentRole: nil))
+                pieces.append(Piece(text: message.content.trimmingWhitespace(), contentRole: message.role))
+                pieces.append(Piece(text: "<|eot_id|>", contentRole: nil))
+            }
+            if addGenerationPrompt { pieces.append(Piece(text: "<|start_header_id|>assistant<|end_header_id|>\n\n", contentRole: nil)) }
             return pieces
         }
     }

@@ -6,6 +6,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     case smollm
     /// llama.cpp's `gpt-2`: the GPT-2 regex alone.
     case gpt2 = "gpt-2"
+    /// llama.cpp's `llama-bpe` (Llama 3): case-insensitive contractions, a letter run may take one
+    /// leading non-letter, numbers in runs of up to 3 digits, line breaks kept with punctuation.
+    case llama3 = "llama-bpe"
+    /// llama.cpp's `qwen2`: the Llama 3 regex with single digits.
+    case qwen2
 
     /// The GGUF names this engine accepts.
     public static var supportedNames: [String] { allCases.map(\.rawValue) }
@@ -17,6 +22,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         switch self {
         case .gpt2:
             GPT2WordScanner.split(text, chunk: 0..<text.count, pieceEnds: &pieceEnds)
+        case .llama3:
+            GPT4WordScanner.split(text, chunk: 0..<text.count, maxDigits: 3, pieceEnds: &pieceEnds)
+        case .qwen2:
+            GPT4WordScanner.split(text, chunk: 0..<text.count, maxDigits: 1, pieceEnds: &pieceEnds)
         case .smollm:
             // The `\p{N}` pass: llama.cpp matches it with std::regex, keeping each match and each
             // stretch between matches as a chunk; the GPT-2 scanner then never sees across them.

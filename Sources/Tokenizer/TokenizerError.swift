@@ -16,7 +16,7 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
         case .invalidVocabulary(let reason):
             return "invalid tokenizer vocabulary: \(reason)"
         case .unsupportedChatTemplate(let reason):
-            return "unsupported chat template: \(reason); supported: ChatML (<|im_start|>role\\ncontent<|im_end|>) and Gemma (<start_of_turn>role\\ncontent<end_of_turn>)"
+            return "unsupported chat template: \(reason); supported: ChatML (<|im_start|>role\\ncontent<|im_end|>), Gemma (<start_of_turn>role\\ncontent<end_of_turn>) and Llama 3 (<|start_header_id|>role<|end_header_id|>)"
         }
     }
 }

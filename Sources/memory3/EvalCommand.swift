@@ -21,7 +21,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The eval set (JSON).")
     var set: String
 
-    @Option(help: "Comma-separated modes: off, text, explicit.")
+    @Option(help: "Comma-separated modes: off, text, explicit, gold (the gold reference's text before the question: the model's ceiling).")
     var modes = "off,text,explicit"
 
     @Option(help: "Memories (or RAG references) per chunk.")
@@ -61,11 +61,13 @@ struct EvalCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let modeList = try modes.split(separator: ",").map { name -> MemoryMode in
-            guard let mode = MemoryMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("unknown mode '\(name)' (modes: off, text, explicit)")
+        let modeList = try modes.split(separator: ",").map { raw -> (name: String, mode: MemoryMode, gold: Bool) in
+            let name = raw.trimmingCharacters(in: .whitespaces)
+            if name == "gold" { return (name, .off, true) }
+            guard let mode = MemoryMode(rawValue: name) else {
+                throw ValidationError("unknown mode '\(name)' (modes: off, text, explicit, gold)")
             }
-            return mode
+            return (name, mode, false)
         }
         var evalSet = try EvalSet.load(path: set)
         if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
@@ -98,15 +100,15 @@ struct EvalCommand: ParsableCommand {
         var results: [String: EvalScores] = [:]
         print("| mode | exact match | answer log-prob | recall@\(k) |")
         print("| --- | --- | --- | --- |")
-        for mode in modeList {
+        for (name, mode, gold) in modeList {
             let started = Date()
-            let scores = try evaluation.run(evalSet, mode: mode) { done, total in
-                stderrLine("\r\(mode.rawValue): \(done)/\(total)", newline: done == total)
+            let scores = try evaluation.run(evalSet, mode: mode, goldInPrompt: gold) { done, total in
+                stderrLine("\r\(name): \(done)/\(total)", newline: done == total)
             }
-            results[mode.rawValue] = scores
-            print(String(format: "| %@ | %.1f%% | %.2f | %.1f%% |", mode.rawValue, scores.exact_match * 100,
+            results[name] = scores
+            print(String(format: "| %@ | %.1f%% | %.2f | %.1f%% |", name, scores.exact_match * 100,
                          scores.answer_logprob, scores.recall_at_k * 100))
-            stderrLine(String(format: "%@ took %.1f s", mode.rawValue, Date().timeIntervalSince(started)))
+            stderrLine(String(format: "%@ took %.1f s", name, Date().timeIntervalSince(started)))
         }
         if json { try JSONOutput.print(results) }
     }

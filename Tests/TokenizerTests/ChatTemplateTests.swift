@@ -89,18 +89,60 @@ final class ChatTemplateTests: XCTestCase {
         }
     }
 
-    func testNonChatMLTemplateIsUnsupportedWithAClearMessage() {
-        let llama3 = "{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
-        XCTAssertThrowsError(try ChatTemplate.detect(from: llama3)) { error in
+    func testAnUnknownTemplateIsUnsupportedWithAClearMessage() {
+        let alpaca = "{% for message in messages %}### {{ message['role'] }}:\n{{ message['content'] }}\n{% endfor %}"
+        XCTAssertThrowsError(try ChatTemplate.detect(from: alpaca)) { error in
             guard case TokenizerError.unsupportedChatTemplate = error else { return XCTFail("\(error)") }
-            XCTAssertTrue("\(error)".contains("supported: ChatML") && "\(error)".contains("Gemma"), "\(error)")
+            XCTAssertTrue("\(error)".contains("supported: ChatML") && "\(error)".contains("Gemma") && "\(error)".contains("Llama 3"), "\(error)")
         }
     }
 
-    func testChatMLTemplateWithToolsIsUnsupported() {
-        let withTools = Self.plainChatMLTemplate + "{% if tools %}{{ tools | tojson }}{% endif %}"
+    func testChatMLTemplateWithAnUnguardedToolsFeatureIsUnsupported() {
+        let withTools = Self.plainChatMLTemplate + "{{ tools | tojson }}"
         XCTAssertThrowsError(try ChatTemplate.detect(from: withTools)) { error in
             XCTAssertTrue("\(error)".contains("'tools'"), "\(error)")
+        }
+    }
+
+    func testChatMLTemplateWhoseToolBranchOnlyRendersWithToolsIsChatML() throws {
+        let qwenStyle = "{%- if tools %}{{- '<|im_start|>system\\n' }}{{ tools | tojson }}{%- endif %}" + Self.plainChatMLTemplate
+        XCTAssertEqual(try ChatTemplate.detect(from: qwenStyle), .chatML(defaultSystemPrompt: nil))
+    }
+
+    static let gemmaTemplate = """
+        {{ bos_token }}{%- if messages[0]['role'] == 'system' -%}{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}{%- set loop_messages = messages[1:] -%}{%- else -%}{%- set first_user_prefix = "" -%}{%- set loop_messages = messages -%}{%- endif -%}{%- for message in loop_messages -%}{%- if (message['role'] == 'assistant') -%}{%- set role = "model" -%}{%- else -%}{%- set role = message['role'] -%}{%- endif -%}{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}{%- endfor -%}{%- if add_generation_prompt -%}{{'<start_of_turn>model\n'}}{%- endif -%}
+        """
+
+    func testGemmaTurnsWithASystemPrefixTrimmedContentAndTheModelRole() throws {
+        let template = try ChatTemplate.detect(from: Self.gemmaTemplate)
+        XCTAssertEqual(template, .gemma)
+        let messages = [ChatMessage(role: "system", content: "Be brief."), ChatMessage(role: "user", content: "  Hi! \n"),
+                        ChatMessage(role: "assistant", content: "Hello."), ChatMessage(role: "user", content: "Bye")]
+        XCTAssertEqual(template.render(messages, addGenerationPrompt: true),
+                       "<bos><start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+                       + "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n")
+        XCTAssertNil(template.problem(with: messages))
+        let pieces = template.pieces(messages, addGenerationPrompt: false)
+        XCTAssertEqual(pieces.first { $0.contentRole == "system" }?.text, "Be brief.\n\n")
+    }
+
+    func testGemmaRefusesTurnsThatDoNotAlternate() throws {
+        let template = try ChatTemplate.detect(from: Self.gemmaTemplate)
+        let problem = template.problem(with: [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")])
+        XCTAssertTrue(problem?.contains("alternate") == true, problem ?? "nil")
+        XCTAssertNotNil(template.problem(with: [ChatMessage(role: "assistant", content: "first")]))
+        XCTAssertNil(ChatTemplate.chatML(defaultSystemPrompt: nil).problem(with: [ChatMessage(role: "user", content: "a"),
+                                                                                 ChatMessage(role: "user", content: "b")]))
+    }
+
+    func testLlama3HeadersAndRefusedLlama31Preamble() throws {
+        let llama3 = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+        let template = try ChatTemplate.detect(from: llama3)
+        XCTAssertEqual(template, .llama3)
+        XCTAssertEqual(template.render([ChatMessage(role: "user", content: " Hi ")], addGenerationPrompt: true),
+                       "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+        XCTAssertThrowsError(try ChatTemplate.detect(from: llama3 + "{{ date_string }}")) { error in
+            XCTAssertTrue("\(error)".contains("date_string"), "\(error)")
         }
     }
 
