@@ -23,17 +23,17 @@ final class GGUFTokenizerLoadingTests: XCTestCase {
     }
 
     func testUnsupportedPreTokenizerIsRejectedNamingTheSupportedOnes() throws {
-        let file = try GGUFFile(bytes: GGUFMetadataImage.tokenizer(model: "gpt2", pre: "qwen2"))
+        let file = try GGUFFile(bytes: GGUFMetadataImage.tokenizer(model: "gpt2", pre: "deepseek-coder"))
         XCTAssertThrowsError(try Tokenizer(gguf: file)) { error in
-            XCTAssertEqual(error as? TokenizerError, .unsupportedPreTokenizer("qwen2", supported: ["smollm", "gpt-2"]))
-            XCTAssertTrue("\(error)".contains("smollm, gpt-2"), "\(error)")
+            XCTAssertEqual(error as? TokenizerError, .unsupportedPreTokenizer("deepseek-coder", supported: ["smollm", "gpt-2", "llama-bpe", "qwen2"]))
+            XCTAssertTrue("\(error)".contains("smollm, gpt-2, llama-bpe, qwen2"), "\(error)")
         }
     }
 
     func testMissingPreTokenizerIsRejected() throws {
         let file = try GGUFFile(bytes: GGUFMetadataImage.tokenizer(model: "gpt2", pre: nil))
         XCTAssertThrowsError(try Tokenizer(gguf: file)) { error in
-            XCTAssertEqual(error as? TokenizerError, .unsupportedPreTokenizer("(missing)", supported: ["smollm", "gpt-2"]))
+            XCTAssertEqual(error as? TokenizerError, .unsupportedPreTokenizer("(missing)", supported: ["smollm", "gpt-2", "llama-bpe", "qwen2"]))
         }
     }
 }
