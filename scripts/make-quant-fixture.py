@@ -21,11 +21,11 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "Fixtures" / "q
 
 # Byte offsets of the fp16 scale fields in each block; every other byte is random.
 HALF_FIELDS = {
-    T.Q8_0: [0], T.Q4_0: [0], T.Q4_1: [0, 2],
-    T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
+    T.Q8_0: [0], T.Q4_0: [0], T.Q4_1: [0, 2], T.Q5_0: [0], T.Q5_1: [0, 2], T.IQ4_NL: [0],
+    T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
 }
-BLOCKS = {T.Q4_K: 2, T.Q5_K: 2, T.Q6_K: 2}  # 512 values each; the rest get 4 blocks (or 128 values)
-QUANTIZED = [T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1]
+BLOCKS = {T.Q2_K: 2, T.Q3_K: 2, T.Q4_K: 2, T.Q5_K: 2, T.Q6_K: 2}  # 512 values each; the rest get 4 blocks (or 128 values)
+QUANTIZED = [T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1]
 
 
 def modest_halves(rng, n):
@@ -54,7 +54,7 @@ def shortest(values):
 def main():
     rng = np.random.default_rng(SEED)
     fixture = {}
-    for qtype in [T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q4_K, T.Q5_K, T.Q6_K]:
+    for qtype in [T.F16, T.BF16, T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.IQ4_NL, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K]:
         raw = random_blocks(rng, qtype)
         floats = dequantize(raw, qtype).reshape(-1)
         assert np.all(np.isfinite(floats)), qtype.name

@@ -38,7 +38,8 @@ void m3_kernels_force_scalar(int on) { level_limit = on ? M3_LEVEL_SCALAR : M3_L
 #if defined(M3_HAVE_X86)
 /// The best vector kernel for one weight row against 1-4 activation rows.
 static inline void vec_dot4(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
-    if ((type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q5_0 || type == M3_TYPE_Q5_1 || type == M3_TYPE_Q8_0) &&
+    if ((type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q5_0 || type == M3_TYPE_Q5_1 || type == M3_TYPE_Q8_0 ||
+         type == M3_TYPE_IQ4_NL) &&
         m3_kernels_level() >= M3_LEVEL_VNNI && cpu_has_avxvnni) {
         m3_vec_dot_small_vnni(type, row, xs, count, blocks, out);
     } else {
@@ -49,6 +50,7 @@ static inline void vec_dot4(int type, const void *row, const m3_block_q8 *const 
 
 int m3_supports_type(int type) {
     return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 || type == M3_TYPE_Q5_0 || type == M3_TYPE_Q5_1 || type == M3_TYPE_Q8_0 ||
+           type == M3_TYPE_IQ4_NL || type == M3_TYPE_Q2_K || type == M3_TYPE_Q3_K ||
            type == M3_TYPE_Q4_K || type == M3_TYPE_Q5_K || type == M3_TYPE_Q6_K;
 }
 

@@ -59,6 +59,8 @@ M3_AVX2 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out) {
 
 M3_AVX2 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
     switch (type) {
+    case M3_TYPE_Q2_K: m3_vec_dot4_q2_K_avx2(row, xs, count, blocks, out); return;
+    case M3_TYPE_Q3_K: m3_vec_dot4_q3_K_avx2(row, xs, count, blocks, out); return;
     case M3_TYPE_Q4_K: m3_vec_dot4_q4_K_avx2(row, xs, count, blocks, out); return;
     case M3_TYPE_Q5_K: m3_vec_dot4_q5_K_avx2(row, xs, count, blocks, out); return;
     case M3_TYPE_Q6_K: m3_vec_dot4_q6_K_avx2(row, xs, count, blocks, out); return;

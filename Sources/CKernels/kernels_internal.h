@@ -12,6 +12,8 @@ void m3_quantize_q8_scalar(const float *x, int n, m3_block_q8 *out);
 float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blocks);
 
 /// Bytes per 256-element K-quant superblock.
+#define M3_Q2_K_BYTES 84
+#define M3_Q3_K_BYTES 110
 #define M3_Q4_K_BYTES 144
 #define M3_Q5_K_BYTES 176
 #define M3_Q6_K_BYTES 210
@@ -26,7 +28,21 @@ static inline void m3_kquant_scales_mins(const uint8_t *q, uint8_t sc[8], uint8_
     }
 }
 
+/// IQ4_NL's 16 values.
+static const int8_t m3_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+/// The 16 signed 6-bit scales of a Q3_K superblock from their 12 bytes.
+static inline void m3_q3_K_scales(const uint8_t *b, int scales[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int low = j < 8 ? (b[j] & 0x0f) : (b[j - 8] >> 4);
+        const int high = (b[8 + j % 4] >> (2 * (j / 4))) & 3;
+        scales[j] = (low | high << 4) - 32;
+    }
+}
+
 /// K-quant rows against `blocks` activation blocks (a multiple of 8: 8 per superblock).
+float m3_vec_dot_q2_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
+float m3_vec_dot_q3_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q4_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q5_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
 float m3_vec_dot_q6_K_scalar(const void *row, const m3_block_q8 *x, int blocks);
@@ -61,6 +77,8 @@ void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot_small_vnni(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot4_q2_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+void m3_vec_dot4_q3_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q4_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q6_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

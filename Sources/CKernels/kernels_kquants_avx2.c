@@ -1,4 +1,4 @@
-// AVX2/FMA/F16C dot products of K-quant weight rows (Q4_K, Q5_K, Q6_K) with up to 4 activation
+// AVX2/FMA/F16C dot products of K-quant weight rows (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) with up to 4 activation
 // rows of 8-bit blocks of 32. Each weight sub-block is unpacked to bytes once and used for every
 // activation row; its integer sum is scaled in 16-bit lanes (madd), then by d * the block's scale.
 // Even and odd blocks go to separate accumulators (the odd one also takes the min terms), so that
@@ -101,6 +101,74 @@ M3_AVX2 void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs
         for (int t = 0; t < count; t++) odd[t] = minus_mins(dmin_m, xs[t] + 8 * sb, odd[t]);
     }
     for (int t = 0; t < count; t++) out[t] = hsum(_mm256_add_ps(acc[t], odd[t]));
+}
+
+/// 16-bit lanes: `low` for elements 0..15 of a block (the low 128 bits), `high` for 16..31.
+M3_AVX2 static inline __m256i halves16(int low, int high) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)high), _mm_set1_epi16((short)low));
+}
+
+M3_AVX2 void m3_vec_dot4_q2_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
+    const uint8_t *p = (const uint8_t *)row;
+    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1);
+    __m256 acc[2][4] = {{_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()},
+                        {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}};
+    for (int sb = 0; sb < blocks / 8; sb++, p += M3_Q2_K_BYTES) {
+        const float d = half_at(p + 80), dmin = half_at(p + 82);
+        for (int n = 0; n < 2; n++) {
+            // Bytes 0..15 of the load serve elements 0..15 of each block of this half, 16..31 the rest.
+            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * n));
+            for (int k = 0; k < 4; k++) {
+                const int j = 4 * n + k;
+                const __m256i w = _mm256_and_si256(_mm256_srli_epi16(bytes, 2 * k), three);
+                const uint8_t s0 = p[2 * j], s1 = p[2 * j + 1];
+                const __m256i scale16 = halves16(s0 & 0x0f, s1 & 0x0f), min16 = halves16(s0 >> 4, s1 >> 4);
+                for (int t = 0; t < count; t++) {
+                    const m3_block_q8 *x = xs[t] + 8 * sb + j;
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                    const __m256i dots = _mm256_madd_epi16(_mm256_maddubs_epi16(w, q), scale16);
+                    const __m256i mins = _mm256_madd_epi16(_mm256_maddubs_epi16(ones, q), min16);
+                    const __m256 v = _mm256_fmsub_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(dots),
+                                                     _mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins)));
+                    acc[k & 1][t] = _mm256_fmadd_ps(_mm256_set1_ps(x->d), v, acc[k & 1][t]);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < count; t++) out[t] = hsum(_mm256_add_ps(acc[0][t], acc[1][t]));
+}
+
+M3_AVX2 void m3_vec_dot4_q3_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
+    const uint8_t *p = (const uint8_t *)row;
+    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi8(1), four = _mm256_set1_epi8(4);
+    __m256 acc[2][4] = {{_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()},
+                        {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}};
+    for (int sb = 0; sb < blocks / 8; sb++, p += M3_Q3_K_BYTES) {
+        const float d = half_at(p + 108);
+        int scales[16];
+        m3_q3_K_scales(p + 96, scales);
+        const __m256i high = _mm256_loadu_si256((const __m256i *)p);
+        for (int n = 0; n < 2; n++) {
+            const __m256i bytes = _mm256_loadu_si256((const __m256i *)(p + 32 + 32 * n));
+            for (int k = 0; k < 4; k++) {
+                const int j = 4 * n + k;
+                // u = code + 4 * high bit in 0..7; the value is u - 4.
+                const __m256i bit = _mm256_set1_epi8((char)(1 << j));
+                const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(high, bit), bit);
+                const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 2 * k), three), _mm256_and_si256(set, four));
+                const __m256i scale16 = halves16(scales[2 * j], scales[2 * j + 1]);
+                for (int t = 0; t < count; t++) {
+                    const m3_block_q8 *x = xs[t] + 8 * sb + j;
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                    const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(u, q),
+                                                           _mm256_slli_epi16(_mm256_maddubs_epi16(ones, q), 2));
+                    const __m256i dots = _mm256_madd_epi16(pairs, scale16);
+                    acc[k & 1][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * x->d), _mm256_cvtepi32_ps(dots), acc[k & 1][t]);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < count; t++) out[t] = hsum(_mm256_add_ps(acc[0][t], acc[1][t]));
 }
 
 M3_AVX2 void m3_vec_dot4_q6_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {

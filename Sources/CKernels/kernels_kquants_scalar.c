@@ -9,6 +9,64 @@ static inline float half_at(const uint8_t *p) {
     return m3_fp16_to_fp32(h);
 }
 
+/// Sum of activation codes q[from ..< from + 16].
+static inline int code_sum16(const m3_block_q8 *x, int from) {
+    int s = 0;
+    for (int l = from; l < from + 16; l++) s += x->q[l];
+    return s;
+}
+
+/// Q2_K: block j of a superblock (elements 32j..) is, in half n = j/4 with shift 2(j%4), bytes
+/// qs[32n..32n+16) then qs[32n+16..32n+32); each 16 elements have a 4-bit scale and a 4-bit min.
+float m3_vec_dot_q2_K_scalar(const void *row, const m3_block_q8 *x, int blocks) {
+    const uint8_t *p = (const uint8_t *)row;
+    float sum = 0.0f;
+    for (int sb = 0; sb < blocks / 8; sb++, p += M3_Q2_K_BYTES, x += 8) {
+        const float d = half_at(p + 80), dmin = half_at(p + 82);
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *qs = p + 16 + 32 * (j / 4);
+            const int shift = 2 * (j % 4);
+            int acc = 0, mins = 0;
+            for (int part = 0; part < 2; part++) {
+                const uint8_t sc = p[2 * j + part];
+                int dot = 0;
+                for (int l = 0; l < 16; l++) dot += ((qs[16 * part + l] >> shift) & 3) * x[j].q[16 * part + l];
+                acc += (sc & 0x0f) * dot;
+                mins += (sc >> 4) * code_sum16(&x[j], 16 * part);
+            }
+            sum += x[j].d * (d * (float)acc - dmin * (float)mins);
+        }
+    }
+    return sum;
+}
+
+/// Q3_K: the Q2_K layout with a high bit per element (bit j of hmask[l]); a code is
+/// ((qs >> shift) & 3) - 4, plus 4 when its high bit is set; signed 6-bit scales per 16.
+float m3_vec_dot_q3_K_scalar(const void *row, const m3_block_q8 *x, int blocks) {
+    const uint8_t *p = (const uint8_t *)row;
+    float sum = 0.0f;
+    for (int sb = 0; sb < blocks / 8; sb++, p += M3_Q3_K_BYTES, x += 8) {
+        const float d = half_at(p + 108);
+        int scales[16];
+        m3_q3_K_scales(p + 96, scales);
+        for (int j = 0; j < 8; j++) {
+            const uint8_t *qs = p + 32 + 32 * (j / 4);
+            const int shift = 2 * (j % 4);
+            int acc = 0;
+            for (int part = 0; part < 2; part++) {
+                int dot = 0;
+                for (int l = 16 * part; l < 16 * part + 16; l++) {
+                    const int code = ((qs[l] >> shift) & 3) - ((p[l] >> j) & 1 ? 0 : 4);
+                    dot += code * x[j].q[l];
+                }
+                acc += scales[2 * j + part] * dot;
+            }
+            sum += d * x[j].d * (float)acc;
+        }
+    }
+    return sum;
+}
+
 float m3_vec_dot_q4_K_scalar(const void *row, const m3_block_q8 *x, int blocks) {
     const uint8_t *p = (const uint8_t *)row;
     float sum = 0.0f;

@@ -96,6 +96,20 @@ M3_TARGET __attribute__((always_inline)) static inline void M3_SUFFIX(dot_small)
             }
         }
         break;
+    case M3_TYPE_IQ4_NL: {
+        const __m128i table = _mm_loadu_si128((const __m128i *)m3_iq4nl_values);
+        const __m256i values = _mm256_set_m128i(table, table);
+        for (int b = 0; b < blocks; b++, p += 18) {
+            const float dw = M3_SUFFIX(half_at)(p);
+            const __m256i w = _mm256_shuffle_epi8(values, M3_SUFFIX(nibbles)(p + 2));
+            for (int k = 0; k < count; k++) {
+                const m3_block_q8 *x = xs[k] + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)x->q);
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * x->d), M3_SUFFIX(dot_i8_i8)(w, q), acc[k]);
+            }
+        }
+        break;
+    }
     case M3_TYPE_Q5_1:
         for (int b = 0; b < blocks; b++, p += 24) {
             const float dw = M3_SUFFIX(half_at)(p), mw = M3_SUFFIX(half_at)(p + 2);
@@ -115,7 +129,7 @@ M3_TARGET __attribute__((always_inline)) static inline void M3_SUFFIX(dot_small)
     for (int k = 0; k < count; k++) out[k] = M3_SUFFIX(hsum)(acc[k]) + mins[k];
 }
 
-/// One weight row (Q4_0, Q4_1, Q5_0, Q5_1 or Q8_0) against 1-4 activation rows.
+/// One weight row (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or IQ4_NL) against 1-4 activation rows.
 M3_TARGET void M3_SUFFIX(m3_vec_dot_small)(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out) {
     const uint8_t *p = (const uint8_t *)row;
     switch (count) {

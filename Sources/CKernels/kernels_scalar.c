@@ -115,6 +115,19 @@ float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blo
         }
         break;
     }
+    case M3_TYPE_IQ4_NL:
+        for (int b = 0; b < blocks; b++, p += 18) {
+            int acc = 0;
+            for (int j = 0; j < 16; j++) {
+                acc += m3_iq4nl_values[p[2 + j] & 0x0f] * x[b].q[j] + m3_iq4nl_values[p[2 + j] >> 4] * x[b].q[j + 16];
+            }
+            sum += load_half(p) * x[b].d * (float)acc;
+        }
+        break;
+    case M3_TYPE_Q2_K:
+        return m3_vec_dot_q2_K_scalar(row, x, blocks);
+    case M3_TYPE_Q3_K:
+        return m3_vec_dot_q3_K_scalar(row, x, blocks);
     case M3_TYPE_Q4_K:
         return m3_vec_dot_q4_K_scalar(row, x, blocks);
     case M3_TYPE_Q5_K:

@@ -30,6 +30,12 @@ public enum Dequantize {
             for b in 0 ..< blocks { q5_1(src + b * bb, dst + b * 32) }
         case .q8_0:
             for b in 0 ..< blocks { q8_0(src + b * bb, dst + b * 32) }
+        case .iq4_nl:
+            for b in 0 ..< blocks { iq4_nl(src + b * bb, dst + b * 32) }
+        case .q2_K:
+            for b in 0 ..< blocks { q2_K(src + b * bb, dst + b * 256) }
+        case .q3_K:
+            for b in 0 ..< blocks { q3_K(src + b * bb, dst + b * 256) }
         case .q4_K:
             for b in 0 ..< blocks { q4_K(src + b * bb, dst + b * 256) }
         case .q5_K:
@@ -95,6 +101,78 @@ public enum Dequantize {
     static func q8_0(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = half(p, 0)
         for j in 0 ..< 32 { y[j] = Float(p.load(fromByteOffset: 2 + j, as: Int8.self)) * d }
+    }
+
+    /// IQ4_NL's code book: a 4-bit code picks one of these 16 values (times the block's d).
+    public static let iq4nlValues: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+
+    /// IQ4_NL: fp16 d; 16 bytes of nibbles as Q4_0; table[code] * d.
+    static func iq4_nl(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 0)
+        for j in 0 ..< 16 {
+            let byte = p.load(fromByteOffset: 2 + j, as: UInt8.self)
+            y[j] = d * Float(iq4nlValues[Int(byte & 0x0F)])
+            y[j + 16] = d * Float(iq4nlValues[Int(byte >> 4)])
+        }
+    }
+
+    /// Q2_K: 16 bytes of scales (low nibble: scale, high: min, one per 16 elements), 64 bytes of
+    /// 2-bit codes, fp16 d, fp16 dmin. Two halves of 128; in half n, four shifts 0, 2, 4, 6 of the
+    /// bytes qs[32n ..< 32n + 16] then qs[32n + 16 ..< 32n + 32] give 16 elements each.
+    static func q2_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 80), dmin = half(p, 82)
+        var out = y
+        var scale = 0
+        for n in 0 ..< 2 {
+            let q = p + 16 + 32 * n
+            for shift in stride(from: 0, to: 8, by: 2) {
+                for part in 0 ..< 2 {
+                    let sc = p.load(fromByteOffset: scale, as: UInt8.self)
+                    scale += 1
+                    let dl = d * Float(sc & 0x0F), ml = dmin * Float(sc >> 4)
+                    for l in 0 ..< 16 {
+                        let code = (q.load(fromByteOffset: 16 * part + l, as: UInt8.self) >> UInt8(shift)) & 3
+                        out[l] = dl * Float(code) - ml
+                    }
+                    out += 16
+                }
+            }
+        }
+    }
+
+    /// The 16 signed 6-bit scales of a Q3_K superblock, packed in 12 bytes (GGML's kmask decode).
+    static func q3KScales(_ p: UnsafeRawPointer) -> [Int] {
+        let b = (0 ..< 12).map { p.load(fromByteOffset: $0, as: UInt8.self) }
+        return (0 ..< 16).map { j in
+            let low = j < 8 ? (b[j] & 0x0F) : (b[j - 8] >> 4)
+            let high = (b[8 + j % 4] >> UInt8(2 * (j / 4))) & 3
+            return Int(low | high << 4) - 32
+        }
+    }
+
+    /// Q3_K: 32 bytes of high bits, 64 bytes of 2-bit codes, 12 bytes of scales, fp16 d. As Q2_K's
+    /// layout, each code minus 4 unless its high bit (bit b of hmask[l], b = the 32-element block) is set.
+    static func q3_K(_ p: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
+        let d = half(p, 108)
+        let scales = q3KScales(p + 96)
+        var out = y
+        var scale = 0
+        for n in 0 ..< 2 {
+            let q = p + 32 + 32 * n
+            for (k, shift) in stride(from: 0, to: 8, by: 2).enumerated() {
+                let bit = UInt8(1) << UInt8(4 * n + k)
+                for part in 0 ..< 2 {
+                    let dl = d * Float(scales[scale])
+                    scale += 1
+                    for l in 0 ..< 16 {
+                        let code = Int((q.load(fromByteOffset: 16 * part + l, as: UInt8.self) >> UInt8(shift)) & 3)
+                        let high = p.load(fromByteOffset: 16 * part + l, as: UInt8.self) & bit
+                        out[l] = dl * Float(code - (high != 0 ? 0 : 4))
+                    }
+                    out += 16
+                }
+            }
+        }
     }
 
     /// The 6-bit scale and min of sub-block `j` (0..<8) packed in 12 bytes (K-quants).

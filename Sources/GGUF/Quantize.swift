@@ -23,8 +23,8 @@ public enum Quantize {
             case .q4_1: for b in stride(from: 0, to: x.count, by: 32) { q4_1(x[b ..< b + 32], to: &out) }
             case .q5_0: for b in stride(from: 0, to: x.count, by: 32) { q5_0(x[b ..< b + 32], to: &out) }
             case .q5_1: for b in stride(from: 0, to: x.count, by: 32) { q5_1(x[b ..< b + 32], to: &out) }
-            case .q4_K, .q5_K, .q6_K:
-                preconditionFailure("Quantize does not support \(type.name); K-quants need GGML's scale search")
+            case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_nl:
+                preconditionFailure("Quantize does not support \(type.name); K-quants and IQ4_NL need GGML's scale search")
             }
         }
         return out

@@ -88,10 +88,12 @@ class KernelTestCase: XCTestCase {
 
 /// The GGML types the C kernels multiply.
 enum KernelTypes {
-    static let legacy: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
+    static let legacy: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl]
+    /// Those GGUF's `Quantize` writes (the others get random bytes).
+    static let quantizable: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
     /// Those with a packed form for the AVX-512 kernels.
     static let packable: [GGMLType] = [.q4_0, .q4_1, .q8_0]
-    static let kQuants: [GGMLType] = [.q4_K, .q5_K, .q6_K]
+    static let kQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
     static let all = legacy + kQuants
 
     /// Weight blocks per row for the size sweeps: odd counts and counts around the AVX2 grouping.
@@ -112,7 +114,7 @@ enum KernelFixtures {
     /// bytes, then writes sane fp16 scales (so every code, including extremes like -128, occurs).
     static func weights(_ type: GGMLType, rows: Int, columns: Int, rawBytes: Bool = false,
                         using g: inout SeededGenerator) -> [UInt8] {
-        if !rawBytes && KernelTypes.legacy.contains(type) {
+        if !rawBytes && KernelTypes.quantizable.contains(type) {
             let floats = (0 ..< rows * columns).map { _ in Float.random(in: -1 ... 1, using: &g) }
             return Quantize.blocks(floats, as: type)
         }
@@ -130,8 +132,10 @@ enum KernelFixtures {
     /// Byte offsets of a block's fp16 scales (d, and dmin or m where the type has one).
     static func scaleOffsets(_ type: GGMLType) -> [Int] {
         switch type {
-        case .q4_0, .q5_0, .q8_0: return [0]
+        case .q4_0, .q5_0, .q8_0, .iq4_nl: return [0]
         case .q4_1, .q5_1, .q4_K, .q5_K: return [0, 2]
+        case .q2_K: return [80, 82]
+        case .q3_K: return [108]
         case .q6_K: return [208]
         default: return []
         }

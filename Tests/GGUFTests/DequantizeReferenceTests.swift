@@ -4,7 +4,7 @@ import XCTest
 /// `Dequantize.run` agrees with an independent implementation (the `gguf` Python package). The
 /// tolerance is 1e-6 relative (zeros exact); at the time of writing the two agree bit for bit.
 final class DequantizeReferenceTests: XCTestCase {
-    static let referenceTypes: [GGMLType] = [.f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K]
+    static let referenceTypes: [GGMLType] = [.f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     func testEveryTypeMatchesTheGGUFPythonReferenceWithin1e6Relative() throws {
         let fixture = try QuantReferenceFixture.load()

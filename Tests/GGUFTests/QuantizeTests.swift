@@ -6,7 +6,7 @@ import XCTest
 final class QuantizeTests: XCTestCase {
     func testQuantizersMatchTheGGUFPythonReferenceByteForByte() throws {
         let fixture = try QuantReferenceFixture.load()
-        for type: GGMLType in [.f16, .bf16, .q8_0, .q4_0, .q4_1] {
+        for type: GGMLType in [.f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1] {
             let sample = try XCTUnwrap(fixture.entries[type.name]?.quantize, type.name)
             let bytes = Quantize.blocks(sample.floats, as: type)
             XCTAssertEqual(bytes.count, sample.raw.count, type.name)

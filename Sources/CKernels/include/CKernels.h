@@ -26,9 +26,12 @@ enum {
     M3_TYPE_Q5_0 = 6,
     M3_TYPE_Q5_1 = 7,
     M3_TYPE_Q8_0 = 8,
-    M3_TYPE_Q4_K = 12,  // 256-element superblocks: rows must be a multiple of 256 long
+    M3_TYPE_Q2_K = 10,  // 256-element superblocks: rows must be a multiple of 256 long
+    M3_TYPE_Q3_K = 11,
+    M3_TYPE_Q4_K = 12,
     M3_TYPE_Q5_K = 13,
     M3_TYPE_Q6_K = 14,
+    M3_TYPE_IQ4_NL = 20,  // blocks of 32: 4-bit codes into a fixed table of 16 values
 };
 
 /// Kernel families, best last.
