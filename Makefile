@@ -5,6 +5,9 @@ MODEL ?= smollm2
 MODEL_FILE_smollm2 := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_FILE_gemma3-270m := models/gemma-3-270m-q4_k_m.gguf
 MODEL_FILE := $(or $(MODEL_FILE_$(MODEL)),$(MODEL))
+# Memories are encoded by one model (and checked against its fingerprint): one knowledge base per model.
+DB_smollm2 := data/memory3.sqlite
+DB := $(or $(DB_$(MODEL)),data/memory3-$(basename $(notdir $(MODEL_FILE))).sqlite)
 EVAL_SET ?= ../shared/eval/fictional-public.json
 # Calibrates the retrieval head of a model that has none yet (ships with the repository).
 CALIBRATION_SET ?= config/calibration-set.json
@@ -29,7 +32,7 @@ help:
 # One command from a fresh clone to a running server.
 serve: model build
 	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
-	$(BIN) serve --model $(MODEL_FILE)
+	$(BIN) serve --model $(MODEL_FILE) --db $(DB)
 
 PROMPT ?= What is the capital of France?
 run: model build
