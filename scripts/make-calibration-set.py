@@ -6,7 +6,8 @@ fresh clone; the public eval sets in ../shared/eval stay for measuring, not for 
 
 The facts are made up (names, places and numbers no model can know) from templates unlike the
 public sets' (workshops, ships, festivals, rivers rather than scientists), with a fixed seed:
-    python3 scripts/make-calibration-set.py [--references 48] [--seed 11]
+    python3 scripts/make-calibration-set.py [--references 48] [--seed 11] [--out FILE]
+Another seed and --out make a development set for tuning a reading policy (never the public sets).
 """
 import argparse, json, os, random
 
@@ -69,6 +70,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--references", type=int, default=48)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     makers = [workshop, ship, festival, river]
@@ -82,10 +84,10 @@ def main():
     doc = {"about": "Invented facts for finding a model's retrieval head (memory3 calibrate); made by "
                     "scripts/make-calibration-set.py. Not an eval set: measure on ../shared/eval.",
            "references": references, "questions": questions}
-    with open(OUT, "w") as f:
+    with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")
-    print(f"wrote {os.path.relpath(OUT, ROOT)}: {len(references)} references, {len(questions)} questions")
+    print(f"wrote {args.out}: {len(references)} references, {len(questions)} questions")
 
 
 if __name__ == "__main__":
