@@ -3,7 +3,8 @@
 #   easy set, k=5: explicit >= text + 20 points and >= 80% exact match;
 #   easy set with gold/best-distractor scores swapped: head-reranked explicit >= 70%;
 #   hard set: explicit >= text, and head-reranked explicit >= BM25-trusting explicit.
-# Calibrates the retrieval head first (it is per model, found by a command, not a constant).
+# Calibrates the retrieval head first, on the repository's own config/calibration-set.json (it is per
+# model, found by a command, not a constant; the public sets are for measuring only).
 # Usage: scripts/check-memory-quality.sh [--quick | --hard-advisory]
 #   --quick: easy set only; --hard-advisory: the hard set is measured and printed, not enforced.
 set -euo pipefail
@@ -21,7 +22,7 @@ limit=()
 json() { tail -n 1 "$1"; }
 value() { python3 -c "import json,sys; d=json.loads(sys.stdin.read()); print(d$1)"; }
 
-"$bin" calibrate --set "$shared/fictional-public.json" 2>/dev/null | tee "$out/calibrate.txt"
+"$bin" calibrate --set config/calibration-set.json 2>/dev/null | tee "$out/calibrate.txt"
 "$bin" eval --set "$shared/fictional-public.json" --modes off,text,explicit --rerank head "${limit[@]}" --json 2>/dev/null | tee "$out/easy.txt"
 "$bin" eval --set "$shared/fictional-public.json" --modes explicit --rerank head --swap-gold "${limit[@]}" --json 2>/dev/null | tee "$out/swap.txt"
 

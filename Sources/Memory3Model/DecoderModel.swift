@@ -12,6 +12,8 @@ public struct DecoderConfig: Sendable, Codable, Equatable {
     public var kvHeadCount: Int
     public var headDim: Int
     public var contextLength: Int
+    /// The span of the model's sliding-window layers, if it has any (Gemma 3: 512).
+    public var slidingWindow: Int?
 
     public var kvDim: Int { kvHeadCount * headDim }
     public var queryDim: Int { headCount * headDim }
@@ -21,7 +23,7 @@ public struct DecoderConfig: Sendable, Codable, Equatable {
     public var kvBytesPerToken: Int { 2 * layerCount * kvDim * MemoryLayout<UInt16>.size }
 
     public init(architecture: String, vocabularySize: Int, embeddingLength: Int, layerCount: Int, headCount: Int,
-                kvHeadCount: Int, headDim: Int, contextLength: Int) {
+                kvHeadCount: Int, headDim: Int, contextLength: Int, slidingWindow: Int? = nil) {
         self.architecture = architecture
         self.vocabularySize = vocabularySize
         self.embeddingLength = embeddingLength
@@ -30,6 +32,7 @@ public struct DecoderConfig: Sendable, Codable, Equatable {
         self.kvHeadCount = kvHeadCount
         self.headDim = headDim
         self.contextLength = contextLength
+        self.slidingWindow = slidingWindow
     }
 }
 

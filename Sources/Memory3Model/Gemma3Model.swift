@@ -37,6 +37,7 @@ public struct Gemma3Config: Sendable, Codable, Equatable {
         ropeFreqBaseLocal = Float(optionalDouble("rope.freq_base_swa") ?? 10_000)
         let window = gguf.metadata["gemma3.attention.sliding_window"]?.intValue ?? 0
         slidingWindow = window > 0 ? window : nil
+        shape.slidingWindow = slidingWindow
         slidingWindowPattern = gguf.metadata["gemma3.attention.sliding_window_pattern"]?.intValue ?? 6
         let cap = optionalDouble("final_logit_softcapping") ?? 0
         finalLogitSoftcap = cap > 0 ? Float(cap) : nil

@@ -38,7 +38,7 @@ struct BenchMemoryCommand: ParsableCommand {
         let (model, tokenizer, _) = try modelOptions.load()
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: .dense, codec: .int8, verbose: true)
         defer { built.remove() }
-        var policy = MemoryReadingPolicy()
+        var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k
         policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: built.fingerprint)?.retrievalHead
 

@@ -30,8 +30,8 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Memory codec: fp16, int8, int4.")
     var codec = "int8"
 
-    @Option(help: "RoPE position where the context starts.")
-    var contextOffset = 512
+    @Option(help: "RoPE position where the context starts (default: 512; 128 for a model with sliding-window layers).")
+    var contextOffset: Int?
 
     @Option(help: "How many of the best heads to list.")
     var top = 5
@@ -48,9 +48,9 @@ struct CalibrateCommand: ParsableCommand {
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
                                         profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec), verbose: true)
         defer { built.remove() }
-        var policy = MemoryReadingPolicy()
+        var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k
-        policy.contextOffset = contextOffset
+        if let contextOffset { policy.contextOffset = contextOffset }
         let calibration = Calibration(model: model, tokenizer: tokenizer, source: built.source, policy: policy)
         let scores = try calibration.scoreHeads(evalSet, referenceIds: built.referenceIds) { done, total in
             stderrLine("\rcalibrating: \(done)/\(total)", newline: done == total)

@@ -48,8 +48,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Drop memories whose score is below this fraction of the best.")
     var gate: Double?
 
-    @Option(help: "RoPE position where the context starts (memories sit below it).")
-    var contextOffset = 512
+    @Option(help: "RoPE position where the context starts, memories sitting below it (default: 512; 128 for a model with sliding-window layers).")
+    var contextOffset: Int?
 
     @Flag(help: "Swap the gold reference's rank and score with the best distractor's in every retrieval.")
     var swapGold = false
@@ -76,13 +76,13 @@ struct EvalCommand: ParsableCommand {
                                         profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec), verbose: true)
         defer { built.remove() }
 
-        var policy = MemoryReadingPolicy()
+        var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k
         policy.rankBias = rankBias
         policy.retrieverWeight = retrieverWeight
         policy.scoreRatioBeta = scoreRatioBeta
         policy.gateRatio = gate
-        policy.contextOffset = contextOffset
+        if let contextOffset { policy.contextOffset = contextOffset }
         switch rerank {
         case "none": policy.retrievalHead = nil
         case "auto", "head":

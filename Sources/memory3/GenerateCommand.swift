@@ -110,7 +110,7 @@ struct GenerateCommand: ParsableCommand {
 
         let mode = memory.flatMap(MemoryMode.init(rawValue:)) ?? (db == nil ? .off : .explicit)
         var source: StoreMemorySource?
-        var policy = MemoryReadingPolicy()
+        var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k
         if let db, mode != .off {
             let fingerprint = ModelFingerprint.of(model.file)

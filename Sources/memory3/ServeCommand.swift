@@ -127,7 +127,7 @@ struct ServeCommand: ParsableCommand {
         }
 
         var source: StoreMemorySource?
-        var policy = MemoryReadingPolicy()
+        var policy = MemoryReadingPolicy.defaults(for: model.config)
         if let dbPath = settings.databasePath {
             do {
                 try FileManager.default.createDirectory(at: URL(fileURLWithPath: dbPath).deletingLastPathComponent(), withIntermediateDirectories: true)
