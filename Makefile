@@ -65,10 +65,10 @@ reference: reference-venv
 	.venv-ref/bin/python scripts/make-reference.py --model gemma3
 
 bench: model build reference-venv
-	python3 scripts/bench.py
+	python3 scripts/bench.py --model $(MODEL_FILE)
 
 bench-contended: model build reference-venv
-	python3 scripts/bench.py --contended
+	python3 scripts/bench.py --model $(MODEL_FILE) --contended
 
 bench-memory: model build
 	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
