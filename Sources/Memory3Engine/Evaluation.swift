@@ -66,17 +66,20 @@ public struct Evaluation {
 
     /// Exact match, answer log-probability and recall@k of `mode` over the set's questions. With
     /// `goldInPrompt` (and mode off), each question is read after its gold reference's text alone:
-    /// the model's ceiling, what it answers with the right page in front of it.
-    public func run(_ set: EvalSet, mode: MemoryMode, goldInPrompt: Bool = false,
+    /// the model's ceiling, what it answers with the right page in front of it. With
+    /// `goldMemoryOnly` (and mode explicit), retrieval returns the gold reference alone: how well a
+    /// memory reads when retrieval is perfect, to hold against `goldInPrompt`.
+    public func run(_ set: EvalSet, mode: MemoryMode, goldInPrompt: Bool = false, goldMemoryOnly: Bool = false,
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> EvalScores {
         var exact = 0, recalled = 0
         var logProbabilities = 0.0
         let tokenizer = generator.tokenizer
         for (i, question) in set.questions.enumerated() {
             guard let gold = referenceIds[question.ref] else { throw MemoryEngineError.missingReference(Int64(question.ref)) }
+            let questionSource: MemorySource = goldMemoryOnly ? GoldOnlySource(base: source, gold: gold)
+                : swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source
             let questionGenerator = MemoryGenerator(model: generator.model, tokenizer: tokenizer,
-                                                    source: swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source,
-                                                    policy: generator.policy)
+                                                    source: questionSource, policy: generator.policy)
             var prompt = tokenizer.encode(question.prompt, parseSpecial: false)
             if goldInPrompt {
                 // As text mode lays out retrieved references: the text, a blank line, the question.
@@ -93,8 +96,7 @@ public struct Evaluation {
             if produced.hasPrefix(expected) { exact += 1 }
             let (lp, _) = try questionGenerator.continuationLogProbability(prompt: prompt, continuation: answer, mode: mode)
             logProbabilities += lp
-            let hits = try (swapGoldWithBestDistractor ? SwappedSource(base: source, gold: gold) : source)
-                .retrieve(question.prompt, limit: k)
+            let hits = try questionSource.retrieve(question.prompt, limit: k)
             if hits.contains(where: { $0.referenceId == gold }) { recalled += 1 }
             progress(i + 1, set.questions.count)
         }
@@ -118,6 +120,21 @@ struct SwappedSource: MemorySource {
         hits[g].score = goldScore
         hits[d].score = distractorScore
         return hits
+    }
+
+    func memory(for referenceId: Int64) throws -> EncodedMemory { try base.memory(for: referenceId) }
+    func text(for referenceId: Int64) throws -> String { try base.text(for: referenceId) }
+}
+
+/// A source whose retrieval returns the gold reference alone, whatever the query (perfect retrieval).
+struct GoldOnlySource: MemorySource {
+    let base: MemorySource
+    let gold: Int64
+
+    func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
+        guard limit > 0 else { return [] }
+        // The document id only labels chunk records, which an eval does not read.
+        return [RetrievedReference(referenceId: gold, documentId: 0, score: 1)]
     }
 
     func memory(for referenceId: Int64) throws -> EncodedMemory { try base.memory(for: referenceId) }

@@ -21,7 +21,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The eval set (JSON).")
     var set: String
 
-    @Option(help: "Comma-separated modes: off, text, explicit, gold (the gold reference's text before the question: the model's ceiling).")
+    @Option(help: "Comma-separated modes: off, text, explicit, gold (the gold reference's text before the question: the model's ceiling), explicit-gold (the gold reference's memory alone: reading with perfect retrieval).")
     var modes = "off,text,explicit"
 
     @Option(help: "Memories (or RAG references) per chunk.")
@@ -64,8 +64,9 @@ struct EvalCommand: ParsableCommand {
         let modeList = try modes.split(separator: ",").map { raw -> (name: String, mode: MemoryMode, gold: Bool) in
             let name = raw.trimmingCharacters(in: .whitespaces)
             if name == "gold" { return (name, .off, true) }
+            if name == "explicit-gold" { return (name, .explicit, true) }
             guard let mode = MemoryMode(rawValue: name) else {
-                throw ValidationError("unknown mode '\(name)' (modes: off, text, explicit, gold)")
+                throw ValidationError("unknown mode '\(name)' (modes: off, text, explicit, gold, explicit-gold)")
             }
             return (name, mode, false)
         }
@@ -102,7 +103,8 @@ struct EvalCommand: ParsableCommand {
         print("| --- | --- | --- | --- |")
         for (name, mode, gold) in modeList {
             let started = Date()
-            let scores = try evaluation.run(evalSet, mode: mode, goldInPrompt: gold) { done, total in
+            let scores = try evaluation.run(evalSet, mode: mode, goldInPrompt: gold && mode == .off,
+                                            goldMemoryOnly: gold && mode == .explicit) { done, total in
                 stderrLine("\r\(name): \(done)/\(total)", newline: done == total)
             }
             results[name] = scores
