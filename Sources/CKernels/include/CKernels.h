@@ -134,6 +134,11 @@ void m3_fp32_to_fp16(const float *x, uint16_t *out, size_t n);
 /// out[i] = the fp16 value h[i] as a float, for i in [0, n).
 void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
 
+/// gate[i] <- gelu(gate[i]) * up[i] for i in [0, n), GELU read from `table`: 65,536 floats, the
+/// GELU of every fp16 bit pattern (the input rounded to fp16 to index it); 0 at or below -10 and
+/// the identity at or above 10, as GGML's CPU backend computes it.
+void m3_geglu_fp16_table(float *gate, const float *up, size_t n, const float *table);
+
 /// v <- softmax(v) over n values (in place).
 void m3_softmax(float *v, int n);
 
