@@ -21,24 +21,27 @@ final class RealModelAgreementTests: XCTestCase {
         return best - v.startIndex
     }
 
-    func testTeacherForcedTopOneAgreesWithLlamaCppOnAtLeast95PercentOfPositions() throws {
-        let model = try model()
-        let reference = try LlamaReference.load().teacher_forcing
-        let cache = model.makeCache(capacity: reference.ids.count)
-        let logits = try model.forward(reference.ids, cache: cache, logits: .all)
+    /// Top-1 agreement and perplexity of `model`'s logits over `reference`'s text against llama.cpp's.
+    static func teacherForcing(_ model: any DecoderModel, _ reference: LlamaReference.TeacherForcing) throws -> (top1: Double, perplexity: Double) {
+        let logits = try model.forward(reference.ids, cache: model.makeCache(capacity: reference.ids.count), logits: .all)
         let vocab = model.config.vocabularySize
         var agree = 0
         var sumLogProb = 0.0
         let positions = reference.ids.count - 1
         for i in 0 ..< positions {
             let row = logits[i * vocab ..< (i + 1) * vocab]
-            if Self.argmax(row) == Int(reference.top5[i][0][0]) { agree += 1 }
+            if argmax(row) == Int(reference.top5[i][0][0]) { agree += 1 }
             let maxLogit = row.max()!
             let logSum = Double(maxLogit) + log(row.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) })
             sumLogProb += Double(row[row.startIndex + reference.ids[i + 1]]) - logSum
         }
-        let agreement = Double(agree) / Double(positions)
-        let perplexity = exp(-sumLogProb / Double(positions))
+        return (Double(agree) / Double(positions), exp(-sumLogProb / Double(positions)))
+    }
+
+    func testTeacherForcedTopOneAgreesWithLlamaCppOnAtLeast95PercentOfPositions() throws {
+        let model = try model()
+        let reference = try LlamaReference.load().teacher_forcing
+        let (agreement, perplexity) = try Self.teacherForcing(model, reference)
         print("teacher forcing: top-1 agreement \(agreement), perplexity \(perplexity) vs llama.cpp \(reference.perplexity)")
         XCTAssertGreaterThanOrEqual(agreement, 0.95)
         XCTAssertEqual(perplexity, reference.perplexity, accuracy: reference.perplexity * 0.02)
