@@ -116,16 +116,31 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
     const uint8_t *base = (const uint8_t *)weights;
 #if defined(M3_HAVE_X86)
     if (m3_kernels_use_avx2()) {
-        // Each weight row is unpacked once per block and used for up to 4 tokens.
-        for (int r = row_begin; r < row_end; r++) {
-            const void *row = base + (size_t)r * row_bytes;
-            for (int t = 0; t < tokens; t += 4) {
-                const int count = tokens - t < 4 ? tokens - t : 4;
-                const m3_block_q8 *xs[4];
-                float out[4];
-                for (int k = 0; k < count; k++) xs[k] = x + (size_t)(t + k) * blocks;
-                vec_dot4(type, row, xs, count, blocks, out);
-                for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
+        // Each weight row is unpacked once per block and used for up to 4 tokens. Rows and tokens
+        // are walked in tiles of about 16 KB each, so that a tile's weights and activations stay
+        // in L1 while they meet (row by row over all tokens, the activations of a 256-token step
+        // streamed from L2 for every row). Every output is computed as before, bit for bit.
+        const size_t tile_bytes = 16384;
+        const size_t token_bytes = (size_t)blocks * sizeof(m3_block_q8);
+        int token_tile = (int)(tile_bytes / token_bytes) & ~3;
+        if (token_tile < 4) token_tile = 4;
+        int row_tile = (int)(tile_bytes / row_bytes);
+        if (row_tile < 1) row_tile = 1;
+        for (int t0 = 0; t0 < tokens; t0 += token_tile) {
+            const int t1 = tokens - t0 < token_tile ? tokens : t0 + token_tile;
+            for (int r0 = row_begin; r0 < row_end; r0 += row_tile) {
+                const int r1 = row_end - r0 < row_tile ? row_end : r0 + row_tile;
+                for (int r = r0; r < r1; r++) {
+                    const void *row = base + (size_t)r * row_bytes;
+                    for (int t = t0; t < t1; t += 4) {
+                        const int count = t1 - t < 4 ? t1 - t : 4;
+                        const m3_block_q8 *xs[4];
+                        float out[4];
+                        for (int k = 0; k < count; k++) xs[k] = x + (size_t)(t + k) * blocks;
+                        vec_dot4(type, row, xs, count, blocks, out);
+                        for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
+                    }
+                }
             }
         }
         return;

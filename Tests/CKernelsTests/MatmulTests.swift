@@ -53,6 +53,35 @@ final class MatmulTests: KernelTestCase {
 
     /// A token's result does not depend on which group of 4 it was computed in: m3_matmul gives
     /// exactly m3_vec_dot's value for every token count.
+    /// Wide rows and many tokens: the AVX2 path walks several row tiles and token tiles (~16 KB
+    /// each), from a row range that starts and ends mid-tile; every output still equals m3_vec_dot.
+    func testTiledMatmulEqualsVecDotAcrossRowAndTokenTiles() {
+        var g = SeededGenerator(seed: 11)
+        for type in [GGMLType.q8_0, .q5_0, .q4_K, .q6_K] {
+            let columns = 4096, blocks = columns / 32, rows = 29, tokens = 13
+            let rowBytes = type.byteCount(elements: columns)!
+            let weights = KernelFixtures.weights(type, rows: rows, columns: columns, rawBytes: true, using: &g)
+            let x = KernelFixtures.activations(blocks: tokens * blocks, using: &g)
+            onEachPath { path in
+                weights.withUnsafeBytes { w in
+                    x.withUnsafeBufferPointer { xs in
+                        var y = [Float](repeating: Self.untouched, count: tokens * rows)
+                        m3_matmul(Int32(type.rawValue), w.baseAddress!, rowBytes, 3, Int32(rows - 2),
+                                  xs.baseAddress!, Int32(blocks), Int32(tokens), &y, rows)
+                        for t in 0 ..< tokens {
+                            for r in 0 ..< rows {
+                                let want = (3 ..< rows - 2).contains(r)
+                                    ? m3_vec_dot(Int32(type.rawValue), w.baseAddress! + r * rowBytes, xs.baseAddress! + t * blocks, Int32(blocks))
+                                    : Self.untouched
+                                XCTAssertEqual(y[t * rows + r], want, "\(type.name) t \(t) r \(r) \(path)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testMatmulEqualsVecDotExactlyWhateverTheTokenGrouping() {
         var g = SeededGenerator(seed: 7)
         for type in KernelTypes.all {
