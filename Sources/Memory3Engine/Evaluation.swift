@@ -13,6 +13,9 @@ public struct EvalScores: Codable, Sendable, Equatable {
     /// Share of questions whose gold reference the retriever returned in its top k.
     public var recall_at_k: Double
     public var questions: Int
+    /// Exact match per question kind (the hard set's direct, paraphrase, multihop), when the set
+    /// names kinds.
+    public var exact_match_by_kind: [String: Double]?
 }
 
 /// Runs an eval set against a store built from its references.
@@ -72,6 +75,7 @@ public struct Evaluation {
     public func run(_ set: EvalSet, mode: MemoryMode, goldInPrompt: Bool = false, goldMemoryOnly: Bool = false,
                     progress: (Int, Int) -> Void = { _, _ in }) throws -> EvalScores {
         var exact = 0, recalled = 0
+        var exactByKind: [String: (right: Int, total: Int)] = [:]
         var logProbabilities = 0.0
         let tokenizer = generator.tokenizer
         for (i, question) in set.questions.enumerated() {
@@ -93,7 +97,12 @@ public struct Evaluation {
             let result = try questionGenerator.generate(prompt: prompt, mode: mode, options: options)
             let produced = result.generation.text.drop { $0.isWhitespace }
             let expected = question.answer.trimmingCharacters(in: .whitespaces)
-            if produced.hasPrefix(expected) { exact += 1 }
+            let right = produced.hasPrefix(expected)
+            if right { exact += 1 }
+            if let kind = question.kind {
+                let tally = exactByKind[kind] ?? (0, 0)
+                exactByKind[kind] = (tally.right + (right ? 1 : 0), tally.total + 1)
+            }
             let (lp, _) = try questionGenerator.continuationLogProbability(prompt: prompt, continuation: answer, mode: mode)
             logProbabilities += lp
             let hits = try questionSource.retrieve(question.prompt, limit: k)
@@ -102,7 +111,9 @@ public struct Evaluation {
         }
         let n = Double(max(set.questions.count, 1))
         return EvalScores(exact_match: Double(exact) / n, answer_logprob: logProbabilities / n,
-                          recall_at_k: Double(recalled) / n, questions: set.questions.count)
+                          recall_at_k: Double(recalled) / n, questions: set.questions.count,
+                          exact_match_by_kind: exactByKind.isEmpty ? nil
+                              : exactByKind.mapValues { Double($0.right) / Double($0.total) })
     }
 }
 

@@ -110,6 +110,10 @@ struct EvalCommand: ParsableCommand {
             results[name] = scores
             print(String(format: "| %@ | %.1f%% | %.2f | %.1f%% |", name, scores.exact_match * 100,
                          scores.answer_logprob, scores.recall_at_k * 100))
+            if let byKind = scores.exact_match_by_kind {
+                stderrLine("\(name) by kind: " + byKind.sorted { $0.key < $1.key }
+                    .map { String(format: "%@ %.1f%%", $0.key, $0.value * 100) }.joined(separator: ", "))
+            }
             stderrLine(String(format: "%@ took %.1f s", name, Date().timeIntervalSince(started)))
         }
         if json { try JSONOutput.print(results) }

@@ -116,10 +116,15 @@ final class HTTPLimitTests: XCTestCase {
             total += seconds
         }
         print("health with 1000 idle connections: mean \(String(format: "%.2f", total / Double(samples) * 1000)) ms, worst \(String(format: "%.2f", worst * 1000)) ms")
-        XCTAssertLessThan(worst, 0.1)
+        // Served beside them, not queued behind them: a server that waited on idle connections
+        // would answer after their read timeout (seconds), not within the second allowed here
+        // (the bound is loose on purpose: this is a behaviour check on a shared CI machine, the
+        // latency printed above is the measurement).
+        XCTAssertLessThan(worst, 1.0)
         // The idle connections are still served.
         XCTAssertEqual(try idle[999].request("GET", "/health").status, 200)
-        XCTAssertEqual(server.http.activeRequestCount, 0)
+        // The count drops just after the response is written: wait for it, do not race it.
+        XCTAssertTrue(eventually { server.http.activeRequestCount == 0 }, "\(server.http.activeRequestCount) active")
     }
 
     func raiseOpenFileLimit(to wanted: rlim_t) throws {
