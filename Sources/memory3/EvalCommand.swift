@@ -12,7 +12,7 @@ struct EvalCommand: ParsableCommand {
         Builds a temporary store from the set's references, answers every question greedily (8 tokens) \
         in each mode, and prints a table; with --json the last line is \
         {"off":{"exact_match":..,"answer_logprob":..,"recall_at_k":..},"text":{..},"explicit":{..}}.
-        The set format is shared/eval/fictional-public.json: references[{id,text}], questions[{ref,prompt,answer}].
+        The set format is shared/eval/fictional-public.json: references[{id,text}], questions[{ref,prompt,answer,kind?}]; with kinds, exact match is also given per kind (stderr; "exact_match_by_kind" in the JSON).
         """
     )
 
