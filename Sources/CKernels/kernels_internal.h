@@ -76,6 +76,9 @@ void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
 void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot_small_vnni(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+/// Consecutive weight rows of a 32-block type against one activation row: out[r], r in [0, row_count).
+void m3_vec_dot_small_rows_avx2(int type, const void *rows, size_t row_bytes, int row_count, const m3_block_q8 *x, int blocks, float *out);
+void m3_vec_dot_small_rows_vnni(int type, const void *rows, size_t row_bytes, int row_count, const m3_block_q8 *x, int blocks, float *out);
 void m3_vec_dot4_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q2_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q3_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

@@ -139,3 +139,25 @@ M3_TARGET void M3_SUFFIX(m3_vec_dot_small)(int type, const void *row, const m3_b
     default: M3_SUFFIX(dot_small)(type, p, xs, 4, blocks, out); break;
     }
 }
+
+/// Consecutive weight rows (`row_bytes` apart) against one activation row, the decode case:
+/// out[r] for r in [0, row_count). The type is switched on once for all rows, so each row runs
+/// the kernel specialised for it; every out[r] equals the one-row kernel's, bit for bit.
+M3_TARGET void M3_SUFFIX(m3_vec_dot_small_rows)(int type, const void *rows, size_t row_bytes, int row_count,
+                                                const m3_block_q8 *x, int blocks, float *out) {
+    const uint8_t *p = (const uint8_t *)rows;
+    const m3_block_q8 *xs[1] = {x};
+#define M3_ROWS(T) \
+    for (int r = 0; r < row_count; r++) M3_SUFFIX(dot_small)(T, p + (size_t)r * row_bytes, xs, 1, blocks, out + r); \
+    break
+    switch (type) {
+    case M3_TYPE_Q4_0: M3_ROWS(M3_TYPE_Q4_0);
+    case M3_TYPE_Q4_1: M3_ROWS(M3_TYPE_Q4_1);
+    case M3_TYPE_Q5_0: M3_ROWS(M3_TYPE_Q5_0);
+    case M3_TYPE_Q5_1: M3_ROWS(M3_TYPE_Q5_1);
+    case M3_TYPE_Q8_0: M3_ROWS(M3_TYPE_Q8_0);
+    case M3_TYPE_IQ4_NL: M3_ROWS(M3_TYPE_IQ4_NL);
+    default: M3_ROWS(type);
+    }
+#undef M3_ROWS
+}
