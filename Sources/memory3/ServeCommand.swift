@@ -159,8 +159,15 @@ struct ServeCommand: ParsableCommand {
         if engine.chatTemplate == nil {
             log.event("warning: no usable chat template (\(engine.chatTemplateProblem ?? "?")); /v1/chat/completions answers 400")
         }
-        log.event("try: curl \(settings.servesTLS ? "https" : "http")://\(settings.host):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' "
-                  + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
+        let base = "\(settings.servesTLS ? "https" : "http")://\(settings.host):\(server.port)"
+        if engine.chatTemplate == nil {
+            // A base model (no chat template): the hint is a plain completion, which it serves.
+            log.event("try: curl \(base)/v1/completions -H 'Content-Type: application/json' "
+                      + #"-d '{"prompt":"Explicit memory is","max_tokens":32}'"#)
+        } else {
+            log.event("try: curl \(base)/v1/chat/completions -H 'Content-Type: application/json' "
+                      + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
+        }
     }
 
     /// Queues the default knowledge base (an empty store's first start) and logs when it is in.
