@@ -1,4 +1,4 @@
-.PHONY: serve run model build test calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check reference reference-venv clean help
+.PHONY: serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
@@ -46,10 +46,15 @@ build:
 	swift build -c release
 
 # The test command: fetch the models the tests compare against llama.cpp if missing, then the whole suite.
-test:
+test: fixtures
 	./scripts/fetch-model.sh smollm2
 	./scripts/fetch-model.sh gemma3-270m
 	swift test
+
+# The tiny architecture models the agreement tests read (not in git: written, then checked
+# against the sha256 their llama.cpp reference was computed on).
+fixtures: reference-venv
+	.venv-ref/bin/python scripts/make-arch-fixtures.py --gguf-only
 
 calibrate: model build
 	$(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)

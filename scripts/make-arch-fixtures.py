@@ -13,17 +13,20 @@ and the architecture's special tokens), then records with llama-cpp-python (the 
 implementation): the logits (all 300-odd of them, rounded to 4 decimals) after each of a fixed
 token sequence, and the token ids of a set of strings, in Tests/Fixtures/arch/reference.json.
 
-    python3 -m venv .venv-ref && .venv-ref/bin/pip install --find-links ../shared/wheels llama-cpp-python==0.3.36 gguf numpy
-    .venv-ref/bin/python scripts/make-arch-fixtures.py
+    scripts/setup-reference-venv.sh
+    .venv-ref/bin/python scripts/make-arch-fixtures.py              # models + reference.json
+    .venv-ref/bin/python scripts/make-arch-fixtures.py --gguf-only  # models only (what `make test` runs)
 
+The models are not in git (no weights are): `make test` writes them with --gguf-only, which needs
+only numpy and gguf, and checks each file's sha256 against the one reference.json recorded when
+llama.cpp's answers were computed, so the tests always compare against the bytes llama.cpp read.
 Deterministic: fixed seeds, CPU, 1 thread.
 """
-import json, os
+import hashlib, json, os, sys
 from collections import Counter
 
 import numpy as np
 import gguf
-import llama_cpp
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "arch")
@@ -180,8 +183,32 @@ def write_model(name, m, rng):
     return path, n_vocab
 
 
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_models_only():
+    """Writes the models and checks them against the digests reference.json was computed on."""
+    with open(os.path.join(OUT, "reference.json")) as f:
+        recorded = json.load(f)["models"]
+    for i, (name, m) in enumerate(MODELS.items()):
+        path, _ = write_model(name, m, np.random.default_rng(100 + i))
+        got, want = sha256(path), recorded[name].get("sha256")
+        if got != want:
+            os.remove(path)
+            sys.exit(f"error: {os.path.relpath(path, ROOT)} has sha256 {got}, but reference.json was computed on "
+                     f"{want} (numpy {np.__version__}, gguf: see scripts/setup-reference-venv.sh for the pinned "
+                     f"versions); regenerate both with scripts/make-arch-fixtures.py")
+        print(f"fixture ok: {os.path.relpath(path, ROOT)}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if "--gguf-only" in sys.argv[1:]:
+        write_models_only()
+        return
+    import llama_cpp  # only for the reference answers
     doc = {"generator": "scripts/make-arch-fixtures.py", "llama_cpp_python": llama_cpp.__version__,
            "sequence": SEQUENCE, "models": {}}
     for i, (name, m) in enumerate(MODELS.items()):
@@ -191,8 +218,8 @@ def main():
         llm.eval(SEQUENCE)
         logits = [[round(float(x), 4) for x in llm.scores[j][:n_vocab]] for j in range(len(SEQUENCE))]
         tokenized = [{"text": s, "ids": llm.tokenize(s.encode(), add_bos=False, special=False)} for s in STRINGS]
-        doc["models"][name] = {"file": f"{name}.gguf", "architecture": m["arch"], "pre": m["pre"], "vocab": n_vocab,
-                               "logits": logits, "tokenize": tokenized}
+        doc["models"][name] = {"file": f"{name}.gguf", "sha256": sha256(path), "architecture": m["arch"],
+                               "pre": m["pre"], "vocab": n_vocab, "logits": logits, "tokenize": tokenized}
         print(f"{name}: {os.path.getsize(path)} bytes, vocab {n_vocab}, "
               f"argmax after the sequence {int(np.argmax(llm.scores[len(SEQUENCE) - 1][:n_vocab]))}")
     with open(os.path.join(OUT, "reference.json"), "w") as f:

@@ -34,11 +34,18 @@ final class ArchitectureAgreementTests: XCTestCase {
         try JSONDecoder().decode(Reference.self, from: Data(contentsOf: Self.folder.appendingPathComponent("reference.json")))
     }
 
+    /// The fixture's model file. Not in git (no weights are): `make test` writes it, checked
+    /// against the sha256 that reference.json was computed on.
+    func load(_ entry: Reference.Model, threads: Int) throws -> any DecoderModel {
+        let path = Self.folder.appendingPathComponent(entry.file).path
+        guard FileManager.default.fileExists(atPath: path) else { throw MissingFixture(path: path) }
+        return try ModelRegistry.load(try GGUFFile(path: path), threads: threads)
+    }
+
     func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let fixture = try reference()
         let expected = try XCTUnwrap(fixture.models[name], file: file, line: line)
-        let gguf = try GGUFFile(path: Self.folder.appendingPathComponent(expected.file).path)
-        let model = try ModelRegistry.load(gguf, threads: 2)
+        let model = try load(expected, threads: 2)
         XCTAssertEqual(model.config.architecture, expected.architecture, file: file, line: line)
         XCTAssertEqual(model.config.vocabularySize, expected.vocab, file: file, line: line)
 
@@ -75,10 +82,18 @@ final class ArchitectureAgreementTests: XCTestCase {
     func testTheComparisonFailsForAnotherModel() throws {
         let fixture = try reference()
         let qwen2 = try XCTUnwrap(fixture.models["qwen2"]), llama3 = try XCTUnwrap(fixture.models["llama3"])
-        let other = try ModelRegistry.load(try GGUFFile(path: Self.folder.appendingPathComponent(llama3.file).path), threads: 1)
+        let other = try load(llama3, threads: 1)
         let logits = try other.forward(fixture.sequence, cache: other.makeCache(capacity: 64), logits: .last)
         let last = qwen2.logits.last!
         let worst = zip(logits, last).map { abs($0 - $1) }.max()!
         XCTAssertGreaterThan(worst, 0.01 * last.map(abs).max()!)
+    }
+}
+
+/// A fixture model that has not been written: a failure that says how to make it.
+struct MissingFixture: Error, CustomStringConvertible {
+    let path: String
+    var description: String {
+        "\(path) is missing: run `make test` (it writes the fixture models with scripts/make-arch-fixtures.py --gguf-only)"
     }
 }
