@@ -36,16 +36,17 @@ final class ArchitectureAgreementTests: XCTestCase {
 
     /// The fixture's model file. Not in git (no weights are): `make test` writes it, checked
     /// against the sha256 that reference.json was computed on.
-    func load(_ entry: Reference.Model, threads: Int) throws -> any DecoderModel {
+    func fixtureFile(_ entry: Reference.Model) throws -> GGUFFile {
         let path = Self.folder.appendingPathComponent(entry.file).path
         guard FileManager.default.fileExists(atPath: path) else { throw MissingFixture(path: path) }
-        return try ModelRegistry.load(try GGUFFile(path: path), threads: threads)
+        return try GGUFFile(path: path)
     }
 
     func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let fixture = try reference()
         let expected = try XCTUnwrap(fixture.models[name], file: file, line: line)
-        let model = try load(expected, threads: 2)
+        let gguf = try fixtureFile(expected)
+        let model = try ModelRegistry.load(gguf, threads: 2)
         XCTAssertEqual(model.config.architecture, expected.architecture, file: file, line: line)
         XCTAssertEqual(model.config.vocabularySize, expected.vocab, file: file, line: line)
 
@@ -82,7 +83,7 @@ final class ArchitectureAgreementTests: XCTestCase {
     func testTheComparisonFailsForAnotherModel() throws {
         let fixture = try reference()
         let qwen2 = try XCTUnwrap(fixture.models["qwen2"]), llama3 = try XCTUnwrap(fixture.models["llama3"])
-        let other = try load(llama3, threads: 1)
+        let other = try ModelRegistry.load(try fixtureFile(llama3), threads: 1)
         let logits = try other.forward(fixture.sequence, cache: other.makeCache(capacity: 64), logits: .last)
         let last = qwen2.logits.last!
         let worst = zip(logits, last).map { abs($0 - $1) }.max()!
