@@ -109,18 +109,19 @@ final class HTTPLimitTests: XCTestCase {
         let samples = 20
         for _ in 0 ..< samples {
             let start = Date()
-            let r = try TestHTTPClient.request(port: server.port, "GET", "/health")
+            // A server queued behind the idle connections would not answer before their 30 s
+            // idle timeout: the read times out after 5 s and throws (behaviour, not speed).
+            let client = try TestHTTPClient(port: server.port)
+            client.setReceiveTimeout(5)
+            client.send(TestHTTPClient.format("GET", "/health", headers: [("Connection", "close")]))
+            let r = try client.readResponse()
             let seconds = Date().timeIntervalSince(start)
             XCTAssertEqual(r.status, 200)
             worst = max(worst, seconds)
             total += seconds
         }
         print("health with 1000 idle connections: mean \(String(format: "%.2f", total / Double(samples) * 1000)) ms, worst \(String(format: "%.2f", worst * 1000)) ms")
-        // Served beside them, not queued behind them: a server that waited on idle connections
-        // would answer after their read timeout (seconds), not within the second allowed here
-        // (the bound is loose on purpose: this is a behaviour check on a shared CI machine, the
-        // latency printed above is the measurement).
-        XCTAssertLessThan(worst, 1.0)
+        // The latency printed is a measurement, not an assertion.
         // The idle connections are still served.
         XCTAssertEqual(try idle[999].request("GET", "/health").status, 200)
         // The count drops just after the response is written: wait for it, do not race it.
