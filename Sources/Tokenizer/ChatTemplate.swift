@@ -26,25 +26,22 @@ public enum ChatTemplate: Sendable, Equatable {
         guard let template, !template.isEmpty else {
             throw TokenizerError.unsupportedChatTemplate("the model has no chat template (tokenizer.chat_template)")
         }
-        if template.contains("<|start_header_id|>") {
-            for marker in ["<|end_header_id|>", "<|eot_id|>", "for message in", "add_generation_prompt"]
-            where !template.contains(marker) {
-                throw TokenizerError.unsupportedChatTemplate("a Llama 3-style template without '\(marker)'")
+        // The formats recognised by a marker: what the template must also hold, and what it may
+        // not use (features this engine does not render).
+        let families: [(format: ChatTemplate, marker: String, style: String, required: [String], unsupported: [String], why: String)] = [
+            (.llama3, "<|start_header_id|>", "Llama 3", ["<|end_header_id|>", "<|eot_id|>", "for message in", "add_generation_prompt"],
+             ["tools", "tool_call", "date_string", "Cutting Knowledge", "ipython"], " (Llama 3.1+ preamble)"),
+            (.gemma, "<start_of_turn>", "Gemma", ["<end_of_turn>", "for message in", "model", "add_generation_prompt"],
+             ["tools", "tool_call", "<think>", "enable_thinking", "documents"], ""),
+        ]
+        for family in families where template.contains(family.marker) {
+            for marker in family.required where !template.contains(marker) {
+                throw TokenizerError.unsupportedChatTemplate("a \(family.style)-style template without '\(marker)'")
             }
-            for feature in ["tools", "tool_call", "date_string", "Cutting Knowledge", "ipython"] where template.contains(feature) {
-                throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)' (Llama 3.1+ preamble), which this engine does not render")
+            for feature in family.unsupported where template.contains(feature) {
+                throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)'\(family.why), which this engine does not render")
             }
-            return .llama3
-        }
-        if template.contains("<start_of_turn>") {
-            for marker in ["<end_of_turn>", "for message in", "model", "add_generation_prompt"]
-            where !template.contains(marker) {
-                throw TokenizerError.unsupportedChatTemplate("a Gemma-style template without '\(marker)'")
-            }
-            for feature in ["tools", "tool_call", "<think>", "enable_thinking", "documents"] where template.contains(feature) {
-                throw TokenizerError.unsupportedChatTemplate("the template uses '\(feature)', which this engine does not render")
-            }
-            return .gemma
+            return family.format
         }
         let required = ["<|im_start|>", "<|im_end|>", "for message in messages", "add_generation_prompt"]
         for marker in required where !template.contains(marker) {
