@@ -37,28 +37,22 @@ public struct Evaluation {
         self.referenceIds = referenceIds
     }
 
-    /// Puts every reference of `set` into `store` as its own document, encoded with `encode` and
-    /// written with `codec`; returns eval reference id -> store reference id.
-    public static func buildStore(_ set: EvalSet, store: MemoryStore, profile: String, codec: MemoryCodec,
-                                  fingerprint: String, tokenizer: Tokenizer,
-                                  encode: (String) throws -> EncodedMemory,
+    /// Puts every reference of `set` into the pipeline's store as its own document (one reference,
+    /// not cut), through the same ingestion as the CLI and the server; returns eval reference id ->
+    /// store reference id.
+    public static func buildStore(_ set: EvalSet, pipeline: IngestionPipeline,
                                   progress: (Int, Int) -> Void = { _, _ in }) throws -> [Int: Int64] {
         var ids: [Int: Int64] = [:]
         for (i, reference) in set.references.enumerated() {
-            let bytes = Array(reference.text.utf8)
-            let sha = ModelFingerprint.sha256Hex(bytes)
+            let input = DocumentInput(title: "eval reference \(reference.id)", source: "eval", bytes: Array(reference.text.utf8),
+                                      format: .wholeText)
             let documentId: Int64
-            if let existing = try store.document(sha256: sha) {
-                documentId = existing.id
-            } else {
-                let blob = try codec.encode(try encode(reference.text), profile: profile, fingerprint: fingerprint)
-                documentId = try store.insertDocument(NewDocument(
-                    title: "eval reference \(reference.id)", source: "eval", sha256: sha, bytes: bytes.count,
-                    references: [NewReference(ordinal: 0, text: reference.text,
-                                              tokenCount: tokenizer.encode(reference.text, parseSpecial: false, addBOS: false).count,
-                                              memories: [NewMemory(profile: profile, codec: codec.name, blob: blob)])]))
+            switch pipeline.ingestNow(input) {
+            case .ready(let id), .skipped(let id): documentId = id
+            case .failed(let error): throw MemoryEngineError.ingestionFailed(reference: reference.id, error.description)
+            case .pending: throw MemoryEngineError.ingestionFailed(reference: reference.id, "unfinished")
             }
-            guard let detail = try store.document(id: documentId), let first = detail.references.first else {
+            guard let detail = try pipeline.store.document(id: documentId), let first = detail.references.first else {
                 throw MemoryEngineError.missingReference(documentId)
             }
             ids[reference.id] = first.id

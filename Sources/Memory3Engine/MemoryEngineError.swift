@@ -3,12 +3,15 @@ public enum MemoryEngineError: Error, Equatable, CustomStringConvertible {
     /// The reference exists but has no memory for the profile in use (ingested with another profile).
     case missingMemory(referenceId: Int64, profile: String)
     case missingReference(Int64)
+    /// An eval reference could not be ingested.
+    case ingestionFailed(reference: Int, String)
 
     public var description: String {
         switch self {
         case .missingMemory(let id, let profile):
             return "reference \(id) has no '\(profile)' memory; re-ingest with --profile \(profile)"
         case .missingReference(let id): return "reference \(id) does not exist"
+        case .ingestionFailed(let reference, let why): return "eval reference \(reference) could not be ingested: \(why)"
         }
     }
 }

@@ -2,9 +2,12 @@
 public struct IngestOptions: Sendable, Equatable {
     /// Files larger than this are refused without being read.
     public var maxFileBytes: Int = 32 << 20
-    /// A document's memories are written in one transaction, so they are all held in memory
-    /// first; a document whose memories would exceed this is refused before it is encoded.
+    /// The most a document's stored memories may take: estimated from its first reference (and
+    /// checked after every one), a document over it fails early instead of filling the disk.
     public var maxDocumentMemoryBytes: Int = 2 << 30
+    /// References committed per transaction: what is held in RAM while a document is encoded
+    /// (~1.5 MB each with the dense profile), and what a crash can cost to encode again.
+    public var commitBatchReferences = 8
     public var codec: MemoryCodec = .default
     public var maxReferenceTokens: Int = ReferenceChunker.defaultMaxReferenceTokens
     /// Extensions taken from folders (and accepted for files named explicitly), lowercase.

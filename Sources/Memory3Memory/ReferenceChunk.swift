@@ -20,6 +20,9 @@ public struct ReferenceChunk: Sendable, Equatable {
 public enum TextFormat: String, Sendable, Equatable {
     case plain
     case markdown
+    /// One reference holding the whole text, not cut (the eval's references, each already a
+    /// reference-sized passage).
+    case wholeText = "whole"
 
     /// Markdown for .md/.markdown, plain text otherwise.
     public init(pathExtension: String) {

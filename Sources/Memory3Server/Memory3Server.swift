@@ -1,5 +1,6 @@
 import Foundation
 import Memory3Engine
+import Memory3Memory
 import MemoryStore
 import Synchronization
 
@@ -10,8 +11,8 @@ public final class Memory3Server: Sendable {
     public let metrics = ServerMetrics()
     public let scheduler: GenerationScheduler
     public let log: RequestLog
-    /// Document uploads being (or recently) encoded.
-    public let ingestions = IngestionRegistry()
+    /// Document uploads: recorded, encoded on the generation worker, resumed after a restart.
+    let ingestion: IngestionService
     let http: HTTPServer
     private let state = ServerState()
 
@@ -23,7 +24,9 @@ public final class Memory3Server: Sendable {
                                              promptBudget: configuration.prefillChunkTokens,
                                              kvBudgetBytes: configuration.kvCacheBytes, metrics: metrics)
         let state = self.state
-        let registry = self.ingestions
+        let ingestion = IngestionService(scheduler: scheduler, metrics: metrics, log: self.log,
+                                         maxPending: configuration.maxPendingIngestions)
+        self.ingestion = ingestion
         state.engine.withLock { $0 = engine }
         let currentEngine: @Sendable () -> LanguageModelEngine? = { state.engine.withLock { $0 } }
         let completions = CompletionService(configuration: configuration, scheduler: scheduler, metrics: metrics, engine: currentEngine)
@@ -35,7 +38,7 @@ public final class Memory3Server: Sendable {
                 g.openConnections = httpBox.server?.openConnectionCount ?? 0
                 g.activeRequests = httpBox.server?.activeRequestCount ?? 0
                 g.modelLoaded = currentEngine() != nil
-                g.ingestionQueue = registry.pendingCount
+                g.ingestionQueue = ingestion.live.count
                 if let store = state.store.withLock({ $0 }), let statistics = try? store.statistics() {
                     g.documents = statistics.documents
                     g.references = statistics.references
@@ -61,8 +64,7 @@ public final class Memory3Server: Sendable {
         router.add(Route("POST", "/v1/completions") { request throws(APIError) in try completions.handle(request, kind: .text) })
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
-            store: { state.store.withLock { $0 } }, pipeline: { state.pipeline.withLock { $0 } }, scheduler: scheduler,
-            registry: registry, maxPendingIngestions: configuration.maxPendingIngestions, metrics: metrics,
+            store: { state.store.withLock { $0 } }, ingestion: ingestion,
             profile: { state.memorySource.withLock { $0?.profile } },
             defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
         for route in documents.routes() { router.add(route) }
@@ -103,23 +105,22 @@ public final class Memory3Server: Sendable {
         if let source { state.memorySource.withLock { $0 = source } }
     }
 
-    /// Queues documents for encoding, as an upload would (returns nil before `setIngestion`).
+    /// Records documents and queues them for encoding, as an upload would (nil before
+    /// `setIngestion`, or when they cannot be recorded).
     @discardableResult
-    public func ingest(_ documents: [UploadedDocument]) -> [DocumentIngestion]? {
-        guard let pipeline = state.pipeline.withLock({ $0 }) else { return nil }
-        return documents.map { document in
-            let metrics = self.metrics
-            let job = DocumentIngestion(id: IngestionRegistry.newID(), document: document, replacing: nil, pipeline: pipeline,
-                                        onFinish: { status, references in metrics.recordIngestion(status: status.rawValue, references: references) })
-            ingestions.add(job)
-            scheduler.submitBackground(job)
-            return job
+    public func ingest(_ documents: [UploadedDocument]) -> [IngestionRecord]? {
+        do {
+            return try ingestion.enqueue(documents, replacing: nil)
+        } catch {
+            log.event("ingestion: cannot queue \(documents.count) documents: \(error)")
+            return nil
         }
     }
 
-    /// Lets uploads be encoded (needs the model and the store).
-    public func setIngestion(_ pipeline: any DocumentPipeline) {
-        state.pipeline.withLock { $0 = pipeline }
+    /// Lets uploads be encoded (needs the model and the store), and resumes the ingestions a
+    /// stopped server left pending.
+    public func setIngestion(_ pipeline: IngestionPipeline) {
+        ingestion.start(pipeline)
     }
 
     /// Records why the model could not load (/ready reports it).
@@ -150,7 +151,6 @@ final class ServerState: Sendable {
     let loadProblem = Mutex<String?>(nil)
     let store = Mutex<MemoryStore?>(nil)
     let memorySource = Mutex<StoreMemorySource?>(nil)
-    let pipeline = Mutex<(any DocumentPipeline)?>(nil)
 }
 
 /// Lets route closures reach the HTTP server, which is made after them.

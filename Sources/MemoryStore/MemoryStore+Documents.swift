@@ -78,10 +78,17 @@ extension MemoryStore {
         }
     }
 
+    /// The document with this stable key (a source path, a client's `external_id`), or nil.
+    public func document(externalKey: String) throws(MemoryStoreError) -> DocumentSummary? {
+        try withDatabase { database in
+            try Self.summaries(where: "AND d.external_key = ?", [.text(externalKey)], in: database).first
+        }
+    }
+
     /// The document with this content hash, or nil.
     public func document(sha256: String) throws(MemoryStoreError) -> DocumentSummary? {
         try withDatabase { database in
-            try Self.summaries(where: "WHERE d.sha256 = ?", [.text(sha256)], in: database).first
+            try Self.summaries(where: "AND d.sha256 = ?", [.text(sha256)], in: database).first
         }
     }
 
@@ -100,7 +107,7 @@ extension MemoryStore {
     public func document(id: Int64) throws(MemoryStoreError) -> DocumentDetail? {
         try withDatabase { database in
             try database.transaction(.deferred) {
-                guard let summary = try Self.summaries(where: "WHERE d.id = ?", [.integer(id)], in: database).first else {
+                guard let summary = try Self.summaries(where: "AND d.id = ?", [.integer(id)], in: database).first else {
                     return nil
                 }
                 let references = try database.withStatement(
@@ -137,11 +144,12 @@ extension MemoryStore {
         let documentId: Int64
         do {
             try database.run(
-                "INSERT INTO documents (id, title, source, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents (id, title, source, sha256, bytes, created_at, external_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     id.map { .integer($0) } ?? .null,
                     .text(document.title), .text(document.source), .text(document.sha256),
                     .integer(Int64(document.bytes)), .integer(Int64(Date().timeIntervalSince1970.rounded(.down))),
+                    document.externalKey.map { .text($0) } ?? .null,
                 ]
             )
             documentId = database.lastInsertRowID
@@ -149,7 +157,12 @@ extension MemoryStore {
             guard error.isConstraintViolation else { throw error }
             throw MemoryStoreError.invalidDocument("document: \(error.message)")
         }
+        try insertReferences(document.references, documentId: documentId, into: database)
+        return documentId
+    }
 
+    /// Inserts references with their memories under `documentId`.
+    static func insertReferences(_ references: [NewReference], documentId: Int64, into database: Database) throws {
         let insertReference = try database.prepare(
             "INSERT INTO document_references (document_id, ordinal, text, token_count) VALUES (?, ?, ?, ?)"
         )
@@ -159,7 +172,7 @@ extension MemoryStore {
         )
         defer { insertMemory.finalize() }
 
-        for reference in document.references {
+        for reference in references {
             let referenceId: Int64
             do {
                 try insertReference.bind([
@@ -190,21 +203,22 @@ extension MemoryStore {
                 }
             }
         }
-        return documentId
     }
 
-    private static func deleteDocument(id: Int64, in database: Database) throws -> Bool {
+    static func deleteDocument(id: Int64, in database: Database) throws -> Bool {
         // References, memories and full-text rows go by ON DELETE CASCADE and the FTS triggers.
-        try database.run("DELETE FROM documents WHERE id = ?", [.integer(id)])
+        // A staged document is not a document yet: it goes with its ingestion.
+        try database.run("DELETE FROM documents WHERE id = ? AND staged_by IS NULL", [.integer(id)])
         return database.changes > 0
     }
 
-    private static func summaries(where clause: String, _ values: [SQLiteValue], in database: Database) throws -> [DocumentSummary] {
+    static func summaries(where clause: String, _ values: [SQLiteValue], in database: Database) throws -> [DocumentSummary] {
         try database.withStatement(
             """
             SELECT d.id, d.title, d.source, d.sha256, d.bytes, d.created_at,
-                   (SELECT count(*) FROM document_references r WHERE r.document_id = d.id)
+                   (SELECT count(*) FROM document_references r WHERE r.document_id = d.id), d.external_key
             FROM documents d
+            WHERE d.staged_by IS NULL
             \(clause)
             """
         ) { statement in
@@ -218,7 +232,8 @@ extension MemoryStore {
                     sha256: statement.string(3),
                     bytes: statement.int(4),
                     createdAt: Date(timeIntervalSince1970: TimeInterval(statement.int64(5))),
-                    referenceCount: statement.int(6)
+                    referenceCount: statement.int(6),
+                    externalKey: statement.isNull(7) ? nil : statement.string(7)
                 ))
             }
             return summaries

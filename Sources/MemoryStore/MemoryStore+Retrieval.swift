@@ -2,7 +2,7 @@
 
 extension MemoryStore {
     /// References matching any word of `text`, best first by BM25 (`score` = -bm25, higher is
-    /// better), at most `limit`. The text is never used as an FTS5 query expression (see
+    /// better), at most `limit`. References of documents still being ingested (staged) are not found. The text is never used as an FTS5 query expression (see
     /// `SearchQuery`); text without words returns no hits. With `profile`, only references that have
     /// a memory of that profile are returned.
     public func search(_ text: String, limit: Int, profile: String? = nil) throws(MemoryStoreError) -> [SearchHit] {
@@ -15,6 +15,7 @@ extension MemoryStore {
                 """
                 SELECT r.id, r.document_id, bm25(reference_fts) AS rank_score
                 FROM reference_fts JOIN document_references r ON r.id = reference_fts.rowid
+                JOIN documents d ON d.id = r.document_id AND d.staged_by IS NULL
                 WHERE reference_fts MATCH ?1 \(profileFilter)
                 ORDER BY rank_score, r.id
                 LIMIT ?2

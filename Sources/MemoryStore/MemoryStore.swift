@@ -237,7 +237,7 @@ public final class MemoryStore: @unchecked Sendable {
                 }
                 let pageSize = Int(try database.scalarInt("PRAGMA page_size") ?? 0)
                 return StoreStatistics(
-                    documents: Int(try database.scalarInt("SELECT count(*) FROM documents") ?? 0),
+                    documents: Int(try database.scalarInt("SELECT count(*) FROM documents WHERE staged_by IS NULL") ?? 0),
                     references: Int(try database.scalarInt("SELECT count(*) FROM document_references") ?? 0),
                     tokens: Int(try database.scalarInt("SELECT coalesce(sum(token_count), 0) FROM document_references") ?? 0),
                     memories: usage.reduce(0) { $0 + $1.count },

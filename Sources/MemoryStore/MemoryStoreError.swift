@@ -28,6 +28,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
     case invalidDocument(String)
     /// A memory was offered for a reference that does not exist.
     case referenceNotFound(id: Int64)
+    /// The ingestion was finished (cancelled, superseded) or is unknown: nothing was written.
+    case ingestionNotPending(id: String)
     /// The store was closed.
     case closed(path: String)
     /// Any other SQLite failure.
@@ -59,6 +61,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
             return "invalid document, nothing was stored: \(detail)"
         case .referenceNotFound(let id):
             return "no reference with id \(id)"
+        case .ingestionNotPending(let id):
+            return "ingestion \(id) is not pending (it was cancelled, superseded or has finished)"
         case .closed(let path):
             return "the memory store \(path) is closed"
         case .sqlite(let path, let error):

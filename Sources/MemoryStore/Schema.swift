@@ -81,5 +81,41 @@ enum Schema {
             """,
             "INSERT INTO reference_fts(reference_fts) VALUES ('rebuild')",
         ],
+        // v3: durable ingestion. An accepted upload is a row of `ingestions` (its bytes included)
+        // before the client hears 202; its references are committed in small batches under a
+        // *staged* document (`staged_by` = the ingestion id, hidden from listing and retrieval),
+        // which becomes visible, or replaces the document with the same `external_key`, in one
+        // transaction at the end. A staged document's sha256 is a placeholder ('staged:<id>')
+        // until then, so that the UNIQUE content hash only ever holds visible documents.
+        [
+            "ALTER TABLE documents ADD COLUMN external_key TEXT",
+            "ALTER TABLE documents ADD COLUMN staged_by TEXT",
+            """
+            CREATE UNIQUE INDEX documents_external_key ON documents(external_key)
+            WHERE external_key IS NOT NULL AND staged_by IS NULL
+            """,
+            "CREATE INDEX documents_staged_by ON documents(staged_by) WHERE staged_by IS NOT NULL",
+            """
+            CREATE TABLE ingestions (
+                id TEXT PRIMARY KEY NOT NULL,
+                external_key TEXT,
+                title TEXT NOT NULL,
+                source TEXT NOT NULL,
+                format TEXT NOT NULL,
+                content BLOB,
+                sha256 TEXT NOT NULL,
+                bytes INTEGER NOT NULL CHECK (bytes >= 0),
+                replacing INTEGER,
+                state TEXT NOT NULL CHECK (state IN ('queued', 'encoding', 'ready', 'skipped', 'failed', 'cancelled')),
+                references_total INTEGER,
+                references_done INTEGER NOT NULL DEFAULT 0,
+                document_id INTEGER,
+                error TEXT,
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL
+            )
+            """,
+            "CREATE INDEX ingestions_state ON ingestions(state, created_at)",
+        ],
     ]
 }

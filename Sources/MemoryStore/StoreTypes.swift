@@ -12,13 +12,16 @@ public struct NewDocument: Sendable, Equatable {
     /// Size of the document's content in bytes.
     public var bytes: Int
     public var references: [NewReference]
+    /// The document's stable key (a source path, a client's `external_id`), unique when set.
+    public var externalKey: String?
 
-    public init(title: String, source: String, sha256: String, bytes: Int, references: [NewReference]) {
+    public init(title: String, source: String, sha256: String, bytes: Int, references: [NewReference], externalKey: String? = nil) {
         self.title = title
         self.source = source
         self.sha256 = sha256
         self.bytes = bytes
         self.references = references
+        self.externalKey = externalKey
     }
 }
 
@@ -61,8 +64,12 @@ public struct DocumentSummary: Sendable, Equatable, Hashable {
     /// When the document was inserted (whole seconds; stored as Unix time).
     public var createdAt: Date
     public var referenceCount: Int
+    /// The stable key it was ingested under, if any.
+    public var externalKey: String?
 
-    public init(id: Int64, title: String, source: String, sha256: String, bytes: Int, createdAt: Date, referenceCount: Int) {
+    public init(id: Int64, title: String, source: String, sha256: String, bytes: Int, createdAt: Date, referenceCount: Int,
+                externalKey: String? = nil) {
+        self.externalKey = externalKey
         self.id = id
         self.title = title
         self.source = source

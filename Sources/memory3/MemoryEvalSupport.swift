@@ -21,8 +21,10 @@ struct EvalStore {
         let fingerprint = ModelFingerprint.of(model.file)
         let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: profile)
         let started = Date()
-        let ids = try Evaluation.buildStore(set, store: store, profile: profile.name, codec: codec, fingerprint: fingerprint,
-                                            tokenizer: tokenizer, encode: encoder.encode) { done, total in
+        var options = IngestOptions()
+        options.codec = codec
+        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options)
+        let ids = try Evaluation.buildStore(set, pipeline: pipeline) { done, total in
             if verbose { stderrLine("\rencoding references \(done)/\(total)", newline: done == total) }
         }
         if verbose {

@@ -139,9 +139,12 @@ struct ServeCommand: ParsableCommand {
                 let statistics = try? store.statistics()
                 log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
                 let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
-                server.setIngestion(EncoderPipeline(store: store, encoder: encoder, fingerprint: fingerprint))
+                var ingestOptions = IngestOptions()
+                ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
+                ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
+                server.setIngestion(IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions))
                 if statistics?.documents == 0, let folder = settings.knowledgeDirectory {
-                    seedKnowledge(from: folder, into: server)
+                    seedKnowledge(from: folder, into: server, store: store)
                 }
             } catch {
                 failStart(server, "cannot open the knowledge base '\(dbPath)': \(error)")
@@ -170,28 +173,37 @@ struct ServeCommand: ParsableCommand {
         }
     }
 
-    /// Queues the default knowledge base (an empty store's first start) and logs when it is in.
-    static func seedKnowledge(from folder: String, into server: Memory3Server) {
+    /// Queues the default knowledge base (an empty store's first start, nothing pending) and logs
+    /// when it is in. Each file is keyed by its path, so a start interrupted while seeding queues
+    /// each file again only in place of its pending copy.
+    static func seedKnowledge(from folder: String, into server: Memory3Server, store: MemoryStore) {
         let log = server.log
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        guard (try? store.ingestions(limit: 1))?.isEmpty ?? false,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         var documents: [UploadedDocument] = []
         for name in names.sorted() where [".md", ".markdown", ".txt"].contains(where: { name.lowercased().hasSuffix($0) }) {
             let path = (folder as NSString).appendingPathComponent(name)
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             do {
-                documents.append(try UploadedDocument(title: name, source: path, bytes: Array(data), isMarkdown: !name.lowercased().hasSuffix(".txt")))
+                documents.append(try UploadedDocument(title: name, source: path, bytes: Array(data), isMarkdown: !name.lowercased().hasSuffix(".txt"),
+                                                      externalID: URL(fileURLWithPath: path).standardizedFileURL.path))
             } catch {
                 log.event("knowledge: skipping \(path): \(error)")
             }
         }
-        guard !documents.isEmpty, let jobs = server.ingest(documents) else { return }
-        log.event("knowledge base is empty: ingesting \(jobs.count) documents from \(folder)/ in the background")
+        guard !documents.isEmpty, let records = server.ingest(documents) else { return }
+        log.event("knowledge base is empty: ingesting \(records.count) documents from \(folder)/ in the background")
         let watcher = Thread {
             let started = Date()
-            while jobs.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.5) }
-            let ready = jobs.filter { $0.status == .ready }.count
-            log.event(String(format: "knowledge: %d of %d documents from %@/ stored in %.1f s", ready, jobs.count, folder, Date().timeIntervalSince(started)))
-            for job in jobs where job.status == .failed { log.event("knowledge: \(job.document.title) failed: \(job.snapshot.error ?? "?")") }
+            var final: [IngestionRecord] = []
+            while true {
+                final = records.compactMap { try? store.ingestion(id: $0.id) }
+                if final.count < records.count || final.allSatisfy({ !$0.state.isPending }) { break }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            let ready = final.filter { $0.state == .ready }.count
+            log.event(String(format: "knowledge: %d of %d documents from %@/ stored in %.1f s", ready, records.count, folder, Date().timeIntervalSince(started)))
+            for record in final where record.state == .failed { log.event("knowledge: \(record.title) failed: \(record.error ?? "?")") }
         }
         watcher.start()
     }

@@ -176,3 +176,56 @@ extension IngestorTests {
         XCTAssertEqual(ingestor.ingest(bytes: [0xFF], title: "x.txt", source: "upload:3").outcome, .failed(.invalidUTF8(offset: 0)))
     }
 }
+
+/// The ingestion pipeline's durability: an edited file replaces its document, and an ingestion
+/// whose process stopped half-way is finished by a new job from what the store holds.
+extension IngestorTests {
+    func testAnEditedFileReplacesItsDocument() throws {
+        let path = try write("guide.txt", "The ferry leaves from pier seven at noon.")
+        let first = makeIngestor().ingest([path])
+        guard case .added(let id) = first.files.first?.outcome else { return XCTFail("\(first)") }
+        try Data("The tram departs from platform nine at dusk.".utf8).write(to: URL(fileURLWithPath: path))
+        let second = makeIngestor().ingest([path])
+        XCTAssertEqual(second.files.first?.outcome, .added(documentId: id), "the edited file keeps its document id")
+        XCTAssertEqual(try store.documents().count, 1)
+        let stored = try XCTUnwrap(try store.document(id: id))
+        XCTAssertTrue(stored.references.allSatisfy { $0.text.contains("tram") })
+        XCTAssertTrue(try store.search("ferry pier", limit: 5).isEmpty, "the old text is gone from retrieval")
+        XCTAssertEqual(makeIngestor().ingest([path]).files.first?.outcome, .skipped(existingDocumentId: id))
+    }
+
+    func testAJobMadeAfterAStopFinishesTheIngestionWithEachReferenceOnce() throws {
+        var options = IngestOptions()
+        options.maxReferenceTokens = 8
+        options.commitBatchReferences = 3
+        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options)
+        let record = try XCTUnwrap(try pipeline.enqueue([DocumentInput(title: "prose", source: "test", bytes: Array(Self.prose.utf8), format: .plain)]).first)
+        // The first process plans and encodes 5 references (one batch of 3 committed), then stops.
+        let crashed = pipeline.job(record.id)
+        for _ in 0 ..< 6 { XCTAssertTrue(crashed.step()) }
+        let left = try XCTUnwrap(try store.ingestion(id: record.id))
+        XCTAssertEqual(left.state, .encoding)
+        XCTAssertEqual(left.referencesDone, 3, "only whole batches are committed")
+        let total = try XCTUnwrap(left.referencesTotal)
+
+        let resumed = pipeline.job(record.id)
+        while resumed.step() {}
+        guard case .ready(let id) = resumed.result else { return XCTFail("\(resumed.result)") }
+        let stored = try XCTUnwrap(try store.document(id: id))
+        XCTAssertEqual(stored.references.map(\.ordinal), Array(0 ..< total))
+        // The same document ingested in one go gives the same references.
+        let fresh = try TestPaths.temporaryFolder(self)
+        let other = try MemoryStore(path: fresh.appendingPathComponent("fresh.db").path)
+        let direct = IngestionPipeline(store: other, encoder: encoder, fingerprint: fingerprint, options: options)
+        guard case .ready(let otherID) = direct.ingestNow(DocumentInput(title: "prose", source: "test", bytes: Array(Self.prose.utf8), format: .plain)) else {
+            return XCTFail("direct ingest failed")
+        }
+        XCTAssertEqual(try other.document(id: otherID)?.references.map(\.text), stored.references.map(\.text))
+        let ids = stored.references.map(\.id)
+        XCTAssertEqual(try store.memoryBlobs(referenceIds: ids, profile: encoder.profile.name).count, total)
+        XCTAssertEqual(try store.integrityProblems(), [])
+        // Had the first process lived on, its late batch is refused, not added twice.
+        XCTAssertFalse(crashed.step())
+        XCTAssertEqual(try store.document(id: id)?.references.count, total)
+    }
+}

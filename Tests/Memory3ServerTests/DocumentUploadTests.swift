@@ -8,35 +8,6 @@ import XCTest
 /// Uploads: 202 with a status URL, encoding in the background between completions, then the
 /// document in the store; every kind of body, deduplication, replacement, and bad uploads.
 final class DocumentUploadTests: XCTestCase {
-    func makeStore() throws -> MemoryStore {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-upload-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
-        return try MemoryStore(path: directory.appendingPathComponent("kb.sqlite").path)
-    }
-
-    /// A server with the tiny model's real encoder over a fresh store.
-    func tinyServer(_ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> (Memory3Server, MemoryStore) {
-        let store = try makeStore()
-        let (model, tokenizer) = TestServers.tinyModel
-        let server = try TestServers.start(self, engine: TestServers.tinyEngine(), adjust)
-        server.setKnowledgeBase(store)
-        let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: .dense)
-        server.setIngestion(EncoderPipeline(store: store, encoder: encoder, fingerprint: ModelFingerprint.of(model.file)))
-        return (server, store)
-    }
-
-    /// Polls the status URL until the ingestion is finished.
-    func waitForIngestion(_ port: Int, _ statusURL: String, timeout: Double = 20) throws -> [String: Any] {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            let status = try TestHTTPClient.request(port: port, "GET", statusURL).json()
-            if let s = status["status"] as? String, !["queued", "encoding"].contains(s) { return status }
-            usleep(20_000)
-        }
-        throw XCTSkip("ingestion did not finish in \(timeout) s")
-    }
-
     static let markdown = """
         # Tides
 
@@ -151,31 +122,13 @@ final class DocumentUploadTests: XCTestCase {
         XCTAssertEqual(try client.readResponse().status, 413)
     }
 
-    /// A pipeline whose every reference takes `delay` seconds to encode.
-    struct SlowPipeline: DocumentPipeline {
-        let delay: Double
-        let references: Int
-
-        func existingDocument(sha256: String) throws -> Int64? { nil }
-        func plan(_ document: UploadedDocument) -> [PlannedReference] {
-            (0 ..< references).map { PlannedReference(ordinal: $0, text: "r\($0)", tokenCount: 1) }
-        }
-        func encode(_ reference: PlannedReference) throws -> NewReference {
-            usleep(UInt32(delay * 1e6))
-            return NewReference(ordinal: reference.ordinal, text: reference.text, tokenCount: 1, memories: [])
-        }
-        func store(_ document: UploadedDocument, sha256: String, references: [NewReference], replacing: Int64?) throws -> Int64 {
-            1
-        }
-        func sha256(_ bytes: [UInt8]) -> String { "x" }
-    }
-
     func testIngestionHoldsACompletionUpForAtMostOneReference() throws {
-        let store = try makeStore()
+        let store = try makeUploadStore()
         let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0))
         server.setKnowledgeBase(store)
-        server.setIngestion(SlowPipeline(delay: 0.05, references: 60))  // 3 s of encoding
-        let upload = try TestHTTPClient.request(port: server.port, "POST", "/v1/documents", body: #"{"title": "big", "text": "words"}"#)
+        server.setIngestion(try slowPipeline(store, delay: 0.05))  // seconds of encoding
+        let body = try JSONSerialization.data(withJSONObject: ["title": "big", "text": IngestionFixtures.longText])
+        let upload = try TestHTTPClient.request(port: server.port, "POST", "/v1/documents", body: String(decoding: body, as: UTF8.self))
         XCTAssertEqual(upload.status, 202)
         usleep(300_000)
         XCTAssertEqual(server.scheduler.backgroundDepth, 1)
@@ -187,6 +140,6 @@ final class DocumentUploadTests: XCTestCase {
         XCTAssertLessThan(waited, 0.4, "the completion waited \(waited) s behind the ingestion")
         let status = try TestHTTPClient.request(port: server.port, "GET", try XCTUnwrap(try upload.json()["status_url"] as? String)).json()
         XCTAssertEqual(status["status"] as? String, "encoding")
-        XCTAssertEqual(status["references_total"] as? Int, 60)
+        XCTAssertGreaterThan(status["references_total"] as? Int ?? 0, 40)
     }
 }

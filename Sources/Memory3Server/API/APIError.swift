@@ -6,11 +6,16 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidRequest(String, param: String? = nil, code: String? = nil)
     case invalidJSON(String)
     case unsupportedMediaType(String, accepted: [String])
+    /// A document over the size limit.
+    case payloadTooLarge(String)
     case modelNotFound(String)
     case contextLengthExceeded(promptTokens: Int, maxTokens: Int, contextLength: Int)
     case missingAPIKey
     case invalidAPIKey
+    /// The whole message (a missing route says "no route for ...", a missing document names it).
     case notFound(String)
+    /// The request cannot be done in the resource's current state (cancelling a finished ingestion).
+    case conflict(String)
     case methodNotAllowed(method: String, allowed: [String])
     case queueFull(capacity: Int, retryAfter: Int)
     case deadlineExceeded(seconds: Double)
@@ -25,7 +30,9 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .invalidRequest, .invalidJSON, .contextLengthExceeded: .badRequest
         case .unsupportedMediaType: .unsupportedMediaType
+        case .payloadTooLarge: .payloadTooLarge
         case .modelNotFound, .notFound: .notFound
+        case .conflict: .conflict
         case .missingAPIKey, .invalidAPIKey: .unauthorized
         case .methodNotAllowed: .methodNotAllowed
         case .queueFull: .tooManyRequests
@@ -39,8 +46,8 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
     /// OpenAI's `error.type`.
     public var type: String {
         switch self {
-        case .invalidRequest, .invalidJSON, .contextLengthExceeded, .modelNotFound, .notFound,
-             .methodNotAllowed, .unsupportedMediaType, .notImplemented: "invalid_request_error"
+        case .invalidRequest, .invalidJSON, .contextLengthExceeded, .modelNotFound, .notFound, .conflict,
+             .methodNotAllowed, .unsupportedMediaType, .payloadTooLarge, .notImplemented: "invalid_request_error"
         case .missingAPIKey, .invalidAPIKey: "authentication_error"
         case .queueFull: "rate_limit_error"
         case .deadlineExceeded: "timeout_error"
@@ -85,7 +92,9 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
             "the prompt has \(prompt) tokens and max_tokens is \(max), together more than the model's context of \(context) tokens; shorten the prompt or lower max_tokens"
         case .missingAPIKey: "this server needs an API key: send 'Authorization: Bearer <key>'"
         case .invalidAPIKey: "the API key is not valid"
-        case .notFound(let path): "no route for '\(path)'"
+        case .notFound(let message): message
+        case .conflict(let message): message
+        case .payloadTooLarge(let message): message
         case .methodNotAllowed(let method, let allowed): "\(method) is not allowed here; use \(allowed.joined(separator: " or "))"
         case .queueFull(let capacity, let retry): "the server is busy (\(capacity) requests already queued); retry in \(retry) s"
         case .deadlineExceeded(let seconds): "the request did not finish within its deadline of \(Int(seconds)) s"

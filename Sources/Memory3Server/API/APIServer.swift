@@ -26,7 +26,7 @@ final class APIServer: HTTPHandler {
         do throws(APIError) {
             switch router.match(method: request.method, path: request.path) {
             case .notFound:
-                throw .notFound(request.path)
+                throw .notFound("no route for '\(request.path)'")
             case .methodNotAllowed(let allowed):
                 throw .methodNotAllowed(method: request.method, allowed: allowed)
             case .found(let route, let parameters):

@@ -2,17 +2,12 @@ import Foundation
 import Memory3Engine
 import MemoryStore
 
-/// The knowledge-base routes: upload (202, then encoded in the background), list, inspect,
-/// replace and delete documents, and see what the retriever would pick for a query. Without a
+/// The knowledge-base routes: upload (recorded, 202, then encoded in the background), list,
+/// inspect, replace and delete documents, follow and cancel ingestions, and see what the retriever would pick for a query. Without a
 /// store they answer 503.
 struct DocumentRoutes: Sendable {
     let store: @Sendable () -> MemoryStore?
-    /// The ingestion pipeline, once the model has loaded.
-    let pipeline: @Sendable () -> (any DocumentPipeline)?
-    let scheduler: GenerationScheduler
-    let registry: IngestionRegistry
-    let maxPendingIngestions: Int
-    let metrics: ServerMetrics
+    let ingestion: IngestionService
     /// The memory profile whose memories generation reads (retrieval inspection filters on it).
     let profile: @Sendable () -> String?
     let defaultK: Int
@@ -32,6 +27,7 @@ struct DocumentRoutes: Sendable {
         let references: Int
         let created_at: Int
         let status = "ready"
+        let external_id: String?
         var items: [Item]?
 
         init(_ s: DocumentSummary, items: [Item]? = nil) {
@@ -42,6 +38,7 @@ struct DocumentRoutes: Sendable {
             bytes = s.bytes
             references = s.referenceCount
             created_at = Int(s.createdAt.timeIntervalSince1970)
+            external_id = s.externalKey
             self.items = items
         }
     }
@@ -106,39 +103,45 @@ struct DocumentRoutes: Sendable {
 
     struct Ingestions: Encodable {
         let object = "list"
-        let data: [DocumentIngestion.Snapshot]
+        let data: [IngestionSnapshot]
+        var has_more: Bool?
     }
 
-    /// Queues the uploaded documents for encoding and answers 202 with where to follow them.
+    /// Records the uploaded documents (durably: they survive a restart from here on), queues them
+    /// for encoding and answers 202 with where to follow them.
     func upload(_ request: RouteRequest, replacing: Int64?) throws(APIError) -> HTTPResponse {
         _ = try openStore()
-        guard let pipeline = pipeline() else { throw Self.noPipeline }
         let documents = try DocumentUploadParser.documents(in: request.http)
         if replacing != nil && documents.count != 1 {
             throw .invalidRequest("a replacement must hold exactly one document, not \(documents.count)")
         }
-        guard registry.pendingCount + documents.count <= maxPendingIngestions else {
-            throw .queueFull(capacity: maxPendingIngestions, retryAfter: 10)
+        let records = try ingestion.enqueue(documents, replacing: replacing)
+        let snapshots = records.map { ingestion.snapshot($0) }
+        if snapshots.count == 1, let snapshot = snapshots.first {
+            return .json(snapshot, status: .accepted, headers: HTTPHeaders([("Location", snapshot.status_url)]))
         }
-        let jobs = documents.map {
-            DocumentIngestion(id: IngestionRegistry.newID(), document: $0, replacing: replacing, pipeline: pipeline,
-                              onFinish: { [metrics] status, references in metrics.recordIngestion(status: status.rawValue, references: references) })
-        }
-        for job in jobs {
-            registry.add(job)
-            scheduler.submitBackground(job)
-        }
-        if jobs.count == 1, let job = jobs.first {
-            return .json(job.snapshot, status: .accepted, headers: HTTPHeaders([("Location", job.snapshot.status_url)]))
-        }
-        return .json(Ingestions(data: jobs.map(\.snapshot)), status: .accepted)
+        return .json(Ingestions(data: snapshots), status: .accepted)
     }
 
+    /// Stored documents, or with `?state=` (queued, encoding, failed, cancelled, skipped; several
+    /// comma-separated) the ingestions in those states. `state=ready` lists stored documents.
     func list(_ request: RouteRequest) throws(APIError) -> HTTPResponse {
         let store = try openStore()
         let query = QueryParameters(request.http.head.query)
         let limit = try query.int("limit", in: 1...10_000) ?? 100
         let offset = try query.int("offset", in: 0...Int(Int32.max)) ?? 0
+        if let raw = query.values["state"], raw != "ready" {
+            var states: [IngestionState] = []
+            for name in raw.split(separator: ",") {
+                guard let state = IngestionState(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw .invalidRequest("'state' must be one or more of \(IngestionState.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated",
+                                          param: "state")
+                }
+                states.append(state)
+            }
+            let records = try Self.storeCall { () throws(MemoryStoreError) in try store.ingestions(states: states, limit: limit + 1, offset: offset) }
+            return .json(Ingestions(data: records.prefix(limit).map { ingestion.snapshot($0) }, has_more: records.count > limit))
+        }
         let documents = try Self.storeCall { () throws(MemoryStoreError) in try store.documents(limit: limit + 1, offset: offset) }
         return .json(DocumentList(data: documents.prefix(limit).map { Document($0) }, has_more: documents.count > limit))
     }
@@ -146,8 +149,10 @@ struct DocumentRoutes: Sendable {
     func show(_ request: RouteRequest) throws(APIError) -> HTTPResponse {
         let store = try openStore()
         if let raw = request.parameters["id"], raw.hasPrefix("ing_") {
-            guard let job = registry.job(raw) else { throw .notFound("no ingestion with id '\(raw)' (finished ones are kept for a while)") }
-            return .json(job.snapshot)
+            guard let record = try Self.storeCall({ () throws(MemoryStoreError) in try store.ingestion(id: raw) }) else {
+                throw .notFound("no ingestion with id '\(raw)'")
+            }
+            return .json(ingestion.snapshot(record))
         }
         let id = try Self.documentID(request)
         let withText = QueryParameters(request.http.head.query).values["include"]?.split(separator: ",").contains("text") == true
@@ -160,6 +165,9 @@ struct DocumentRoutes: Sendable {
 
     func delete(_ request: RouteRequest) throws(APIError) -> HTTPResponse {
         let store = try openStore()
+        if let raw = request.parameters["id"], raw.hasPrefix("ing_") {
+            return .json(ingestion.snapshot(try ingestion.cancel(raw, store: store)))
+        }
         let id = try Self.documentID(request)
         guard try Self.storeCall({ () throws(MemoryStoreError) in try store.deleteDocument(id: id) }) else {
             throw .notFound("no document with id \(id)")
@@ -204,11 +212,15 @@ struct DocumentRoutes: Sendable {
         do {
             return try body()
         } catch {
-            switch error {
-            case .documentNotFound(let id): throw .notFound("no document with id \(id)")
-            case .busy, .readOnly, .closed: throw .unavailable(error.description)
-            default: throw .internalError(error.description)
-            }
+            throw apiError(error)
+        }
+    }
+
+    static func apiError(_ error: MemoryStoreError) -> APIError {
+        switch error {
+        case .documentNotFound(let id): .notFound("no document with id \(id)")
+        case .busy, .readOnly, .closed: .unavailable(error.description)
+        default: .internalError(error.description)
         }
     }
 }

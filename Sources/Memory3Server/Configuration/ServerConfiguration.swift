@@ -51,6 +51,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var knowledgeDirectory: String? = "knowledge"
     /// Uploaded documents that may wait for encoding (429 beyond).
     public var maxPendingIngestions = 64
+    /// The most one document's stored memories may take (a larger one fails after its first
+    /// reference, before it fills the disk).
+    public var maxDocumentMemoryMB = 2048
     // auth
     public var apiKeys: [String] = []
     /// Also take keys (comma-separated) from this environment variable.
@@ -93,7 +96,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         "model": ["path", "id", "threads"],
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
                        "default_max_tokens", "max_tokens_limit"],
-        "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir"],
+        "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir",
+                   "max_document_memory_mb"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
         "log": ["requests"],
@@ -162,6 +166,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                 knowledgeDirectory = try m.string("knowledge_dir") ?? knowledgeDirectory
             }
             maxPendingIngestions = try m.int("max_pending_ingestions", in: 1...100_000) ?? maxPendingIngestions
+            maxDocumentMemoryMB = try m.int("max_document_memory_mb", in: 1...(1 << 30)) ?? maxDocumentMemoryMB
         }
         if let a = try root.object("auth") {
             if let keys = try a.array("api_keys") {

@@ -1,5 +1,6 @@
-/// Reads the documents of an upload request: a JSON object `{title, text, source?, format?}`, a
-/// `text/plain` or `text/markdown` body (title from `?title=` or `X-Document-Title`), or
+/// Reads the documents of an upload request: a JSON object `{title, text, source?, format?,
+/// external_id?}`, a `text/plain` or `text/markdown` body (title from `?title=` or
+/// `X-Document-Title`, key from `?external_id=`), or
 /// `multipart/form-data` with one or more files (title = file name).
 enum DocumentUploadParser {
     static func documents(in request: HTTPRequest) throws(APIError) -> [UploadedDocument] {
@@ -17,11 +18,12 @@ enum DocumentUploadParser {
             }
             // Markdown unless told otherwise: headings are then carried into the references.
             return [try UploadedDocument(title: title, source: try o.string("source") ?? "upload", bytes: Array(text.utf8),
-                                         isMarkdown: format != "plain")]
+                                         isMarkdown: format != "plain", externalID: try o.string("external_id"))]
         case "text/plain", "text/markdown", "text/x-markdown":
             let title = query.values["title"] ?? request.headers["X-Document-Title"] ?? "untitled"
             return [try UploadedDocument(title: title, source: query.values["source"] ?? "upload", bytes: request.body,
-                                         isMarkdown: type != "text/plain" || UploadedDocument.isMarkdown(filename: title, contentType: nil))]
+                                         isMarkdown: type != "text/plain" || UploadedDocument.isMarkdown(filename: title, contentType: nil),
+                                         externalID: query.values["external_id"])]
         case "multipart/form-data":
             guard let boundary = MultipartFormData.boundary(of: contentType) else {
                 throw .invalidRequest("multipart/form-data needs a boundary parameter")

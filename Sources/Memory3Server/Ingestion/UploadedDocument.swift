@@ -1,3 +1,5 @@
+import Memory3Memory
+
 /// A document as a client uploaded it, checked to be text.
 public struct UploadedDocument: Sendable, Equatable {
     public var title: String
@@ -6,10 +8,13 @@ public struct UploadedDocument: Sendable, Equatable {
     /// The uploaded bytes (hashed for deduplication).
     public var bytes: [UInt8]
     public var isMarkdown: Bool
+    /// The client's stable key for the document (`external_id`): uploading it again with new text
+    /// replaces the stored version.
+    public var externalID: String?
 
     /// Checks that `bytes` are a text document: not empty, no NUL byte, valid UTF-8, not only
     /// whitespace. A UTF-8 byte order mark is dropped from the text.
-    public init(title: String, source: String, bytes: [UInt8], isMarkdown: Bool) throws(APIError) {
+    public init(title: String, source: String, bytes: [UInt8], isMarkdown: Bool, externalID: String? = nil) throws(APIError) {
         guard !bytes.isEmpty else { throw .invalidRequest("the document '\(title)' is empty", param: "text") }
         if let nul = bytes.firstIndex(of: 0) {
             throw .invalidRequest("the document '\(title)' is not text (a NUL byte at offset \(nul)); upload text or markdown", param: "text")
@@ -30,6 +35,18 @@ public struct UploadedDocument: Sendable, Equatable {
         self.text = text
         self.bytes = bytes
         self.isMarkdown = isMarkdown
+        if let externalID {
+            guard !externalID.isEmpty, externalID.utf8.count <= 1024 else {
+                throw .invalidRequest("'external_id' must be 1 to 1024 bytes", param: "external_id")
+            }
+        }
+        self.externalID = externalID
+    }
+
+    /// The document as the ingestion pipeline takes it.
+    func input(replacing: Int64?) -> DocumentInput {
+        DocumentInput(title: title, source: source, externalKey: externalID, bytes: bytes,
+                      format: isMarkdown ? .markdown : .plain, replacing: replacing)
     }
 
     /// Markdown when the name or media type says so.

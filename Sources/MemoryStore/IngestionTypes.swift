@@ -1,0 +1,64 @@
+import Foundation
+
+// The value types of durable ingestion: an accepted document waiting for (or done with) encoding.
+
+/// Where an ingestion is. `queued` and `encoding` are pending (resumed after a restart); the rest
+/// are final.
+public enum IngestionState: String, Sendable, Equatable, CaseIterable, Codable {
+    case queued, encoding, ready, skipped, failed, cancelled
+
+    public var isPending: Bool { self == .queued || self == .encoding }
+}
+
+/// A document accepted for ingestion: written, bytes and all, before the client is told "accepted".
+public struct NewIngestion: Sendable, Equatable {
+    /// Unique, chosen by the caller (the server hands it out as `ing_...`).
+    public var id: String
+    /// The document's stable key (a source path, a client's `external_id`); a document with the
+    /// same key is replaced when this ingestion is ready. Nil: no key, a new document.
+    public var externalKey: String?
+    public var title: String
+    public var source: String
+    /// How the text is cut into references (`TextFormat`'s raw value, opaque to the store).
+    public var format: String
+    public var content: [UInt8]
+    /// Hex SHA-256 of `content`.
+    public var sha256: String
+    /// A document id this ingestion replaces when ready (PUT /v1/documents/{id}).
+    public var replacing: Int64?
+
+    public init(id: String, externalKey: String?, title: String, source: String, format: String, content: [UInt8],
+                sha256: String, replacing: Int64? = nil) {
+        self.id = id
+        self.externalKey = externalKey
+        self.title = title
+        self.source = source
+        self.format = format
+        self.content = content
+        self.sha256 = sha256
+        self.replacing = replacing
+    }
+}
+
+/// An ingestion as stored.
+public struct IngestionRecord: Sendable, Equatable {
+    public var id: String
+    public var externalKey: String?
+    public var title: String
+    public var source: String
+    public var format: String
+    public var sha256: String
+    public var bytes: Int
+    public var replacing: Int64?
+    public var state: IngestionState
+    /// Known once the document has been cut into references.
+    public var referencesTotal: Int?
+    /// References encoded and committed (they survive a restart).
+    public var referencesDone: Int
+    /// While encoding: the staged document; when ready or skipped: the document that holds the text.
+    public var documentId: Int64?
+    /// Why it failed, was cancelled or skipped.
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+}

@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+@testable import MemoryStore
+
+/// The store's side of durable ingestion: rows before encoding, staged references hidden until the
+/// swap, replacement under a key or an id, cancel and supersede leaving nothing behind.
+final class IngestionStoreTests: XCTestCase {
+    func reference(_ ordinal: Int, _ text: String) -> NewReference {
+        NewReference(ordinal: ordinal, text: text, tokenCount: 4,
+                     memories: [NewMemory(profile: "dense", codec: "int8", blob: [UInt8](repeating: UInt8(ordinal), count: 64))])
+    }
+
+    func ingestion(_ id: String, key: String? = nil, text: String, replacing: Int64? = nil) -> NewIngestion {
+        NewIngestion(id: id, externalKey: key, title: id, source: "test", format: "plain", content: Array(text.utf8),
+                     sha256: "sha-of-" + text, replacing: replacing)
+    }
+
+    /// Encodes `texts` as the references of ingestion `id` in batches of two and completes it.
+    func encode(_ store: MemoryStore, _ id: String, _ texts: [String]) throws -> IngestionRecord {
+        _ = try store.beginEncoding(ingestion: id, referencesTotal: texts.count)
+        for start in stride(from: 0, to: texts.count, by: 2) {
+            let batch = (start ..< min(start + 2, texts.count)).map { reference($0, texts[$0]) }
+            try store.appendReferences(ingestion: id, batch, referencesDone: start + batch.count)
+        }
+        return try store.completeIngestion(id: id)
+    }
+
+    func testStagedReferencesStayHiddenUntilTheDocumentIsComplete() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MemoryStore(path: directory.path("kb.sqlite"))
+        let recorded = try store.addIngestions([ingestion("ing_a", text: "whales and krill")])
+        XCTAssertEqual(recorded.map(\.state), [.queued])
+        XCTAssertEqual(try store.ingestionContent(id: "ing_a"), Array("whales and krill".utf8))
+        XCTAssertEqual(try store.pendingIngestionCount(), 1)
+
+        let staged = try store.beginEncoding(ingestion: "ing_a", referencesTotal: 3)
+        XCTAssertEqual(try store.beginEncoding(ingestion: "ing_a", referencesTotal: 3), staged, "a resumed ingestion keeps its staged document")
+        try store.appendReferences(ingestion: "ing_a", [reference(0, "whales sing"), reference(1, "krill swarm")], referencesDone: 2)
+        XCTAssertEqual(try store.documents().count, 0)
+        XCTAssertNil(try store.document(id: staged))
+        XCTAssertTrue(try store.search("whales", limit: 5).isEmpty, "retrieval must not see a half-ingested document")
+        XCTAssertEqual(try store.statistics().documents, 0)
+        XCTAssertFalse(try store.deleteDocument(id: staged), "a staged document is not deletable as a document")
+        XCTAssertEqual(try store.ingestion(id: "ing_a")?.referencesDone, 2)
+
+        try store.appendReferences(ingestion: "ing_a", [reference(2, "plankton bloom")], referencesDone: 3)
+        let done = try store.completeIngestion(id: "ing_a")
+        XCTAssertEqual(done.state, .ready)
+        XCTAssertNil(try store.ingestionContent(id: "ing_a"), "the bytes are dropped once the document is stored")
+        let document = try XCTUnwrap(try store.document(id: try XCTUnwrap(done.documentId)))
+        XCTAssertEqual(document.summary.sha256, "sha-of-whales and krill")
+        XCTAssertEqual(document.references.map(\.text), ["whales sing", "krill swarm", "plankton bloom"])
+        XCTAssertEqual(try store.search("whales", limit: 5).map(\.documentId), [document.summary.id])
+        XCTAssertEqual(try store.pendingIngestionCount(), 0)
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
+
+    func testTheSameKeyReplacesTheDocumentAndKeepsItsID() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MemoryStore(path: directory.path("kb.sqlite"))
+        try store.addIngestions([ingestion("ing_1", key: "notes.md", text: "v1")])
+        let first = try encode(store, "ing_1", ["old apples", "old pears"])
+        let id = try XCTUnwrap(first.documentId)
+
+        try store.addIngestions([ingestion("ing_2", key: "notes.md", text: "v2")])
+        let second = try encode(store, "ing_2", ["new cherries"])
+        XCTAssertEqual(second.state, .ready)
+        XCTAssertEqual(second.documentId, id)
+        XCTAssertEqual(try store.documents().map(\.id), [id])
+        XCTAssertEqual(try store.document(id: id)?.references.map(\.text), ["new cherries"])
+        XCTAssertEqual(try store.document(externalKey: "notes.md")?.sha256, "sha-of-v2")
+        XCTAssertTrue(try store.search("apples", limit: 5).isEmpty)
+        XCTAssertEqual(try store.statistics().memories, 1, "the old memories go with the old references")
+
+        // The same content under another key is a duplicate: skipped, pointing at the holder.
+        try store.addIngestions([ingestion("ing_3", key: "copy.md", text: "v2")])
+        let third = try encode(store, "ing_3", ["new cherries"])
+        XCTAssertEqual(third.state, .skipped)
+        XCTAssertEqual(third.documentId, id)
+        XCTAssertEqual(try store.statistics().references, 1, "a skipped ingestion's staged references go")
+
+        // By id (PUT), and refused when the document went meanwhile.
+        try store.addIngestions([ingestion("ing_4", text: "v3", replacing: id)])
+        XCTAssertEqual(try encode(store, "ing_4", ["plums"]).documentId, id)
+        try store.addIngestions([ingestion("ing_5", text: "v4", replacing: id)])
+        XCTAssertTrue(try store.deleteDocument(id: id))
+        let orphan = try encode(store, "ing_5", ["figs"])
+        XCTAssertEqual(orphan.state, .failed)
+        XCTAssertEqual(try store.statistics().references, 0)
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
+
+    func testCancelAndSupersedeLeaveNothingAndStopLaterWrites() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MemoryStore(path: directory.path("kb.sqlite"))
+        try store.addIngestions([ingestion("ing_a", key: "k", text: "first")])
+        _ = try store.beginEncoding(ingestion: "ing_a", referencesTotal: 4)
+        try store.appendReferences(ingestion: "ing_a", [reference(0, "alpha")], referencesDone: 1)
+
+        // A newer upload of the same key cancels the pending one.
+        try store.addIngestions([ingestion("ing_b", key: "k", text: "second")])
+        XCTAssertEqual(try store.ingestion(id: "ing_a")?.state, .cancelled)
+        XCTAssertThrowsError(try store.appendReferences(ingestion: "ing_a", [reference(1, "beta")], referencesDone: 2)) {
+            XCTAssertEqual($0 as? MemoryStoreError, .ingestionNotPending(id: "ing_a"))
+        }
+        XCTAssertEqual(try store.statistics().references, 0)
+
+        XCTAssertTrue(try store.endIngestion(id: "ing_b", state: .cancelled, error: "cancelled"))
+        XCTAssertFalse(try store.endIngestion(id: "ing_b", state: .cancelled, error: "again"), "only a pending ingestion ends")
+        XCTAssertThrowsError(try store.beginEncoding(ingestion: "ing_b", referencesTotal: 1))
+        XCTAssertEqual(try store.ingestions(states: [.cancelled]).map(\.id), ["ing_a", "ing_b"])
+        XCTAssertEqual(try store.ingestions(states: [.queued, .encoding]).count, 0)
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
+
+    func testAVersion2StoreMigratesAndKeepsItsDocuments() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("kb.sqlite")
+        let store = try MemoryStore(path: path)
+        let id = try store.insertDocument(NewDocument(title: "t", source: "s", sha256: "abc", bytes: 3, references: [reference(0, "old text")]))
+        store.close()
+        // Back to version 2: the v3 objects removed, as a store written by the previous release.
+        let database = try Database(path: path, options: [.readWrite], busyTimeoutMilliseconds: 1000)
+        try database.execute("DROP TABLE ingestions")
+        try database.execute("DROP INDEX documents_external_key")
+        try database.execute("DROP INDEX documents_staged_by")
+        try database.execute("ALTER TABLE documents DROP COLUMN external_key")
+        try database.execute("ALTER TABLE documents DROP COLUMN staged_by")
+        try database.execute("PRAGMA user_version = 2")
+        database.close()
+
+        let migrated = try MemoryStore(path: path)
+        XCTAssertEqual(try migrated.schemaVersion(), MemoryStore.currentSchemaVersion)
+        XCTAssertEqual(try migrated.documents().map(\.id), [id])
+        XCTAssertEqual(try migrated.search("old", limit: 5).map(\.documentId), [id])
+        XCTAssertEqual(try migrated.integrityProblems(), [])
+    }
+}
