@@ -22,6 +22,22 @@ final class APIServer: HTTPHandler {
         return limits.maxCompletionBodyBytes
     }
 
+    func refusal(for head: HTTPRequestHead) -> HTTPResponse? {
+        do throws(APIError) {
+            switch router.match(method: head.method, path: head.path) {
+            case .notFound:
+                throw .notFound("no route for '\(head.path)'")
+            case .methodNotAllowed(let allowed):
+                throw .methodNotAllowed(method: head.method, allowed: allowed)
+            case .found(let route, _):
+                if route.requiresKey { try authenticator.check(head.headers) }
+                return nil
+            }
+        } catch {
+            return error.response
+        }
+    }
+
     func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
         do throws(APIError) {
             switch router.match(method: request.method, path: request.path) {
@@ -40,10 +56,18 @@ final class APIServer: HTTPHandler {
 
     func finished(_ record: RequestRecord) {
         let route = record.path == "-" ? "-" : router.routeLabel(path: record.path)
-        metrics.recordRequest(route: route, method: record.method, status: record.status, seconds: record.seconds)
+        metrics.recordRequest(route: route, method: Self.methodLabel(record.method), status: record.status, seconds: record.seconds)
         if let error = record.error { metrics.recordRejection(reason: Self.rejectionReason(status: record.status, error: error)) }
         log.record(record)
     }
+
+    /// Metric labels come from a closed set: any method a client makes up counts as "other"
+    /// (a label per made-up method would grow /metrics without bound).
+    static func methodLabel(_ method: String) -> String {
+        knownMethods.contains(method) ? method : "other"
+    }
+
+    static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 
     static func rejectionReason(status: Int, error: String) -> String {
         switch status {

@@ -5,10 +5,18 @@ import Foundation
 public protocol HTTPHandler: Sendable {
     /// The largest body accepted for the request with this head.
     func bodyLimit(for head: HTTPRequestHead) -> Int
+    /// A refusal decided from the head alone (no such route, wrong method, missing or bad API
+    /// key): sent before any byte of an announced body is read, and the connection closed, so a
+    /// client without a key cannot make the server read (and hold) its body. Nil: read the body.
+    func refusal(for head: HTTPRequestHead) -> HTTPResponse?
     /// Runs on the request's own thread; may block (it may wait for a generation).
     func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse
     /// Called once per request answered, including those refused by the HTTP layer itself.
     func finished(_ record: RequestRecord)
+}
+
+extension HTTPHandler {
+    public func refusal(for head: HTTPRequestHead) -> HTTPResponse? { nil }
 }
 
 /// One answered request, for the log and the metrics.

@@ -272,6 +272,10 @@ public final class HTTPServer: @unchecked Sendable {
             switch event {
             case .head(let head):
                 connection.head = head
+                if Self.announcesBody(head, within: Int.max), let refusal = handler.refusal(for: head) {
+                    refuse(connection, with: refusal)
+                    return
+                }
                 connection.phase = .readingBody(since: MonotonicClock.now())
                 let limit = handler.bodyLimit(for: head)
                 connection.parser.setBodyLimit(limit)
@@ -300,6 +304,23 @@ public final class HTTPServer: @unchecked Sendable {
         handler.finished(RequestRecord(
             method: connection.head?.method ?? "-", path: connection.head?.path ?? "-", status: status.code,
             seconds: MonotonicClock.now() - start, peer: connection.peer, error: message))
+        connection.channel.shutdownWrite()
+        connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
+    }
+
+    /// Answers from the head alone, without reading the announced body, then lingers and closes.
+    private func refuse(_ connection: Connection, with response: HTTPResponse) {
+        var headers = response.headers
+        let body: [UInt8] = if case .bytes(let bytes) = response.body { bytes } else { [] }
+        headers.set("Content-Length", String(body.count))
+        headers.set("Connection", "close")
+        headers.set("Server", "memory3")
+        headers.set("Date", HTTPDate.now())
+        _ = connection.channel.sendNow(HTTPResponse.serializeHead(status: response.status, version: .http1_1, headers: headers) + body)
+        let start = connection.requestStart > 0 ? connection.requestStart : MonotonicClock.now()
+        handler.finished(RequestRecord(
+            method: connection.head?.method ?? "-", path: connection.head?.path ?? "-", status: response.status.code,
+            seconds: MonotonicClock.now() - start, peer: connection.peer, error: nil))
         connection.channel.shutdownWrite()
         connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
     }
