@@ -1,4 +1,4 @@
-.PHONY: serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check reference reference-venv clean help
+.PHONY: serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
@@ -27,6 +27,8 @@ help:
 	@echo "make quality        the explicit-memory quality bars on the public eval sets"
 	@echo "make client-tests   the official openai client, curl and prometheus_client against memory3 serve"
 	@echo "make deploy-check   hadolint, kubernetes-validate and systemd-analyze on deploy/"
+	@echo "make crash-test     kill -9 the server 20 times during ingestion and streams: nothing answered 202 may be lost"
+	@echo "make ingest-memory  the server's RSS while it takes a 5 MB document (bar: 300 MB)"
 	@echo "make reference      regenerate the llama.cpp fixtures (Tests/Fixtures/llama-reference.json, gemma3-reference.json)"
 
 # One command from a fresh clone to a running server.
@@ -93,3 +95,12 @@ deploy-check:
 
 clean:
 	rm -rf .build
+
+# kill -9 at random points during ingestion and streamed completions, 20 times; then every upload
+# answered 202 must be stored once (or failed with a reason) and the database intact.
+crash-test: model build
+	python3 scripts/crash-test.py
+
+# Peak RSS through a 5 MB upload, its planning and a minute of encoding (then cancelled).
+ingest-memory: model build
+	python3 scripts/ingest-memory.py
