@@ -152,13 +152,34 @@ final class HTTPConnectionTests: XCTestCase {
         XCTAssertNotNil(line.range(of: #"\d+\.\d ms"#, options: .regularExpression), line)
     }
 
-    func testConnectionsOverTheLimitGet503() throws {
+    func testAtTheLimitTheOldestWaitingConnectionMakesRoomAndBusyOnesGet503() throws {
         let server = try TestServers.start(self, engine: nil) { $0.limits.maxConnections = 3 }
         let held = try (0 ..< 3).map { _ in try TestHTTPClient(port: server.port) }
         XCTAssertTrue(eventually { server.http.openConnectionCount == 3 })
+        // All three wait silently: the oldest is closed for the newcomer, which is served.
+        let newcomer = try TestHTTPClient(port: server.port)
+        XCTAssertEqual(try newcomer.request("GET", "/health").status, 200)
+        XCTAssertThrowsError(try held[0].request("GET", "/health"), "the oldest waiting connection was closed")
+        // Three connections each in the middle of a request: none can go, the next gets 503.
+        XCTAssertTrue(eventually { server.http.openConnectionCount == 3 })
+        held[1].send("GET /health HTTP/1.1\r\n")
+        held[2].send("GET /health HTTP/1.1\r\n")
+        newcomer.send("GET /health HTTP/1.1\r\n")
+        usleep(100_000)
         let extra = try TestHTTPClient(port: server.port)
-        let r = try extra.readResponse()
-        XCTAssertEqual(r.status, 503)
-        XCTAssertEqual(try held[0].request("GET", "/health").status, 200)
+        XCTAssertEqual(try extra.readResponse().status, 503)
+        held[1].send("Host: a\r\n\r\n")
+        XCTAssertEqual(try held[1].readResponse().status, 200)
+    }
+
+    func testOneClientsSilentConnectionsCannotKeepHealthOut() throws {
+        let server = try TestServers.start(self, engine: nil) { $0.limits.maxConnectionsPerClient = 20 }
+        var silent: [TestHTTPClient] = []
+        for _ in 0 ..< 100 { silent.append(try TestHTTPClient(port: server.port)) }
+        XCTAssertTrue(eventually { server.http.openConnectionCount <= 20 })
+        let health = try TestHTTPClient(port: server.port, receiveTimeout: 5)
+        XCTAssertEqual(try health.request("GET", "/health").status, 200)
+        XCTAssertLessThanOrEqual(server.http.openConnectionCount, 20)
+        XCTAssertEqual(try silent[99].request("GET", "/health").status, 200, "the newest silent connections stay")
     }
 }

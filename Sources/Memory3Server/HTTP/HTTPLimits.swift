@@ -11,8 +11,12 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxDocumentBodyBytes = 32 * 1024 * 1024
     /// One chunk-size line of a chunked body, extensions included (400 over it).
     public var maxChunkLineBytes = 1024
-    /// Open connections; past it a new connection gets 503 and is closed.
+    /// Open connections. At the limit the oldest connection waiting for a request is closed to
+    /// make room; when every connection is busy a new one gets 503 and is closed.
     public var maxConnections = 1024
+    /// Open connections from one client address; past it that client's oldest waiting connection
+    /// is closed for the new one (503 when none waits), so one client cannot take every slot.
+    public var maxConnectionsPerClient = 256
     /// From a connection's first byte (or accept) to the end of its headers (408 then close).
     public var headerTimeout: Double = 10
     /// From the end of the headers to the end of the body (408 then close).

@@ -187,14 +187,24 @@ public final class HTTPServer: @unchecked Sendable {
                 if errno == EMFILE || errno == ENFILE { acceptPausedUntil = MonotonicClock.now() + 0.1 }
                 return
             }
-            guard connections.count < limits.maxConnections else {
+            let fromPeer = connections.values.reduce(0) { $0 + ($1.peer == peer ? 1 : 0) }
+            if fromPeer >= limits.maxConnectionsPerClient {
+                _ = closeOldestWaiting(from: peer)
+            } else if connections.count >= limits.maxConnections {
+                _ = closeOldestWaiting(from: nil)
+            }
+            guard connections.count < limits.maxConnections,
+                  connections.values.reduce(0, { $0 + ($1.peer == peer ? 1 : 0) }) < limits.maxConnectionsPerClient else {
                 // A TLS client could not read a plain answer: it just sees the close.
                 guard configuration.tls == nil else {
                     close(fd)
                     handler.finished(RequestRecord(method: "-", path: "-", status: 503, seconds: 0, peer: peer, error: "connection limit"))
                     continue
                 }
-                let body = Self.errorBody("the server has \(limits.maxConnections) open connections, its limit; retry later", type: "server_busy")
+                let message = connections.count >= limits.maxConnections
+                    ? "the server has \(limits.maxConnections) open connections, its limit, all busy; retry later"
+                    : "this client has \(limits.maxConnectionsPerClient) open connections, the limit per client, all busy; retry later"
+                let body = Self.errorBody(message, type: "server_busy")
                 _ = Socket.sendNow(fd, Self.simpleResponse(.serviceUnavailable, body: body, extra: [("Retry-After", "1")]))
                 close(fd)
                 handler.finished(RequestRecord(method: "-", path: "-", status: 503, seconds: 0, peer: peer, error: "connection limit"))
@@ -335,6 +345,19 @@ public final class HTTPServer: @unchecked Sendable {
                 closeConnection(connection)
             }
         }
+    }
+
+    /// Closes the connection that has waited longest for a request without sending a byte of
+    /// one (of `peer` only, when given); false when every such connection is busy.
+    private func closeOldestWaiting(from peer: String?) -> Bool {
+        var oldest: (connection: Connection, since: Double)?
+        for connection in connections.values where peer == nil || connection.peer == peer {
+            guard case .awaitingRequest(let since, _) = connection.phase, connection.parser.isBetweenRequests else { continue }
+            if oldest == nil || since < oldest!.since { oldest = (connection, since) }
+        }
+        guard let oldest else { return false }
+        closeConnection(oldest.connection)
+        return true
     }
 
     private func closeConnection(_ connection: Connection) {
