@@ -39,10 +39,11 @@ public final class Memory3Server: Sendable {
                 g.activeRequests = httpBox.server?.activeRequestCount ?? 0
                 g.modelLoaded = currentEngine() != nil
                 g.ingestionQueue = ingestion.live.count
-                if let store = state.store.withLock({ $0 }), let statistics = try? store.statistics() {
-                    g.documents = statistics.documents
-                    g.references = statistics.references
-                    g.memories = statistics.memories
+                // Kept on write by the store: one small read, not a scan (scrapes must not slow retrieval).
+                if let store = state.store.withLock({ $0 }), let counts = try? store.counts() {
+                    g.documents = counts.documents
+                    g.references = counts.references
+                    g.memories = counts.memories
                 }
                 if let cache = state.memorySource.withLock({ $0 })?.cacheStatistics {
                     g.memoryCacheHits = cache.hits

@@ -249,6 +249,20 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
+    /// Documents, references, tokens, memories and memory bytes, read from the counts the store
+    /// keeps on every write: one small read, whatever the store's size (for /metrics).
+    public func counts() throws(MemoryStoreError) -> StoreCounts {
+        try withDatabase { database in
+            try database.withStatement("SELECT name, value FROM store_counts") { statement in
+                var values: [String: Int] = [:]
+                while try statement.step() { values[statement.string(0)] = statement.int(1) }
+                return StoreCounts(documents: values["documents"] ?? 0, references: values["references"] ?? 0,
+                                   tokens: values["tokens"] ?? 0, memories: values["memories"] ?? 0,
+                                   memoryBytes: values["memory_bytes"] ?? 0)
+            }
+        }
+    }
+
     /// Checks the file (`PRAGMA integrity_check`), the foreign keys, and (unless read-only) that the
     /// full-text index matches the references. Returns the problems found; empty means healthy.
     public func integrityProblems() throws(MemoryStoreError) -> [String] {
@@ -258,6 +272,18 @@ public final class MemoryStore: @unchecked Sendable {
                 while try statement.step() {
                     problems.append("foreign key: row \(statement.int64(1)) of \(statement.string(0)) points to a missing row of \(statement.string(2))")
                 }
+            }
+            let recount: [(String, String)] = [
+                ("documents", "SELECT count(*) FROM documents WHERE staged_by IS NULL"),
+                ("references", "SELECT count(*) FROM document_references"),
+                ("tokens", "SELECT coalesce(sum(token_count), 0) FROM document_references"),
+                ("memories", "SELECT count(*) FROM memories"),
+                ("memory_bytes", "SELECT coalesce(sum(length(blob)), 0) FROM memories"),
+            ]
+            for (name, query) in recount {
+                let kept = try database.scalarInt("SELECT value FROM store_counts WHERE name = ?", [.text(name)])
+                let actual = try database.scalarInt(query)
+                if kept != actual { problems.append("count \(name): kept \(kept.map(String.init) ?? "none"), actual \(actual ?? 0)") }
             }
             if !isReadOnly {
                 do {

@@ -117,5 +117,64 @@ enum Schema {
             """,
             "CREATE INDEX ingestions_state ON ingestions(state, created_at)",
         ],
+        // v4: counts kept on write, so that reading them (every /metrics scrape) costs one row, not
+        // a scan of every memory blob. Triggers keep them exact, also through ON DELETE CASCADE;
+        // `documents` counts visible documents only (a staged one counts when it becomes visible).
+        [
+            "CREATE TABLE store_counts (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID",
+            """
+            INSERT INTO store_counts (name, value) VALUES
+                ('documents', (SELECT count(*) FROM documents WHERE staged_by IS NULL)),
+                ('references', (SELECT count(*) FROM document_references)),
+                ('tokens', (SELECT coalesce(sum(token_count), 0) FROM document_references)),
+                ('memories', (SELECT count(*) FROM memories)),
+                ('memory_bytes', (SELECT coalesce(sum(length(blob)), 0) FROM memories))
+            """,
+            """
+            CREATE TRIGGER documents_count_insert AFTER INSERT ON documents WHEN new.staged_by IS NULL BEGIN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'documents';
+            END
+            """,
+            """
+            CREATE TRIGGER documents_count_delete AFTER DELETE ON documents WHEN old.staged_by IS NULL BEGIN
+                UPDATE store_counts SET value = value - 1 WHERE name = 'documents';
+            END
+            """,
+            """
+            CREATE TRIGGER documents_count_unstage AFTER UPDATE OF staged_by ON documents
+            WHEN old.staged_by IS NOT NULL AND new.staged_by IS NULL BEGIN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'documents';
+            END
+            """,
+            """
+            CREATE TRIGGER references_count_insert AFTER INSERT ON document_references BEGIN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'references';
+                UPDATE store_counts SET value = value + new.token_count WHERE name = 'tokens';
+            END
+            """,
+            """
+            CREATE TRIGGER references_count_delete AFTER DELETE ON document_references BEGIN
+                UPDATE store_counts SET value = value - 1 WHERE name = 'references';
+                UPDATE store_counts SET value = value - old.token_count WHERE name = 'tokens';
+            END
+            """,
+            """
+            CREATE TRIGGER memories_count_insert AFTER INSERT ON memories BEGIN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'memories';
+                UPDATE store_counts SET value = value + length(new.blob) WHERE name = 'memory_bytes';
+            END
+            """,
+            """
+            CREATE TRIGGER memories_count_delete AFTER DELETE ON memories BEGIN
+                UPDATE store_counts SET value = value - 1 WHERE name = 'memories';
+                UPDATE store_counts SET value = value - length(old.blob) WHERE name = 'memory_bytes';
+            END
+            """,
+            """
+            CREATE TRIGGER memories_count_update AFTER UPDATE OF blob ON memories BEGIN
+                UPDATE store_counts SET value = value + length(new.blob) - length(old.blob) WHERE name = 'memory_bytes';
+            END
+            """,
+        ],
     ]
 }

@@ -164,3 +164,23 @@ public struct StoreStatistics: Sendable, Equatable {
         self.freeBytes = freeBytes
     }
 }
+
+/// What a store holds, from the counts it keeps on write (cheap to read).
+public struct StoreCounts: Sendable, Equatable {
+    /// Visible documents (not those still being ingested).
+    public var documents: Int
+    /// References, those of documents being ingested included.
+    public var references: Int
+    public var tokens: Int
+    public var memories: Int
+    /// Bytes of all memory blobs.
+    public var memoryBytes: Int
+
+    public init(documents: Int, references: Int, tokens: Int, memories: Int, memoryBytes: Int) {
+        self.documents = documents
+        self.references = references
+        self.tokens = tokens
+        self.memories = memories
+        self.memoryBytes = memoryBytes
+    }
+}

@@ -136,7 +136,7 @@ struct ServeCommand: ParsableCommand {
                 source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint)
                 policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
-                let statistics = try? store.statistics()
+                let statistics = try? store.counts()
                 log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
                 let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
                 var ingestOptions = IngestOptions()

@@ -90,6 +90,26 @@ final class IngestionStoreTests: XCTestCase {
         XCTAssertEqual(try store.integrityProblems(), [])
     }
 
+    func testCountsFollowEveryWriteStagedDocumentsIncludedOnlyWhenVisible() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MemoryStore(path: directory.path("kb.sqlite"))
+        try store.addIngestions([ingestion("ing_1", key: "a", text: "one")])
+        _ = try store.beginEncoding(ingestion: "ing_1", referencesTotal: 2)
+        try store.appendReferences(ingestion: "ing_1", [reference(0, "x"), reference(1, "y")], referencesDone: 2)
+        XCTAssertEqual(try store.counts(), StoreCounts(documents: 0, references: 2, tokens: 8, memories: 2, memoryBytes: 128))
+        _ = try store.completeIngestion(id: "ing_1")
+        XCTAssertEqual(try store.counts().documents, 1)
+        try store.addIngestions([ingestion("ing_2", key: "a", text: "two")])
+        _ = try encode(store, "ing_2", ["z"])
+        XCTAssertEqual(try store.counts(), StoreCounts(documents: 1, references: 1, tokens: 4, memories: 1, memoryBytes: 64))
+        try store.upsertMemories([try XCTUnwrap(try store.documents().first.flatMap { try store.document(id: $0.id) }?.references.first?.id):
+                                    [NewMemory(profile: "dense", codec: "int8", blob: [1, 2, 3])]])
+        XCTAssertEqual(try store.counts().memoryBytes, 3)
+        XCTAssertTrue(try store.deleteDocument(id: try XCTUnwrap(try store.documents().first?.id)))
+        XCTAssertEqual(try store.counts(), StoreCounts(documents: 0, references: 0, tokens: 0, memories: 0, memoryBytes: 0))
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
+
     func testCancelAndSupersedeLeaveNothingAndStopLaterWrites() throws {
         let directory = try TemporaryDirectory()
         let store = try MemoryStore(path: directory.path("kb.sqlite"))
@@ -119,8 +139,12 @@ final class IngestionStoreTests: XCTestCase {
         let store = try MemoryStore(path: path)
         let id = try store.insertDocument(NewDocument(title: "t", source: "s", sha256: "abc", bytes: 3, references: [reference(0, "old text")]))
         store.close()
-        // Back to version 2: the v3 objects removed, as a store written by the previous release.
+        // Back to version 2: the v3 and v4 objects removed, as a store written by an earlier release.
         let database = try Database(path: path, options: [.readWrite], busyTimeoutMilliseconds: 1000)
+        for trigger in try database.strings("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%count%'") {
+            try database.execute("DROP TRIGGER \(trigger)")
+        }
+        try database.execute("DROP TABLE store_counts")
         try database.execute("DROP TABLE ingestions")
         try database.execute("DROP INDEX documents_external_key")
         try database.execute("DROP INDEX documents_staged_by")
@@ -133,6 +157,8 @@ final class IngestionStoreTests: XCTestCase {
         XCTAssertEqual(try migrated.schemaVersion(), MemoryStore.currentSchemaVersion)
         XCTAssertEqual(try migrated.documents().map(\.id), [id])
         XCTAssertEqual(try migrated.search("old", limit: 5).map(\.documentId), [id])
+        XCTAssertEqual(try migrated.counts(), StoreCounts(documents: 1, references: 1, tokens: 4, memories: 1, memoryBytes: 64),
+                       "the counts start from what the store held")
         XCTAssertEqual(try migrated.integrityProblems(), [])
     }
 }
