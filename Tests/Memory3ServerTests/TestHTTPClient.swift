@@ -69,6 +69,13 @@ final class TestHTTPClient: @unchecked Sendable {
         Glibc.close(fd)
     }
 
+    /// Closes the connection with a reset (SO_LINGER 0), as a client that gave up would.
+    func reset() {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     func setReceiveTimeout(_ seconds: Double) {
         var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

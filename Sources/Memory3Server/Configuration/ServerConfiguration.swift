@@ -91,7 +91,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     static let sections: [String: Set<String>] = [
         "server": ["host", "port", "backlog", "gzip_min_bytes", "shutdown_grace_s"],
         "limits": ["max_header_bytes", "max_header_count", "max_completion_body_bytes", "max_document_body_bytes",
-                   "max_chunk_line_bytes", "max_connections", "max_connections_per_client", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
+                   "max_chunk_line_bytes", "max_connections", "max_connections_per_client", "request_threads", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
                    "write_timeout_s", "linger_timeout_s"],
         "model": ["path", "id", "threads"],
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
@@ -131,6 +131,7 @@ public struct ServerConfiguration: Sendable, Equatable {
             limits.maxChunkLineBytes = try l.int("max_chunk_line_bytes", in: 16...(1 << 20)) ?? limits.maxChunkLineBytes
             limits.maxConnections = try l.int("max_connections", in: 1...1_000_000) ?? limits.maxConnections
             limits.maxConnectionsPerClient = try l.int("max_connections_per_client", in: 1...1_000_000) ?? limits.maxConnectionsPerClient
+            limits.maxRequestThreads = try l.int("request_threads", in: 1...10_000) ?? limits.maxRequestThreads
             limits.headerTimeout = try l.double("header_timeout_s", in: 0.01...3600) ?? limits.headerTimeout
             limits.bodyTimeout = try l.double("body_timeout_s", in: 0.01...3600) ?? limits.bodyTimeout
             limits.idleTimeout = try l.double("idle_timeout_s", in: 0.01...86400) ?? limits.idleTimeout

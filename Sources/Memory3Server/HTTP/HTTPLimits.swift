@@ -17,6 +17,9 @@ public struct HTTPLimits: Sendable, Equatable {
     /// Open connections from one client address; past it that client's oldest waiting connection
     /// is closed for the new one (503 when none waits), so one client cannot take every slot.
     public var maxConnectionsPerClient = 256
+    /// Threads answering complete requests (a streamed completion holds one while it streams);
+    /// requests beyond them wait in order, and one whose client has left by then is dropped.
+    public var maxRequestThreads = 128
     /// From a connection's first byte (or accept) to the end of its headers (408 then close).
     public var headerTimeout: Double = 10
     /// From the end of the headers to the end of the body (408 then close).

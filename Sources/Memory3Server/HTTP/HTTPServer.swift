@@ -25,8 +25,8 @@ public struct HTTPServerConfiguration: Sendable {
 
 /// HTTP/1.1 over POSIX sockets. One event-loop thread (poll) accepts connections, reads and
 /// parses requests, enforces every limit and timeout, and answers malformed requests itself;
-/// each complete request runs on a thread of its own, which writes the response and hands a
-/// keep-alive connection back to the loop. Idle connections cost a file descriptor and a few
+/// each complete request runs on a thread of a bounded pool (`RequestPool`), which writes the
+/// response and hands a keep-alive connection back to the loop. Idle connections cost a file descriptor and a few
 /// hundred bytes, no thread.
 public final class HTTPServer: @unchecked Sendable {
     /// Fixed once `start` returns.
@@ -56,10 +56,17 @@ public final class HTTPServer: @unchecked Sendable {
     private let loopExited = DispatchSemaphore(value: 0)
     private var loopThread: Thread?
 
+    /// The threads that answer complete requests.
+    private let pool: RequestPool
+
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.configuration = configuration
         self.handler = handler
+        self.pool = RequestPool(maxThreads: configuration.limits.maxRequestThreads)
     }
+
+    /// Request threads started so far (at most `limits.maxRequestThreads`).
+    public var requestThreadCount: Int { pool.threadCount }
 
     /// Requests being answered right now (their threads).
     public var activeRequestCount: Int { activeRequests.load(ordering: .relaxed) }
@@ -372,14 +379,22 @@ public final class HTTPServer: @unchecked Sendable {
         connection.phase = .dispatched
         connection.requestCount += 1
         activeRequests.add(1, ordering: .relaxed)
-        let thread = Thread { [self] in
-            let keepAlive = serve(connection, request: request)
+        pool.submit { [self] in
+            // A client that left while its request waited for a thread gets no work done.
+            let keepAlive: Bool
+            if Socket.peerClosed(connection.fd) {
+                handler.finished(RequestRecord(
+                    method: request.method, path: request.path, status: 499,
+                    seconds: MonotonicClock.now() - connection.requestStart, peer: connection.peer,
+                    error: nil, clientGone: true))
+                keepAlive = false
+            } else {
+                keepAlive = serve(connection, request: request)
+            }
             inbox.withLock { $0.append((connection, keepAlive)) }
             activeRequests.subtract(1, ordering: .relaxed)
             wake()
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
 
     private func takeBackConnections() {
