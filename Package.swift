@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Quantized dot products in C: AVX2/FMA/F16C picked at run time, scalar fallback. Optimized
@@ -45,7 +46,8 @@ let package = Package(
         // HTTP/1.1 on POSIX sockets, the OpenAI-compatible API, metrics, scheduling.
         .target(
             name: "Memory3Server",
-            dependencies: ["Memory3Model", "Memory3Engine", "Memory3Memory", "MemoryStore", "Tokenizer", "CZlib", "COpenSSL"],
+            dependencies: ["Memory3Model", "Memory3Engine", "Memory3Memory", "MemoryStore", "Tokenizer", "CZlib", "COpenSSL",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: engineSettings
         ),
         .executableTarget(

@@ -12,6 +12,8 @@ public final class IngestionJob: @unchecked Sendable {
     public struct Progress: Sendable, Equatable {
         public var referencesDone = 0
         public var referencesTotal: Int?
+        /// References encoded in this run (a resumed ingestion started at its committed count).
+        public var referencesEncoded = 0
         /// Reference tokens encoded in this run (the prefix not counted).
         public var tokensDone = 0
         /// Tokens the model ran in this run (prefix included).
@@ -124,6 +126,7 @@ public final class IngestionJob: @unchecked Sendable {
         let bytes = encoded.memories.reduce(0) { $0 + $1.blob.count }
         progress.memoryBytes += bytes
         encodedThisRun += 1
+        progress.referencesEncoded = encodedThisRun
         // The first memory tells what the whole document will take; later ones keep checking.
         let estimate = progress.memoryBytes * plan.count / encodedThisRun
         if estimate > pipeline.options.maxDocumentMemoryBytes {

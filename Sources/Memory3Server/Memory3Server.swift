@@ -19,7 +19,7 @@ public final class Memory3Server: Sendable {
     public init(configuration: ServerConfiguration, engine: LanguageModelEngine? = nil, log: RequestLog? = nil) {
         self.configuration = configuration
         let metrics = self.metrics
-        self.log = log ?? RequestLog(enabled: configuration.logRequests)
+        self.log = log ?? RequestLog(enabled: configuration.logRequests, format: configuration.logFormat)
         self.scheduler = GenerationScheduler(slots: configuration.slots ?? 4, queueCapacity: configuration.queueCapacity,
                                              promptBudget: configuration.prefillChunkTokens,
                                              kvBudgetBytes: configuration.kvCacheBytes, metrics: metrics)

@@ -106,6 +106,18 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The error as a response in OpenAI's shape, naming the request.
+    public func response(requestID: String?) -> HTTPResponse {
+        var response = self.response
+        if let requestID {
+            var envelope = self.envelope
+            envelope.error.request_id = requestID
+            response = .json(envelope, status: status, headers: response.headers)
+            response.headers.set("X-Request-Id", requestID)
+        }
+        return response
+    }
+
     /// The error as a response in OpenAI's shape.
     public var response: HTTPResponse {
         var headers = HTTPHeaders()
@@ -131,6 +143,8 @@ public struct ErrorEnvelope: Codable, Sendable, Equatable {
         public var type: String
         public var param: String?
         public var code: String?
+        /// The request's `X-Request-Id`, to quote when reporting a problem.
+        public var request_id: String? = nil
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -138,6 +152,7 @@ public struct ErrorEnvelope: Codable, Sendable, Equatable {
             try c.encode(type, forKey: .type)
             try c.encode(param, forKey: .param)  // explicit nulls, as OpenAI sends them
             try c.encode(code, forKey: .code)
+            try c.encodeIfPresent(request_id, forKey: .request_id)
         }
     }
 

@@ -23,6 +23,7 @@ final class APIServer: HTTPHandler {
     }
 
     func refusal(for head: HTTPRequestHead) -> HTTPResponse? {
+        let requestID = RequestID.make(from: head.headers)
         do throws(APIError) {
             switch router.match(method: head.method, path: head.path) {
             case .notFound:
@@ -34,7 +35,7 @@ final class APIServer: HTTPHandler {
                 return nil
             }
         } catch {
-            return error.response
+            return error.response(requestID: requestID)
         }
     }
 
@@ -50,7 +51,7 @@ final class APIServer: HTTPHandler {
                 return try route.handler(RouteRequest(http: request, parameters: parameters, context: context))
             }
         } catch {
-            return error.response
+            return error.response(requestID: context.requestID)
         }
     }
 
@@ -58,7 +59,7 @@ final class APIServer: HTTPHandler {
         let route = record.path == "-" ? "-" : router.routeLabel(path: record.path)
         metrics.recordRequest(route: route, method: Self.methodLabel(record.method), status: record.status, seconds: record.seconds)
         if let error = record.error { metrics.recordRejection(reason: Self.rejectionReason(status: record.status, error: error)) }
-        log.record(record)
+        log.record(record, route: route)
     }
 
     /// Metric labels come from a closed set: any method a client makes up counts as "other"

@@ -150,6 +150,22 @@ struct CompletionService: Sendable {
     private func record(_ outcome: CompletionOutcome, ticket: GenerationTicket, context: RequestContext) {
         let firstToken = ticket.firstTextAt.map { $0 - context.startedAt }
         metrics.recordGeneration(outcome, firstToken: firstToken)
+        // The request's log line: what was generated, with which memory, and where time went.
+        context.annotate("prompt_tokens", String(outcome.promptTokens))
+        context.annotate("cached_tokens", String(outcome.cachedPromptTokens))
+        context.annotate("completion_tokens", String(outcome.completionTokens))
+        context.annotate("finish_reason", finishReasonName(outcome.finishReason))
+        context.annotate("memory_mode", outcome.memoryMode.rawValue)
+        var used: [Int64] = []
+        for chunk in outcome.memoryChunks {
+            for reference in chunk.references where !used.contains(reference.referenceId) { used.append(reference.referenceId) }
+        }
+        context.annotate("references_used", String(used.count))
+        if !used.isEmpty { context.annotate("reference_ids", used.prefix(20).map(String.init).joined(separator: ",")) }
+        if let started = ticket.startedAt {
+            context.annotate("queue_wait_ms", String(format: "%.1f", max(0, started - ticket.enqueuedAt) * 1000))
+        }
+        if let firstToken { context.annotate("ttft_ms", String(format: "%.1f", firstToken * 1000)) }
     }
 }
 

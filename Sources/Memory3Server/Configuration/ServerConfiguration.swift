@@ -66,6 +66,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     // log
     /// One line per request on stderr.
     public var logRequests = true
+    /// `text` lines for people, `json` (one object per line) for log pipelines.
+    public var logFormat = RequestLog.Format.text
 
     public init() {}
 
@@ -100,7 +102,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                    "max_document_memory_mb"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
-        "log": ["requests"],
+        "log": ["requests", "format"],
     ]
 
     mutating func apply(_ root: JSONObject) throws(APIError) {
@@ -187,6 +189,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         }
         if let l = try root.object("log") {
             logRequests = try l.bool("requests") ?? logRequests
+            if let format = try l.string("format") {
+                guard let parsed = RequestLog.Format(rawValue: format) else {
+                    throw .invalidRequest("'log.format' must be \"text\" or \"json\"")
+                }
+                logFormat = parsed
+            }
         }
     }
 
@@ -208,6 +216,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let key = environment["MEMORY3_TLS_KEY"] { tlsKey = key.isEmpty ? nil : key }
         if let capacity = try int("MEMORY3_QUEUE_CAPACITY", 0...100_000) { queueCapacity = capacity }
         if let slots = try int("MEMORY3_SLOTS", 1...1024) { self.slots = slots }
+        if let format = environment["MEMORY3_LOG_FORMAT"] {
+            guard let parsed = RequestLog.Format(rawValue: format) else {
+                throw ConfigurationError(file: "environment", message: "MEMORY3_LOG_FORMAT must be text or json, not '\(format)'")
+            }
+            logFormat = parsed
+        }
         if let keys = environment[apiKeysEnvironmentVariable] {
             apiKeys += keys.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }

@@ -315,12 +315,13 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Answers a request the HTTP layer cannot serve, then lingers and closes.
     private func refuse(_ connection: Connection, status: HTTPStatus, message: String, type: String) {
-        let body = Self.errorBody(message, type: type)
-        _ = connection.channel.sendNow(Self.simpleResponse(status, body: body, extra: [("Connection", "close")]))
+        let requestID = RequestID.make(from: connection.head?.headers)
+        let body = Self.errorBody(message, type: type, requestID: requestID)
+        _ = connection.channel.sendNow(Self.simpleResponse(status, body: body, extra: [("Connection", "close"), ("X-Request-Id", requestID)]))
         let start = connection.requestStart > 0 ? connection.requestStart : MonotonicClock.now()
         handler.finished(RequestRecord(
             method: connection.head?.method ?? "-", path: connection.head?.path ?? "-", status: status.code,
-            seconds: MonotonicClock.now() - start, peer: connection.peer, error: message))
+            seconds: MonotonicClock.now() - start, peer: connection.peer, error: message, requestID: requestID))
         connection.channel.shutdownWrite()
         connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
     }
@@ -328,6 +329,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// Answers from the head alone, without reading the announced body, then lingers and closes.
     private func refuse(_ connection: Connection, with response: HTTPResponse) {
         var headers = response.headers
+        let requestID = headers["X-Request-Id"] ?? RequestID.make(from: connection.head?.headers)
+        headers.set("X-Request-Id", requestID)
         let body: [UInt8] = if case .bytes(let bytes) = response.body { bytes } else { [] }
         headers.set("Content-Length", String(body.count))
         headers.set("Connection", "close")
@@ -337,7 +340,7 @@ public final class HTTPServer: @unchecked Sendable {
         let start = connection.requestStart > 0 ? connection.requestStart : MonotonicClock.now()
         handler.finished(RequestRecord(
             method: connection.head?.method ?? "-", path: connection.head?.path ?? "-", status: response.status.code,
-            seconds: MonotonicClock.now() - start, peer: connection.peer, error: nil))
+            seconds: MonotonicClock.now() - start, peer: connection.peer, error: nil, requestID: requestID))
         connection.channel.shutdownWrite()
         connection.phase = .lingering(until: MonotonicClock.now() + limits.lingerTimeout)
     }
@@ -386,7 +389,7 @@ public final class HTTPServer: @unchecked Sendable {
                 handler.finished(RequestRecord(
                     method: request.method, path: request.path, status: 499,
                     seconds: MonotonicClock.now() - connection.requestStart, peer: connection.peer,
-                    error: nil, clientGone: true))
+                    error: nil, clientGone: true, requestID: RequestID.make(from: request.headers)))
                 keepAlive = false
             } else {
                 keepAlive = serve(connection, request: request)
@@ -416,8 +419,10 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Answers one request on its thread. Returns whether the connection may serve another.
     private func serve(_ connection: Connection, request: HTTPRequest) -> Bool {
-        let context = RequestContext(fd: connection.fd, peer: connection.peer, startedAt: connection.requestStart)
+        let context = RequestContext(fd: connection.fd, peer: connection.peer, startedAt: connection.requestStart,
+                                     requestID: RequestID.make(from: request.headers))
         var response = handler.respond(to: request, context: context)
+        response.headers.set("X-Request-Id", context.requestID)
         let version = request.head.version
         let isHead = request.method == "HEAD"
         var keepAlive = request.head.keepAlive && !isDraining && response.headers["Connection"]?.lowercased() != "close"
@@ -452,7 +457,7 @@ public final class HTTPServer: @unchecked Sendable {
         handler.finished(RequestRecord(
             method: request.method, path: request.path, status: response.status.code,
             seconds: MonotonicClock.now() - connection.requestStart, peer: connection.peer,
-            error: nil, clientGone: !ok))
+            error: nil, clientGone: !ok, requestID: context.requestID, fields: context.fields))
         return ok && keepAlive
     }
 
@@ -473,8 +478,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     // MARK: - Responses made by the HTTP layer
 
-    static func errorBody(_ message: String, type: String) -> [UInt8] {
-        let error = ErrorEnvelope(error: .init(message: message, type: type, param: nil, code: nil))
+    static func errorBody(_ message: String, type: String, requestID: String? = nil) -> [UInt8] {
+        let error = ErrorEnvelope(error: .init(message: message, type: type, param: nil, code: nil, request_id: requestID))
         return Array((try? JSONCoding.encoder.encode(error)) ?? Data())
     }
 

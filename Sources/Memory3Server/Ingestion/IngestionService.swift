@@ -12,6 +12,8 @@ final class IngestionService: Sendable {
     let log: RequestLog
     let maxPending: Int
     let live = LiveIngestions()
+    /// Seconds between progress lines of one ingestion in the log.
+    static let progressInterval = 10.0
     private let pipelineBox = Mutex<IngestionPipeline?>(nil)
 
     init(scheduler: GenerationScheduler, metrics: ServerMetrics, log: RequestLog, maxPending: Int) {
@@ -85,7 +87,23 @@ final class IngestionService: Sendable {
     private func run(_ id: String, on pipeline: IngestionPipeline) {
         let metrics = self.metrics, log = self.log, live = self.live
         let started = Date()
-        let task = IngestionTask(job: pipeline.job(id)) { result, progress in
+        let lastLogged = Mutex(Date())
+        let progressLine: @Sendable (IngestionJob.Progress) -> Void = { progress in
+            let now = Date()
+            guard lastLogged.withLock({ last in
+                guard now.timeIntervalSince(last) >= Self.progressInterval else { return false }
+                last = now
+                return true
+            }) else { return }
+            let seconds = now.timeIntervalSince(started)
+            let rate = Double(progress.referencesEncoded) / max(seconds, 1e-9)
+            let total = progress.referencesTotal ?? 0
+            let eta = rate > 0 ? String(format: ", about %.0f s left", Double(max(0, total - progress.referencesDone)) / rate) : ""
+            log.event(String(format: "ingestion %@: %d of %d references (%.1f/s%@)", id, progress.referencesDone, total, rate, eta),
+                      ["ingestion_id": .string(id), "references_done": .stringConvertible(progress.referencesDone),
+                       "references_total": .stringConvertible(total)])
+        }
+        let task = IngestionTask(job: pipeline.job(id), onProgress: progressLine) { result, progress in
             live.remove(id)
             let seconds = Date().timeIntervalSince(started)
             switch result {
