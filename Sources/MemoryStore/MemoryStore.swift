@@ -263,6 +263,15 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
+    /// Caps the file at its current size plus a few pages (`PRAGMA max_page_count`): later
+    /// writes that need more fail as on a full disk. For tests of that path only.
+    public func limitPageCountForTesting(extraPages: Int = 4) throws(MemoryStoreError) {
+        try withDatabase(writing: true) { database in
+            let pages = try database.scalarInt("PRAGMA page_count") ?? 0
+            _ = try database.scalarInt("PRAGMA max_page_count = \(pages + Int64(extraPages))")
+        }
+    }
+
     /// Checks the file (`PRAGMA integrity_check`), the foreign keys, and (unless read-only) that the
     /// full-text index matches the references. Returns the problems found; empty means healthy.
     public func integrityProblems() throws(MemoryStoreError) -> [String] {

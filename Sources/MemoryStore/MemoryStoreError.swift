@@ -30,6 +30,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
     case referenceNotFound(id: Int64)
     /// The ingestion was finished (cancelled, superseded) or is unknown: nothing was written.
     case ingestionNotPending(id: String)
+    /// The disk holding the store is full: nothing of the write was kept.
+    case diskFull(path: String)
     /// The store was closed.
     case closed(path: String)
     /// Any other SQLite failure.
@@ -63,6 +65,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
             return "no reference with id \(id)"
         case .ingestionNotPending(let id):
             return "ingestion \(id) is not pending (it was cancelled, superseded or has finished)"
+        case .diskFull(let path):
+            return "the disk holding the memory store \(path) is full; nothing of this write was kept (free some space and retry)"
         case .closed(let path):
             return "the memory store \(path) is closed"
         case .sqlite(let path, let error):
@@ -78,6 +82,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
             self = .readOnly(path: path)
         } else if error.isCorrupt {
             self = .corrupt(path: path, detail: error.message)
+        } else if error.isFull {
+            self = .diskFull(path: path)
         } else if error.isBusy {
             self = .busy(path: path, detail: error.message)
         } else {

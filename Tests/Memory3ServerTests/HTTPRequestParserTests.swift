@@ -86,6 +86,23 @@ final class HTTPRequestParserTests: XCTestCase {
         XCTAssertFalse(closing.keepAlive)
     }
 
+    func testAbsoluteFormTargetsAreReducedToPathAndQuery() {
+        // RFC 9112 §3.2.2: a server must accept the absolute form.
+        for (target, path, query) in [("http://a/b", "/b", nil), ("HTTPS://a:8080/v1/x?k=1", "/v1/x", "k=1"),
+                                      ("http://a", "/", nil), ("http://a?q", "/", "q")] as [(String, String, String?)] {
+            guard case .head(let head) = parse("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n").events.first else {
+                return XCTFail(target)
+            }
+            XCTAssertEqual(head.path, path, target)
+            XCTAssertEqual(head.query, query, target)
+        }
+    }
+
+    func testTransferEncodingOnHTTP10IsRefused() {
+        // RFC 9112 §6.1: HTTP/1.0 has no transfer codings; the framing is faulty.
+        expectError("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", .transferEncodingInHTTP10, status: 400)
+    }
+
     func testRepeatedIdenticalContentLengthsAreAccepted() {
         let result = parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi")
         XCTAssertNil(result.error)
@@ -122,7 +139,9 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError("GET /\r\n\r\n", .invalidVersion, status: 400)
         expectError("GET / HTTP/1.1 extra\r\n\r\n", .invalidTarget, status: 400)
         expectError("GET a/b HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
-        expectError("GET http://a/b HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
+        expectError("GET * HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
+        expectError("GET http:///b HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
+        expectError("GET ftp://a/b HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
         expectError("GET /a\u{7F} HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
         expectError("GET /caf\u{E9} HTTP/1.1\r\n\r\n", .invalidTarget, status: 400)
         expectError("GET / HTTP/1\r\n\r\n", .invalidVersion, status: 400)

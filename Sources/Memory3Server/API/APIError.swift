@@ -9,7 +9,8 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A document over the size limit.
     case payloadTooLarge(String)
     case modelNotFound(String)
-    case contextLengthExceeded(promptTokens: Int, maxTokens: Int, contextLength: Int)
+    /// `promptParam` names the request's prompt field (`messages` for chat, `prompt` for completions).
+    case contextLengthExceeded(promptTokens: Int, maxTokens: Int, contextLength: Int, promptParam: String = "messages")
     case missingAPIKey
     case invalidAPIKey
     /// The whole message (a missing route says "no route for ...", a missing document names it).
@@ -23,6 +24,8 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
     case shuttingDown
     /// A part of the server that is not running (memory store, ingestion).
     case unavailable(String)
+    /// The knowledge base's disk is full (507): retry after space is freed.
+    case insufficientStorage(String)
     case notImplemented(String)
     case internalError(String)
 
@@ -38,6 +41,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .queueFull: .tooManyRequests
         case .deadlineExceeded: .gatewayTimeout
         case .modelLoading, .shuttingDown, .unavailable: .serviceUnavailable
+        case .insufficientStorage: .insufficientStorage
         case .notImplemented: .notImplemented
         case .internalError: .internalServerError
         }
@@ -51,7 +55,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .missingAPIKey, .invalidAPIKey: "authentication_error"
         case .queueFull: "rate_limit_error"
         case .deadlineExceeded: "timeout_error"
-        case .modelLoading, .shuttingDown, .unavailable: "service_unavailable"
+        case .modelLoading, .shuttingDown, .unavailable, .insufficientStorage: "service_unavailable"
         case .internalError: "server_error"
         }
     }
@@ -69,6 +73,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .deadlineExceeded: "deadline_exceeded"
         case .modelLoading: "model_loading"
         case .shuttingDown: "shutting_down"
+        case .insufficientStorage: "disk_full"
         default: nil
         }
     }
@@ -77,7 +82,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .invalidRequest(_, let param, _): param
         case .modelNotFound: "model"
-        case .contextLengthExceeded: "messages"
+        case .contextLengthExceeded(_, _, _, let promptParam): promptParam
         default: nil
         }
     }
@@ -88,7 +93,7 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidJSON(let detail): "the request body is not valid JSON: \(detail)"
         case .unsupportedMediaType(let type, let accepted): "unsupported Content-Type '\(type)'; send \(accepted.joined(separator: ", "))"
         case .modelNotFound(let model): "the model '\(model)' does not exist; GET /v1/models lists the models this server has"
-        case .contextLengthExceeded(let prompt, let max, let context):
+        case .contextLengthExceeded(let prompt, let max, let context, _):
             "the prompt has \(prompt) tokens and max_tokens is \(max), together more than the model's context of \(context) tokens; shorten the prompt or lower max_tokens"
         case .missingAPIKey: "this server needs an API key: send 'Authorization: Bearer <key>'"
         case .invalidAPIKey: "the API key is not valid"
@@ -97,13 +102,20 @@ public enum APIError: Error, Equatable, Sendable, CustomStringConvertible {
         case .payloadTooLarge(let message): message
         case .methodNotAllowed(let method, let allowed): "\(method) is not allowed here; use \(allowed.joined(separator: " or "))"
         case .queueFull(let capacity, let retry): "the server is busy (\(capacity) requests already queued); retry in \(retry) s"
-        case .deadlineExceeded(let seconds): "the request did not finish within its deadline of \(Int(seconds)) s"
+        case .deadlineExceeded(let seconds): "the request did not finish within its deadline of \(Self.seconds(seconds)) s"
         case .modelLoading: "the model is still loading; retry shortly (GET /ready says when it is ready)"
         case .shuttingDown: "the server is shutting down"
         case .unavailable(let what): what
+        case .insufficientStorage(let what): what
         case .notImplemented(let what): what
         case .internalError(let message): "internal error: \(message)"
         }
+    }
+
+    /// Seconds to a tenth, without a trailing ".0" (29.98 -> "30", 0.5 -> "0.5").
+    static func seconds(_ value: Double) -> String {
+        let tenths = (value * 10).rounded() / 10
+        return tenths == tenths.rounded() ? String(Int(tenths)) : String(format: "%.1f", tenths)
     }
 
     /// The error as a response in OpenAI's shape, naming the request.

@@ -43,10 +43,12 @@ struct CompletionService: Sendable {
 
         let room = engine.contextLength - prompt.count
         if let asked = parameters.maxTokens, asked > room {
-            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: asked, contextLength: engine.contextLength)
+            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: asked, contextLength: engine.contextLength,
+                                         promptParam: kind == .chat ? "messages" : "prompt")
         }
         guard room >= 1 else {
-            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: parameters.maxTokens ?? 1, contextLength: engine.contextLength)
+            throw .contextLengthExceeded(promptTokens: prompt.count, maxTokens: parameters.maxTokens ?? 1, contextLength: engine.contextLength,
+                                         promptParam: kind == .chat ? "messages" : "prompt")
         }
         let maxTokens = parameters.maxTokens ?? min(configuration.defaultMaxTokens, room)
         let options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
@@ -74,7 +76,7 @@ struct CompletionService: Sendable {
         while true {
             let update = ticket.next(timeout: pollInterval)
             if let end = update.end {
-                let outcome = try outcomeOrError(end, ticket: ticket)
+                let outcome = try outcomeOrError(end, ticket: ticket, kind: reply.kind)
                 record(outcome, ticket: ticket, context: context)
                 return .json(reply.whole(outcome))
             }
@@ -112,7 +114,7 @@ struct CompletionService: Sendable {
                     record(outcome, ticket: ticket, context: context)
                     _ = send(reply.finalChunk(outcome)) && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
                 case .failure(let error):
-                    _ = send(Self.apiError(for: error, ticket: ticket).envelope)
+                    _ = send(Self.apiError(for: error, ticket: ticket, kind: reply.kind).envelope)
                 }
                 _ = stream.write(ServerSentEvents.event("[DONE]"))
                 return
@@ -128,20 +130,21 @@ struct CompletionService: Sendable {
 
     // MARK: - Outcomes
 
-    private func outcomeOrError(_ end: Result<CompletionOutcome, any Error>, ticket: GenerationTicket) throws(APIError) -> CompletionOutcome {
+    private func outcomeOrError(_ end: Result<CompletionOutcome, any Error>, ticket: GenerationTicket, kind: Kind) throws(APIError) -> CompletionOutcome {
         switch end {
         case .success(let outcome): return outcome
-        case .failure(let error): throw Self.apiError(for: error, ticket: ticket)
+        case .failure(let error): throw Self.apiError(for: error, ticket: ticket, kind: kind)
         }
     }
 
-    static func apiError(for error: any Error, ticket: GenerationTicket) -> APIError {
+    static func apiError(for error: any Error, ticket: GenerationTicket, kind: Kind) -> APIError {
         switch error {
         case let error as APIError: return error
         case GenerationSkipped.deadlinePassedInQueue: return .deadlineExceeded(seconds: ticket.deadline - ticket.enqueuedAt)
         case GenerationSkipped.cancelled: return .shuttingDown
         case ModelError.contextFull(let needed, let capacity):
-            return .contextLengthExceeded(promptTokens: needed - 1, maxTokens: 1, contextLength: capacity)
+            return .contextLengthExceeded(promptTokens: needed - 1, maxTokens: 1, contextLength: capacity,
+                                          promptParam: kind == .chat ? "messages" : "prompt")
         case ModelError.emptyInput: return .invalidRequest("the prompt is empty", param: "prompt")
         default: return .internalError("\(error)")
         }

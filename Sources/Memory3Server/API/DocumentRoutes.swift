@@ -220,6 +220,7 @@ struct DocumentRoutes: Sendable {
         switch error {
         case .documentNotFound(let id): .notFound("no document with id \(id)")
         case .busy, .readOnly, .closed: .unavailable(error.description)
+        case .diskFull: .insufficientStorage(error.description)
         default: .internalError(error.description)
         }
     }

@@ -30,13 +30,22 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         let value: JSONValue
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: Data(body))
-        } catch let DecodingError.dataCorrupted(context) {
-            throw .invalidJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
         } catch {
-            throw .invalidJSON("\(error)")
+            throw .invalidJSON(Self.parseProblem(error))
         }
         guard case .object(let fields) = value else { throw .invalidJSON("the body must be a JSON object") }
         return JSONObject(fields: fields)
+    }
+
+    /// Where the parser gave up, in its own short words ("Unexpected character 'x' around line 1,
+    /// column 3."); never Swift's or Foundation's error dump.
+    static func parseProblem(_ error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let context) = error,
+           let underlying = context.underlyingError as NSError?,
+           let detail = underlying.userInfo["NSDebugDescription"] as? String, !detail.isEmpty, detail.count < 200 {
+            return detail
+        }
+        return "it could not be parsed (check quoting, commas and brackets)"
     }
 
     var typeName: String {

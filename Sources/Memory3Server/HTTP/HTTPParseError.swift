@@ -16,6 +16,8 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case invalidContentLength
     /// Both Content-Length and Transfer-Encoding: the framing is ambiguous (request smuggling).
     case conflictingFraming
+    /// Transfer-Encoding on an HTTP/1.0 request.
+    case transferEncodingInHTTP10
     /// A transfer coding other than `chunked` alone.
     case unsupportedTransferEncoding(String)
     case invalidChunkSize
@@ -44,7 +46,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .invalidMethod: "the request method is not a valid token"
-        case .invalidTarget: "the request target must be an absolute path like /v1/completions, with no spaces or control characters"
+        case .invalidTarget: "the request target must be a path like /v1/completions (or an absolute http:// URL), with no spaces or control characters"
         case .invalidVersion: "the request line must end with HTTP/1.1 or HTTP/1.0"
         case .unsupportedVersion(let v): "HTTP version '\(v)' is not supported; use HTTP/1.1"
         case .invalidLineEnding: "lines must end with CRLF"
@@ -55,6 +57,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .duplicateHost: "more than one Host header"
         case .invalidContentLength: "Content-Length must be one non-negative decimal number"
         case .conflictingFraming: "a request may not have both Content-Length and Transfer-Encoding"
+        case .transferEncodingInHTTP10: "HTTP/1.0 has no Transfer-Encoding; send Content-Length (or use HTTP/1.1)"
         case .unsupportedTransferEncoding(let te): "transfer coding '\(te)' is not supported; only 'chunked'"
         case .invalidChunkSize: "a chunk size is not a hexadecimal number"
         case .chunkLineTooLong(let limit): "a chunk-size line is longer than \(limit) bytes"

@@ -194,12 +194,28 @@ public struct HTTPRequestParser: Sendable {
         }
         let (m, t, v) = (parts[0], parts[1], parts[2])
         guard !m.isEmpty, m.allSatisfy(HTTPGrammar.isTokenByte) else { throw .invalidMethod }
-        guard let first = t.first, first == UInt8(ascii: "/"), t.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw .invalidTarget
-        }
+        guard t.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw .invalidTarget }
         version = try Self.parseVersion(v)
         method = String(decoding: m, as: UTF8.self)
-        target = String(decoding: t, as: UTF8.self)
+        target = try Self.originForm(t)
+    }
+
+    /// The target in origin form (`/path?query`). The absolute form (`http://host/path?query`),
+    /// which RFC 9112 §3.2.2 says a server must accept, is reduced to its path and query (the
+    /// Host header still names the host); `*` and the authority form are refused.
+    static func originForm(_ t: ArraySlice<UInt8>) throws(HTTPParseError) -> String {
+        if t.first == UInt8(ascii: "/") { return String(decoding: t, as: UTF8.self) }
+        let text = String(decoding: t, as: UTF8.self)
+        let lower = text.lowercased()
+        guard let scheme = ["http://", "https://"].first(where: { lower.hasPrefix($0) }) else { throw .invalidTarget }
+        let rest = text.dropFirst(scheme.count)
+        guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) else {
+            guard !rest.isEmpty else { throw .invalidTarget }
+            return "/"
+        }
+        guard slash > rest.startIndex else { throw .invalidTarget }  // no authority
+        let pathAndQuery = String(rest[slash...])
+        return pathAndQuery.hasPrefix("?") ? "/" + pathAndQuery : pathAndQuery
     }
 
     static func parseVersion(_ v: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPVersion {
@@ -259,6 +275,8 @@ public struct HTTPRequestParser: Sendable {
         let transferCodings = headers.tokens("Transfer-Encoding")
         let lengths = headers.values("Content-Length")
         if headers.contains("Transfer-Encoding") {
+            // HTTP/1.0 has no transfer codings: RFC 9112 §6.1 says to treat the framing as faulty.
+            guard version == .http1_1 else { throw .transferEncodingInHTTP10 }
             guard lengths.isEmpty else { throw .conflictingFraming }
             guard transferCodings == ["chunked"] else {
                 throw .unsupportedTransferEncoding(headers.values("Transfer-Encoding").joined(separator: ", "))

@@ -31,5 +31,6 @@ public struct HTTPStatus: Sendable, Equatable, Hashable, CustomStringConvertible
     public static let notImplemented = HTTPStatus(501, "Not Implemented")
     public static let serviceUnavailable = HTTPStatus(503, "Service Unavailable")
     public static let gatewayTimeout = HTTPStatus(504, "Gateway Timeout")
+    public static let insufficientStorage = HTTPStatus(507, "Insufficient Storage")
     public static let httpVersionNotSupported = HTTPStatus(505, "HTTP Version Not Supported")
 }

@@ -48,6 +48,8 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public var isBusy: Bool { code == SQLITE_BUSY || code == SQLITE_LOCKED }
     public var isReadOnly: Bool { code == SQLITE_READONLY }
     public var isCorrupt: Bool { code == SQLITE_CORRUPT || code == SQLITE_NOTADB }
+    /// The disk (or the file's size limit) is full.
+    public var isFull: Bool { code == SQLITE_FULL }
 
     // Extended constraint codes (C macros built by expressions, which Swift does not import).
     public static let constraintForeignKey: Int32 = SQLITE_CONSTRAINT | (3 << 8)
