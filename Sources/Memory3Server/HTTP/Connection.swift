@@ -27,6 +27,8 @@ final class Connection: @unchecked Sendable {
     var requestStartDate = Date()
     /// Requests served on this connection.
     var requestCount = 0
+    /// Bytes read and dropped while lingering.
+    var discarded = 0
 
     init(channel: ConnectionChannel, id: UInt64, peer: String, limits: HTTPLimits, now: Double) {
         self.channel = channel

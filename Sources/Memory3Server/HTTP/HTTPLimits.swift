@@ -31,6 +31,8 @@ public struct HTTPLimits: Sendable, Equatable {
     /// After an error response, how long the rest of the request is read and discarded before
     /// the socket is closed (so the client sees the response instead of a reset).
     public var lingerTimeout: Double = 2
+    /// ... or until this many bytes were discarded: a refused 32 MB upload is not read to its end.
+    public var lingerBytes = 1 << 20
 
     public init() {}
 }

@@ -238,7 +238,14 @@ public final class HTTPServer: @unchecked Sendable {
         for _ in 0 ..< 16 {
             switch connection.channel.read(into: buffer) {
             case .data(let n):
-                if case .lingering = connection.phase { continue }
+                if case .lingering = connection.phase {
+                    connection.discarded += n
+                    if connection.discarded > limits.lingerBytes {
+                        closeConnection(connection)
+                        return
+                    }
+                    continue
+                }
                 connection.parser.append(UnsafeRawBufferPointer(rebasing: buffer[0 ..< n]))
                 process(connection)
                 if connection.phase == .dispatched { return }
