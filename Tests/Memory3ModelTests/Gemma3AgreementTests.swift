@@ -55,9 +55,13 @@ final class Gemma3AgreementTests: XCTestCase {
     /// follows its single-token arithmetic (fp16 key/value cache and queries; Q8_K activations for
     /// K-quants), so the bar is held against that path and the batched one is reported beside it.
     /// Measured: 94.7% top-1 (342 of 361; every miss a near-tie, llama.cpp's top-2 gap < 0.36)
-    /// and perplexity 15.95 vs 16.06 (0.7%). The 95% lies within llama.cpp's own spread;
-    /// the bar here is 94%, so that a real regression (a wrong norm or RoPE: < 80%) fails.
-    func testTeacherForcedTopOneAgreesOnAtLeast94PercentAndPerplexityWithinOnePercent() throws {
+    /// and perplexity 15.95 vs 16.06 (0.7%) with the AVX2 and AVX-VNNI kernels; 93.9% (339 of
+    /// 361) and perplexity 16.067 (0.05%) where the AVX-512 packed kernels multiply the Q8_0
+    /// tensors (another rounding of the same sums: closer to llama.cpp's perplexity, three
+    /// near-ties the other way). The 95% lies within llama.cpp's own spread; the bar here
+    /// is 93.5%, under every kernel path's result, so that a real regression (a wrong norm or
+    /// RoPE: < 80%) fails on any CPU.
+    func testTeacherForcedTopOneAgreesOnAtLeast93AndAHalfPercentAndPerplexityWithinOnePercent() throws {
         let (model, _) = try model()
         let fixture = try reference()
         let sequential = try XCTUnwrap(fixture.teacher_forcing_sequential)
@@ -67,7 +71,7 @@ final class Gemma3AgreementTests: XCTestCase {
         let batched = try RealModelAgreementTests.teacherForcing(model, fixture.teacher_forcing)
         print("Gemma 3 teacher forcing vs llama.cpp one token at a time: top-1 \(ours.top1), perplexity \(ours.perplexity) vs \(sequential.perplexity); "
               + "vs its batched path: top-1 \(batched.top1), perplexity \(fixture.teacher_forcing.perplexity)")
-        XCTAssertGreaterThanOrEqual(ours.top1, 0.94)
+        XCTAssertGreaterThanOrEqual(ours.top1, 0.935)
         XCTAssertEqual(ours.perplexity, sequential.perplexity, accuracy: sequential.perplexity * 0.01)
         XCTAssertEqual(ours.perplexity, fixture.teacher_forcing.perplexity, accuracy: fixture.teacher_forcing.perplexity * 0.015)
     }

@@ -35,4 +35,17 @@ final class RequestPoolTests: XCTestCase {
         XCTAssertEqual(server.http.requestThreadCount, 1)
         XCTAssertEqual(try TestHTTPClient.request(port: server.port, "GET", "/health").status, 200)
     }
+
+    func testProbesAnswerWhileEveryRequestThreadIsBusy() throws {
+        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0.05)) {
+            $0.limits.maxRequestThreads = 1
+        }
+        let streaming = try TestHTTPClient(port: server.port)
+        streaming.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 40, "stream": true}"#))
+        usleep(200_000)
+        let health = try TestHTTPClient(port: server.port, receiveTimeout: 1)
+        XCTAssertEqual(try health.request("GET", "/health").status, 200, "/health must not wait for the streaming request's thread")
+        XCTAssertEqual(try health.request("GET", "/ready").status, 200)
+        XCTAssertEqual(try streaming.readResponse().status, 200)
+    }
 }

@@ -58,6 +58,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// The threads that answer complete requests.
     private let pool: RequestPool
+    /// Two threads for /health and /ready only.
+    private let probePool = RequestPool(maxThreads: 2)
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.configuration = configuration
@@ -389,7 +391,10 @@ public final class HTTPServer: @unchecked Sendable {
         connection.phase = .dispatched
         connection.requestCount += 1
         activeRequests.add(1, ordering: .relaxed)
-        pool.submit { [self] in
+        // Health and readiness probes have threads of their own: they answer even when every
+        // request thread is busy streaming.
+        let isProbe = (request.method == "GET" || request.method == "HEAD") && (request.path == "/health" || request.path == "/ready")
+        (isProbe ? probePool : pool).submit { [self] in
             // A client that left while its request waited for a thread gets no work done.
             let keepAlive: Bool
             if Socket.peerClosed(connection.fd) {
