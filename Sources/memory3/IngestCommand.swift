@@ -11,9 +11,11 @@ struct IngestCommand: ParsableCommand {
         discussion: """
         Files and folders (walked recursively for .txt and .md) are cut into references of at most 128 \
         tokens; each reference is run through the model once and its key/values are stored, compressed, \
-        in the SQLite knowledge base. A file whose content is already stored is skipped, so re-running is \
-        safe. Bad files (binary, invalid UTF-8, empty, too large) are reported and the rest go on; the exit \
-        code is 1 when any file failed.
+        in the SQLite knowledge base, in batches that each commit (memory stays bounded; an interrupted run \
+        leaves nothing half-visible). A file is keyed by its path: its content already stored is skipped, an \
+        edited file replaces its document (same id, new references), so re-running is safe. Bad files \
+        (binary, invalid UTF-8, empty, too large) are reported and the rest go on; the exit code is 1 when \
+        any file failed.
         """
     )
 
@@ -31,7 +33,7 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Largest file to ingest, in MB.")
     var maxFileMb = IngestOptions.defaultMaxFileMegabytes
 
-    @Option(help: "Largest memory of one document, in MB (a document is written in one transaction, so its memories are held in RAM first).")
+    @Option(help: "Largest memory of one document, in MB (estimated from its first reference: a larger document fails before it fills the disk).")
     var maxDocumentMemoryMb = IngestOptions().maxDocumentMemoryBytes >> 20
 
     @Option(help: "zlib level for memory blobs, 0 (stored) to 9; 1 is as small as 6 on KV data and a little faster.")
