@@ -8,6 +8,9 @@ public struct IngestOptions: Sendable, Equatable {
     /// References committed per transaction: what is held in RAM while a document is encoded
     /// (~1.5 MB each with the dense profile), and what a crash can cost to encode again.
     public var commitBatchReferences = 8
+    /// A pending ingestion whose owner has not committed for this long (and whose process cannot
+    /// be seen to be gone) may be taken over by another process sharing the store.
+    public var ownerStaleSeconds: Double = 120
     public var codec: MemoryCodec = .default
     public var maxReferenceTokens: Int = ReferenceChunker.defaultMaxReferenceTokens
     /// Extensions taken from folders (and accepted for files named explicitly), lowercase.

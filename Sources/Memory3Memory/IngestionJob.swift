@@ -50,8 +50,11 @@ public final class IngestionJob: @unchecked Sendable {
     }
 
     var store: MemoryStore { pipeline.store }
-    /// Stopped without an outcome (the store was closed); a new job resumes it.
+    /// Stopped without an outcome (the store was closed, or another process carries the
+    /// ingestion); a new job resumes it.
     public private(set) var stopped = false
+    /// Another live process carries this ingestion.
+    public private(set) var heldElsewhere = false
     public var isFinished: Bool { result != .pending || stopped }
 
     /// Runs one step; false when the ingestion is finished (or was finished elsewhere).
@@ -62,6 +65,11 @@ public final class IngestionJob: @unchecked Sendable {
             return try encodeNext()
         } catch MemoryStoreError.ingestionNotPending {
             adoptStoredOutcome()
+        } catch MemoryStoreError.ingestionHeldElsewhere {
+            // Another process took it over (this one looked gone or stale): it carries on.
+            batch = []
+            stopped = true
+            heldElsewhere = true
         } catch MemoryStoreError.closed {
             // The process is stopping: the ingestion stays pending in the store and the next run
             // resumes it. `result` stays `.pending`.
@@ -80,6 +88,9 @@ public final class IngestionJob: @unchecked Sendable {
     private func start() throws -> Bool {
         guard let record = try store.ingestion(id: id) else { throw MemoryStoreError.ingestionNotPending(id: id) }
         guard record.state.isPending else { throw MemoryStoreError.ingestionNotPending(id: id) }
+        guard try store.claimIngestion(id: id, owner: pipeline.owner, staleAfter: pipeline.options.ownerStaleSeconds) else {
+            throw MemoryStoreError.ingestionHeldElsewhere(id: id, owner: record.owner ?? "?")
+        }
         guard let content = try store.ingestionContent(id: id) else {
             throw IngestFileError.store("the ingestion's text is missing from the store")
         }
@@ -100,7 +111,7 @@ public final class IngestionJob: @unchecked Sendable {
             chunks = pipeline.chunker.chunk(text, format: format)
         }
         guard !chunks.isEmpty else { throw IngestFileError.noText }
-        _ = try store.beginEncoding(ingestion: id, referencesTotal: chunks.count)
+        _ = try store.beginEncoding(ingestion: id, referencesTotal: chunks.count, owner: pipeline.owner)
         // A resumed ingestion goes on after its last committed batch.
         next = record.state == .encoding ? min(record.referencesDone, chunks.count) : 0
         plan = chunks
@@ -112,7 +123,7 @@ public final class IngestionJob: @unchecked Sendable {
     private func encodeNext() throws -> Bool {
         guard let plan else { return false }
         guard next < plan.count else {
-            let final = try store.completeIngestion(id: id)
+            let final = try store.completeIngestion(id: id, owner: pipeline.owner)
             adopt(final)
             return false
         }
@@ -139,7 +150,7 @@ public final class IngestionJob: @unchecked Sendable {
         progress.tokensDone += chunk.tokenCount
         progress.modelTokens += encoded.modelTokens
         if batch.count >= pipeline.options.commitBatchReferences || next == plan.count {
-            try store.appendReferences(ingestion: id, batch, referencesDone: next)
+            try store.appendReferences(ingestion: id, batch, referencesDone: next, owner: pipeline.owner)
             batch = []
         }
         return true

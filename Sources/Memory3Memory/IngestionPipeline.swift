@@ -37,20 +37,25 @@ public final class IngestionPipeline: Sendable {
     public let encoding: any ReferenceEncoding
     public let chunker: ReferenceChunker
     public let options: IngestOptions
+    /// This process, as the owner of the ingestions it carries (see `MemoryStore.claimIngestion`).
+    public let owner: String
 
-    public init(store: MemoryStore, encoding: any ReferenceEncoding, tokenizer: Tokenizer, options: IngestOptions = IngestOptions()) {
+    public init(store: MemoryStore, encoding: any ReferenceEncoding, tokenizer: Tokenizer, options: IngestOptions = IngestOptions(),
+                owner: String = IngestionOwner.current) {
         self.store = store
         self.encoding = encoding
         self.options = options
+        self.owner = owner
         self.chunker = ReferenceChunker(tokenizer: tokenizer, maxReferenceTokens: options.maxReferenceTokens)
     }
 
     /// The model encodes with `encoder`, written with the options' codec and compression level.
-    public convenience init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions()) {
+    public convenience init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions(),
+                            owner: String = IngestionOwner.current) {
         self.init(store: store,
                   encoding: ModelReferenceEncoding(encoder: encoder, codec: options.codec, fingerprint: fingerprint,
                                                    compressionLevel: options.compressionLevel),
-                  tokenizer: encoder.tokenizer, options: options)
+                  tokenizer: encoder.tokenizer, options: options, owner: owner)
     }
 
     /// Why `input` cannot be ingested (too large, not text), checked before anything is written.
@@ -68,7 +73,7 @@ public final class IngestionPipeline: Sendable {
         return try store.addIngestions(inputs.map { input in
             NewIngestion(id: Self.newID(), externalKey: input.externalKey, title: input.title, source: input.source,
                          format: input.format.rawValue, content: input.bytes,
-                         sha256: ModelFingerprint.sha256Hex(input.bytes), replacing: input.replacing)
+                         sha256: ModelFingerprint.sha256Hex(input.bytes), replacing: input.replacing, owner: owner)
         })
     }
 

@@ -26,9 +26,12 @@ public struct NewIngestion: Sendable, Equatable {
     public var sha256: String
     /// A document id this ingestion replaces when ready (PUT /v1/documents/{id}).
     public var replacing: Int64?
+    /// The process that will carry it (`IngestionOwner.current`); nil: whoever claims it.
+    public var owner: String?
 
     public init(id: String, externalKey: String?, title: String, source: String, format: String, content: [UInt8],
-                sha256: String, replacing: Int64? = nil) {
+                sha256: String, replacing: Int64? = nil, owner: String? = nil) {
+        self.owner = owner
         self.id = id
         self.externalKey = externalKey
         self.title = title
@@ -61,4 +64,32 @@ public struct IngestionRecord: Sendable, Equatable {
     public var error: String?
     public var createdAt: Date
     public var updatedAt: Date
+    /// The process carrying it, and when it last committed (see `MemoryStore.claimIngestion`).
+    public var owner: String?
+    public var heartbeat: Date?
+}
+
+/// Who carries a pending ingestion: `host:pid:random`, one per process.
+public enum IngestionOwner {
+    public static let current: String = {
+        var generator = SystemRandomNumberGenerator()
+        let nonce = String(UInt32.random(in: 0 ... .max, using: &generator), radix: 16)
+        return "\(hostName):\(getpid()):\(nonce)"
+    }()
+
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "unknown-host" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+
+    /// False only when `owner` names a process of this host that no longer exists (a crashed
+    /// server or CLI): its ingestions can be taken over at once. Other hosts' owners are presumed
+    /// alive (their heartbeat decides).
+    public static func isAlive(_ owner: String) -> Bool {
+        let parts = owner.split(separator: ":")
+        guard parts.count == 3, String(parts[0]) == hostName, let pid = Int32(parts[1]) else { return true }
+        if owner == current { return true }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
 }

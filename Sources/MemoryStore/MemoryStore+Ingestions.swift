@@ -24,12 +24,13 @@ extension MemoryStore {
                     try database.run(
                         """
                         INSERT INTO ingestions (id, external_key, title, source, format, content, sha256, bytes, replacing,
-                                                state, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                                                state, created_at, updated_at, owner, heartbeat)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
                         """,
                         [.text(new.id), new.externalKey.map { .text($0) } ?? .null, .text(new.title), .text(new.source),
                          .text(new.format), .blob(new.content), .text(new.sha256), .integer(Int64(new.content.count)),
-                         new.replacing.map { .integer($0) } ?? .null, .real(now), .real(now)])
+                         new.replacing.map { .integer($0) } ?? .null, .real(now), .real(now),
+                         new.owner.map { .text($0) } ?? .null, new.owner == nil ? .null : .real(now)])
                 }
                 return try ingestions.map { new in try Self.ingestion(new.id, in: database)! }
             }
@@ -75,16 +76,37 @@ extension MemoryStore {
         }
     }
 
+    /// Makes `owner` the one process that carries a pending ingestion: true when it already is,
+    /// when there is no owner, when the owner's process is gone (`isAlive` false), or when its
+    /// heartbeat is older than `staleAfter` seconds. False (nothing changes) when another live
+    /// owner holds it, or it is not pending.
+    public func claimIngestion(id: String, owner: String, staleAfter: Double,
+                               isAlive: (String) -> Bool = IngestionOwner.isAlive) throws(MemoryStoreError) -> Bool {
+        try withDatabase(writing: true) { database in
+            try database.transaction(.immediate) {
+                guard let record = try Self.ingestion(id, in: database), record.state.isPending else { return false }
+                let now = Date().timeIntervalSince1970
+                if let holder = record.owner, holder != owner, isAlive(holder),
+                   let beat = record.heartbeat, now - beat.timeIntervalSince1970 < staleAfter {
+                    return false
+                }
+                try database.run("UPDATE ingestions SET owner = ?, heartbeat = ? WHERE id = ?", [.text(owner), .real(now), .text(id)])
+                return true
+            }
+        }
+    }
+
     /// Moves a queued ingestion to `encoding`: records how many references it will have and makes
     /// the staged document its references are committed under. Returns the staged document's id;
     /// for an ingestion already encoding (resumed after a restart), the one made before. Throws
     /// `ingestionNotPending` when it was finished meanwhile (cancelled).
-    public func beginEncoding(ingestion id: String, referencesTotal: Int) throws(MemoryStoreError) -> Int64 {
+    public func beginEncoding(ingestion id: String, referencesTotal: Int, owner: String? = nil) throws(MemoryStoreError) -> Int64 {
         try withDatabase(writing: true) { database in
             try database.transaction(.immediate) {
                 guard let record = try Self.ingestion(id, in: database), record.state.isPending else {
                     throw MemoryStoreError.ingestionNotPending(id: id)
                 }
+                try Self.checkOwner(record, owner, in: database)
                 if record.state == .encoding, let staged = record.documentId { return staged }
                 try database.run(
                     "INSERT INTO documents (title, source, sha256, bytes, created_at, staged_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -105,12 +127,14 @@ extension MemoryStore {
     /// Commits a batch of encoded references under the ingestion's staged document, with the
     /// count done so far, in one transaction. Throws `ingestionNotPending` (nothing written) when
     /// the ingestion was cancelled meanwhile.
-    public func appendReferences(ingestion id: String, _ references: [NewReference], referencesDone: Int) throws(MemoryStoreError) {
+    public func appendReferences(ingestion id: String, _ references: [NewReference], referencesDone: Int,
+                                 owner: String? = nil) throws(MemoryStoreError) {
         try withDatabase(writing: true) { database in
             try database.transaction(.immediate) {
                 guard let record = try Self.ingestion(id, in: database), record.state == .encoding, let staged = record.documentId else {
                     throw MemoryStoreError.ingestionNotPending(id: id)
                 }
+                try Self.checkOwner(record, owner, in: database)
                 try Self.insertReferences(references, documentId: staged, into: database)
                 try database.run("UPDATE ingestions SET references_done = ?, updated_at = ? WHERE id = ?",
                                  [.integer(Int64(referencesDone)), .real(Date().timeIntervalSince1970), .text(id)])
@@ -123,12 +147,13 @@ extension MemoryStore {
     /// gets the new text, references and memories; its old references are gone. When another
     /// document already holds the same content, the ingestion is `skipped` instead and points at
     /// it. Returns the final record.
-    public func completeIngestion(id: String) throws(MemoryStoreError) -> IngestionRecord {
+    public func completeIngestion(id: String, owner: String? = nil) throws(MemoryStoreError) -> IngestionRecord {
         try withDatabase(writing: true) { database in
             try database.transaction(.immediate) {
                 guard let record = try Self.ingestion(id, in: database), record.state == .encoding, let staged = record.documentId else {
                     throw MemoryStoreError.ingestionNotPending(id: id)
                 }
+                try Self.checkOwner(record, owner, in: database)
                 var target = record.replacing
                 if let replacing = target, try database.scalarInt(
                     "SELECT id FROM documents WHERE id = ? AND staged_by IS NULL", [.integer(replacing)]) == nil {
@@ -190,9 +215,17 @@ extension MemoryStore {
 
     // MARK: Helpers (called with the lock held, inside a transaction)
 
+    /// With an owner given, the ingestion must be that owner's (else another process took it
+    /// over: `ingestionHeldElsewhere`, nothing written); its heartbeat is renewed.
+    private static func checkOwner(_ record: IngestionRecord, _ owner: String?, in database: Database) throws {
+        guard let owner else { return }
+        guard record.owner == owner else { throw MemoryStoreError.ingestionHeldElsewhere(id: record.id, owner: record.owner ?? "none") }
+        try database.run("UPDATE ingestions SET heartbeat = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(record.id)])
+    }
+
     private static let ingestionColumns = """
         id, external_key, title, source, format, sha256, bytes, replacing, state, references_total, references_done,
-        document_id, error, created_at, updated_at
+        document_id, error, created_at, updated_at, owner, heartbeat
         """
 
     private static func ingestion(_ id: String, in database: Database) throws -> IngestionRecord? {
@@ -211,7 +244,8 @@ extension MemoryStore {
             state: IngestionState(rawValue: s.string(8)) ?? .failed,
             referencesTotal: optionalInt(9).map(Int.init), referencesDone: s.int(10), documentId: optionalInt(11),
             error: optionalText(12), createdAt: Date(timeIntervalSince1970: s.double(13)),
-            updatedAt: Date(timeIntervalSince1970: s.double(14)))
+            updatedAt: Date(timeIntervalSince1970: s.double(14)), owner: optionalText(15),
+            heartbeat: s.isNull(16) ? nil : Date(timeIntervalSince1970: s.double(16)))
     }
 
     /// Sets a final state, deletes the staged document (with its references, memories and index

@@ -30,6 +30,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
     case referenceNotFound(id: Int64)
     /// The ingestion was finished (cancelled, superseded) or is unknown: nothing was written.
     case ingestionNotPending(id: String)
+    /// Another process carries this ingestion now (it took it over): nothing was written.
+    case ingestionHeldElsewhere(id: String, owner: String)
     /// The disk holding the store is full: nothing of the write was kept.
     case diskFull(path: String)
     /// The store was closed.
@@ -65,6 +67,8 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
             return "no reference with id \(id)"
         case .ingestionNotPending(let id):
             return "ingestion \(id) is not pending (it was cancelled, superseded or has finished)"
+        case .ingestionHeldElsewhere(let id, let owner):
+            return "ingestion \(id) is carried by another process (\(owner))"
         case .diskFull(let path):
             return "the disk holding the memory store \(path) is full; nothing of this write was kept (free some space and retry)"
         case .closed(let path):

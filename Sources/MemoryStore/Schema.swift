@@ -176,5 +176,13 @@ enum Schema {
             END
             """,
         ],
+        // v5: who runs a pending ingestion. Several processes may share a store (a server and a
+        // `memory3 ingest`, two servers): each ingestion is carried by one owner at a time, which
+        // renews `heartbeat` at every commit; another process takes it over only when the owner's
+        // process is gone (same host) or its heartbeat is stale.
+        [
+            "ALTER TABLE ingestions ADD COLUMN owner TEXT",
+            "ALTER TABLE ingestions ADD COLUMN heartbeat REAL",
+        ],
     ]
 }

@@ -229,3 +229,40 @@ extension IngestorTests {
         XCTAssertEqual(try store.document(id: id)?.references.count, total)
     }
 }
+
+/// Several processes on one store: an ingestion is carried by its owner; another process takes it
+/// over only when the owner is gone, and the old owner then stops instead of failing it.
+extension IngestorTests {
+    func testAnotherProcessTakesOverOnlyFromAGoneOwner() throws {
+        var options = IngestOptions()
+        options.maxReferenceTokens = 8
+        options.commitBatchReferences = 2
+        let host = IngestionOwner.current.split(separator: ":")[0]
+        let live = IngestionPipeline(store: store, encoding: ModelReferenceEncoding(encoder: encoder, fingerprint: fingerprint),
+                                     tokenizer: encoder.tokenizer, options: options, owner: IngestionOwner.current)
+        let record = try XCTUnwrap(try live.enqueue([DocumentInput(title: "p", source: "t", bytes: Array(Self.prose.utf8), format: .plain)]).first)
+        let first = live.job(record.id)
+        for _ in 0 ..< 4 { XCTAssertTrue(first.step()) }
+
+        // A second process while the owner (this process) lives and commits: it leaves it alone.
+        let other = IngestionPipeline(store: store, encoding: ModelReferenceEncoding(encoder: encoder, fingerprint: fingerprint),
+                                      tokenizer: encoder.tokenizer, options: options, owner: "\(host):999999998:b")
+        let blocked = other.job(record.id)
+        XCTAssertFalse(blocked.step())
+        XCTAssertTrue(blocked.heldElsewhere)
+        XCTAssertEqual(try store.ingestion(id: record.id)?.state, .encoding, "refused to take it, and did not fail it")
+
+        // The owner is gone (a pid that does not exist on this host): the other process takes over.
+        let gone = IngestionPipeline(store: store, encoding: ModelReferenceEncoding(encoder: encoder, fingerprint: fingerprint),
+                                     tokenizer: encoder.tokenizer, options: options, owner: "\(host):999999997:c")
+        let orphan = try XCTUnwrap(try gone.enqueue([DocumentInput(title: "q", source: "t", bytes: Array("Another short note about tides.".utf8), format: .plain)]).first)
+        let taker = live.job(orphan.id)
+        while taker.step() {}
+        guard case .ready = taker.result else { return XCTFail("\(taker.result)") }
+
+        // And the first job goes on to the end; had it been taken over, it would stop, not fail.
+        while first.step() {}
+        guard case .ready = first.result else { return XCTFail("\(first.result)") }
+        XCTAssertEqual(try store.integrityProblems(), [])
+    }
+}

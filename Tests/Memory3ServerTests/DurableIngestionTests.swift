@@ -55,6 +55,23 @@ final class DurableIngestionTests: XCTestCase {
         XCTAssertEqual(try reopened.integrityProblems(), [])
     }
 
+    func testAnIngestionLeftByAGoneProcessIsTakenOverWhileServing() throws {
+        let saved = IngestionService.rescanInterval
+        IngestionService.rescanInterval = 0.2
+        defer { IngestionService.rescanInterval = saved }
+        let (server, store) = try tinyServer()
+        // A `memory3 ingest` on this host recorded a document and died before encoding it.
+        let (model, tokenizer) = TestServers.tinyModel
+        let host = IngestionOwner.current.split(separator: ":")[0]
+        let dead = IngestionPipeline(store: store, encoder: try MemoryEncoder(model: model, tokenizer: tokenizer, profile: .dense),
+                                     fingerprint: ModelFingerprint.of(model.file), owner: "\(host):999999996:x")
+        let record = try XCTUnwrap(try dead.enqueue([DocumentInput(title: "orphan", source: "cli", bytes: Array("Left behind by a crash.".utf8),
+                                                                   format: .plain)]).first)
+        let done = try waitForIngestion(server.port, "/v1/documents/\(record.id)")
+        XCTAssertEqual(done["status"] as? String, "ready", "\(done)")
+        XCTAssertEqual(try store.documents().map(\.title), ["orphan"])
+    }
+
     func testAPendingIngestionCanBeCancelledAndLeavesNothing() throws {
         let store = try MemoryStore(path: try storePath())
         let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0))

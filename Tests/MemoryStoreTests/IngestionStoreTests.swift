@@ -133,6 +133,36 @@ final class IngestionStoreTests: XCTestCase {
         XCTAssertEqual(try store.integrityProblems(), [])
     }
 
+    func testOneOwnerCarriesAnIngestionUntilItIsGoneOrStale() throws {
+        let directory = try TemporaryDirectory()
+        let store = try MemoryStore(path: directory.path("kb.sqlite"))
+        var new = ingestion("ing_o", text: "owned")
+        new.owner = "host:1:a"
+        try store.addIngestions([new])
+        let alive: (String) -> Bool = { _ in true }
+        XCTAssertTrue(try store.claimIngestion(id: "ing_o", owner: "host:1:a", staleAfter: 60, isAlive: alive), "its own")
+        XCTAssertFalse(try store.claimIngestion(id: "ing_o", owner: "host:2:b", staleAfter: 60, isAlive: alive), "a live, fresh owner keeps it")
+        XCTAssertTrue(try store.claimIngestion(id: "ing_o", owner: "host:2:b", staleAfter: 60, isAlive: { _ in false }), "a dead owner's is taken over")
+        XCTAssertEqual(try store.ingestion(id: "ing_o")?.owner, "host:2:b")
+
+        // The first owner's writes are refused from then on; the new owner's go through.
+        XCTAssertThrowsError(try store.beginEncoding(ingestion: "ing_o", referencesTotal: 1, owner: "host:1:a")) {
+            guard case .ingestionHeldElsewhere = $0 as? MemoryStoreError else { return XCTFail("\($0)") }
+        }
+        _ = try store.beginEncoding(ingestion: "ing_o", referencesTotal: 1, owner: "host:2:b")
+        try store.appendReferences(ingestion: "ing_o", [reference(0, "x")], referencesDone: 1, owner: "host:2:b")
+        // A stale heartbeat (older than staleAfter) lets a live owner's ingestion go too.
+        XCTAssertTrue(try store.claimIngestion(id: "ing_o", owner: "host:3:c", staleAfter: 0, isAlive: alive))
+        XCTAssertThrowsError(try store.completeIngestion(id: "ing_o", owner: "host:2:b"))
+        XCTAssertEqual(try store.completeIngestion(id: "ing_o", owner: "host:3:c").state, .ready)
+        XCTAssertFalse(try store.claimIngestion(id: "ing_o", owner: "host:3:c", staleAfter: 60), "a finished ingestion is nobody's to claim")
+
+        XCTAssertTrue(IngestionOwner.isAlive(IngestionOwner.current))
+        XCTAssertTrue(IngestionOwner.isAlive("another-host:1:x"), "other hosts' owners are presumed alive")
+        let host = IngestionOwner.current.split(separator: ":")[0]
+        XCTAssertFalse(IngestionOwner.isAlive("\(host):999999999:x"), "no such process on this host")
+    }
+
     func testAVersion2StoreMigratesAndKeepsItsDocuments() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("kb.sqlite")

@@ -25,18 +25,39 @@ final class IngestionService: Sendable {
 
     var pipeline: IngestionPipeline? { pipelineBox.withLock { $0 } }
 
-    /// Lets uploads be encoded, and resumes the ingestions recorded as pending in the store.
+    /// Lets uploads be encoded, and resumes the ingestions recorded as pending in the store; then
+    /// looks again every `rescanInterval` seconds for pending ingestions that another process
+    /// sharing the store left behind (it crashed, or stopped committing).
     func start(_ pipeline: IngestionPipeline) {
         pipelineBox.withLock { $0 = pipeline }
         do {
             let pending = try pipeline.pending()
-            guard !pending.isEmpty else { return }
-            log.event("ingestion: resuming \(pending.count) pending document\(pending.count == 1 ? "" : "s") (\(pending.filter { $0.state == .encoding }.count) partly encoded)")
-            for record in pending { run(record.id, on: pipeline) }
+            if !pending.isEmpty {
+                log.event("ingestion: resuming \(pending.count) pending document\(pending.count == 1 ? "" : "s") (\(pending.filter { $0.state == .encoding }.count) partly encoded)")
+                for record in pending { run(record.id, on: pipeline) }
+            }
         } catch {
             log.event("ingestion: cannot list pending ingestions: \(error)")
         }
+        let rescan = Thread { [weak self] in
+            while true {
+                Thread.sleep(forTimeInterval: Self.rescanInterval)
+                guard let self, self.pipeline === pipeline else { return }
+                do {
+                    for record in try pipeline.pending() where self.live.task(record.id) == nil {
+                        self.run(record.id, on: pipeline)
+                    }
+                } catch {
+                    return  // the store closed: the server is stopping
+                }
+            }
+        }
+        rescan.name = "memory3-ingestion-rescan"
+        rescan.start()
     }
+
+    /// Seconds between looks for pending ingestions left by other processes.
+    nonisolated(unsafe) static var rescanInterval = 30.0
 
     /// Records the documents (all or none) and queues them; the records say where to follow them.
     func enqueue(_ documents: [UploadedDocument], replacing: Int64?) throws(APIError) -> [IngestionRecord] {
@@ -103,10 +124,11 @@ final class IngestionService: Sendable {
                       ["ingestion_id": .string(id), "references_done": .stringConvertible(progress.referencesDone),
                        "references_total": .stringConvertible(total)])
         }
-        let task = IngestionTask(job: pipeline.job(id), onProgress: progressLine) { result, progress in
+        let task = IngestionTask(job: pipeline.job(id), onProgress: progressLine) { job in
             live.remove(id)
             let seconds = Date().timeIntervalSince(started)
-            switch result {
+            let progress = job.progress
+            switch job.result {
             case .ready(let document):
                 metrics.recordIngestion(status: "ready", references: progress.referencesDone)
                 log.event(String(format: "ingestion %@: ready as document %lld (%d references, %.1f MB of memories) in %.1f s",
@@ -120,6 +142,8 @@ final class IngestionService: Sendable {
             case .failed(let error):
                 metrics.recordIngestion(status: "failed", references: 0)
                 log.event("ingestion \(id): failed: \(error)")
+            case .pending where job.heldElsewhere:
+                break  // another process sharing the store carries it
             case .pending:
                 log.event("ingestion \(id): stopped with the server after \(progress.referencesDone) references; the next start resumes it")
             }

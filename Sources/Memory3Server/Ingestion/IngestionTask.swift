@@ -7,15 +7,15 @@ import Synchronization
 /// recorded as pending and the next start resumes it.
 final class IngestionTask: BackgroundTask, @unchecked Sendable {
     let job: IngestionJob
-    /// Told the result and the references stored in this run, once (metrics, log).
-    let onFinish: @Sendable (IngestionJob.Result, IngestionJob.Progress) -> Void
+    /// Told once, when the job has finished or stopped (metrics, log).
+    let onFinish: @Sendable (IngestionJob) -> Void
     /// Told the progress after every step (the log throttles it).
     let onProgress: @Sendable (IngestionJob.Progress) -> Void
     /// The job's progress, published after every step for status requests on other threads.
     private let published = Mutex(IngestionJob.Progress())
 
     init(job: IngestionJob, onProgress: @escaping @Sendable (IngestionJob.Progress) -> Void = { _ in },
-         onFinish: @escaping @Sendable (IngestionJob.Result, IngestionJob.Progress) -> Void) {
+         onFinish: @escaping @Sendable (IngestionJob) -> Void) {
         self.job = job
         self.onProgress = onProgress
         self.onFinish = onFinish
@@ -27,7 +27,7 @@ final class IngestionTask: BackgroundTask, @unchecked Sendable {
     func step() -> Bool {
         let more = job.step()
         published.withLock { $0 = job.progress }
-        if more { onProgress(job.progress) } else { onFinish(job.result, job.progress) }
+        if more { onProgress(job.progress) } else { onFinish(job) }
         return more
     }
 
