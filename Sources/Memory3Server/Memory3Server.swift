@@ -62,6 +62,7 @@ public final class Memory3Server: Sendable {
 
         var router = Router()
         for route in system.routes() { router.add(route) }
+        for route in TokenizerRoutes(engine: currentEngine).routes() { router.add(route) }
         router.add(Route("POST", "/v1/completions") { request throws(APIError) in try completions.handle(request, kind: .text) })
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
@@ -71,7 +72,8 @@ public final class Memory3Server: Sendable {
         for route in documents.routes() { router.add(route) }
 
         let keys = APIKeyAuthenticator(keys: configuration.apiKeys)
-        let api = APIServer(router: router, limits: configuration.limits, authenticator: keys, metrics: metrics, log: self.log)
+        let api = APIServer(router: router, limits: configuration.limits, authenticator: keys, metrics: metrics, log: self.log,
+                            cors: CORSPolicy(origins: configuration.corsOrigins))
         http = HTTPServer(configuration: configuration.httpConfiguration, handler: api)
         httpBox.server = http
         if let engine { configureSlots(for: engine) }

@@ -6,13 +6,23 @@ final class APIServer: HTTPHandler {
     let authenticator: APIKeyAuthenticator
     let metrics: ServerMetrics
     let log: RequestLog
+    let cors: CORSPolicy
 
-    init(router: Router, limits: HTTPLimits, authenticator: APIKeyAuthenticator, metrics: ServerMetrics, log: RequestLog) {
+    init(router: Router, limits: HTTPLimits, authenticator: APIKeyAuthenticator, metrics: ServerMetrics, log: RequestLog,
+         cors: CORSPolicy = CORSPolicy(origins: [])) {
         self.router = router
         self.limits = limits
         self.authenticator = authenticator
         self.metrics = metrics
         self.log = log
+        self.cors = cors
+    }
+
+    /// The response with the CORS headers its request's origin gets.
+    func withCORS(_ response: HTTPResponse, origin: String?) -> HTTPResponse {
+        var response = response
+        for (name, value) in cors.headers(origin: origin) { response.headers.set(name, value) }
+        return response
     }
 
     func bodyLimit(for head: HTTPRequestHead) -> Int {
@@ -29,29 +39,32 @@ final class APIServer: HTTPHandler {
             case .notFound:
                 throw .notFound("no route for '\(head.path)'")
             case .methodNotAllowed(let allowed):
+                if cors.preflight(head, allowed: allowed) != nil { return nil }  // answered in respond
                 throw .methodNotAllowed(method: head.method, allowed: allowed)
             case .found(let route, _):
                 if route.requiresKey { try authenticator.check(head.headers) }
                 return nil
             }
         } catch {
-            return error.response(requestID: requestID)
+            return withCORS(error.response(requestID: requestID), origin: head.headers["Origin"])
         }
     }
 
     func respond(to request: HTTPRequest, context: RequestContext) -> HTTPResponse {
+        let origin = request.headers["Origin"]
         do throws(APIError) {
             switch router.match(method: request.method, path: request.path) {
             case .notFound:
                 throw .notFound("no route for '\(request.path)'")
             case .methodNotAllowed(let allowed):
+                if let preflight = cors.preflight(request.head, allowed: allowed) { return preflight }
                 throw .methodNotAllowed(method: request.method, allowed: allowed)
             case .found(let route, let parameters):
                 if route.requiresKey { try authenticator.check(request.headers) }
-                return try route.handler(RouteRequest(http: request, parameters: parameters, context: context))
+                return withCORS(try route.handler(RouteRequest(http: request, parameters: parameters, context: context)), origin: origin)
             }
         } catch {
-            return error.response(requestID: context.requestID)
+            return withCORS(error.response(requestID: context.requestID), origin: origin)
         }
     }
 

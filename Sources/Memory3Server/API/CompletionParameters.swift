@@ -15,6 +15,8 @@ public struct CompletionParameters: Sendable, Equatable {
     public var memoryMode = MemoryMode.off
     public var memoryK = 5
     public var user: String?
+    /// `ignore_eos` (llama.cpp, vLLM): generate through end-of-generation tokens, to max_tokens.
+    public var ignoreEOS = false
 
     /// Most stop strings one request may give.
     static let maxStopStrings = 16
@@ -44,6 +46,7 @@ public struct CompletionParameters: Sendable, Equatable {
             p.sampling.topP = Float(topP)
         }
         if let k = try o.int("top_k", in: 0...1_000_000) { p.sampling.topK = k }
+        p.ignoreEOS = try o.bool("ignore_eos") ?? false
         if let minP = try o.double("min_p", in: 0...1) { p.sampling.minP = Float(minP) }
         if let f = try o.double("frequency_penalty", in: -2...2) { p.sampling.frequencyPenalty = Float(f) }
         if let pp = try o.double("presence_penalty", in: -2...2) { p.sampling.presencePenalty = Float(pp) }
@@ -112,6 +115,10 @@ public struct CompletionParameters: Sendable, Equatable {
         }
         if chat {
             if try o.bool("logprobs") == true { throw .invalidRequest("'logprobs' is not supported", param: "logprobs") }
+            // Accepted alone it would be silently ignored: refused like logprobs.
+            if let top = try o.int("top_logprobs", in: 0...20), top > 0 {
+                throw .invalidRequest("'top_logprobs' (with logprobs) is not supported", param: "top_logprobs")
+            }
         } else if let logprobs = try o.int("logprobs", in: 0...20), logprobs > 0 {
             throw .invalidRequest("'logprobs' is not supported", param: "logprobs")
         }

@@ -51,7 +51,8 @@ struct CompletionService: Sendable {
                                          promptParam: kind == .chat ? "messages" : "prompt")
         }
         let maxTokens = parameters.maxTokens ?? min(configuration.defaultMaxTokens, room)
-        let options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
+        var options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
+        options.stopAtEndOfGeneration = !parameters.ignoreEOS
         let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
                                 memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds

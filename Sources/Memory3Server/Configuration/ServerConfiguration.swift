@@ -12,6 +12,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var gzipMinimumBytes = 1024
     /// On SIGTERM/SIGINT: how long requests in flight may run before they are cancelled.
     public var shutdownGraceSeconds = 30.0
+    /// Origins whose pages may call the API from a browser (CORS); none by default, "*" for any.
+    public var corsOrigins: [String] = []
     public var limits = HTTPLimits()
     // model
     public var modelPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -91,7 +93,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     }
 
     static let sections: [String: Set<String>] = [
-        "server": ["host", "port", "backlog", "gzip_min_bytes", "shutdown_grace_s"],
+        "server": ["host", "port", "backlog", "gzip_min_bytes", "shutdown_grace_s", "cors_origins"],
         "limits": ["max_header_bytes", "max_header_count", "max_completion_body_bytes", "max_document_body_bytes",
                    "max_chunk_line_bytes", "max_connections", "max_connections_per_client", "request_threads", "header_timeout_s", "body_timeout_s", "idle_timeout_s",
                    "write_timeout_s", "linger_timeout_s"],
@@ -124,6 +126,15 @@ public struct ServerConfiguration: Sendable, Equatable {
             backlog = Int32(try s.int("backlog", in: 1...65535) ?? Int(backlog))
             gzipMinimumBytes = try s.int("gzip_min_bytes", in: 0...big) ?? gzipMinimumBytes
             shutdownGraceSeconds = try s.double("shutdown_grace_s", in: 0...3600) ?? shutdownGraceSeconds
+            if let origins = try s.array("cors_origins") {
+                corsOrigins = []
+                for origin in origins {
+                    guard case .string(let text) = origin, CORSPolicy.isValidOrigin(text) else {
+                        throw .invalidRequest("'server.cors_origins' must hold \"*\" or origins like \"https://app.example.com\" (scheme, host, optional port; no path)")
+                    }
+                    corsOrigins.append(text)
+                }
+            }
         }
         if let l = try root.object("limits") {
             limits.maxHeaderBytes = try l.int("max_header_bytes", in: 256...(1 << 20)) ?? limits.maxHeaderBytes
