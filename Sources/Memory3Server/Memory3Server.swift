@@ -14,6 +14,8 @@ public final class Memory3Server: Sendable {
     /// Document uploads: recorded, encoded on the generation worker, resumed after a restart.
     let ingestion: IngestionService
     let http: HTTPServer
+    /// Every route, for the OpenAPI check.
+    let routeTable: [Route]
     private let state = ServerState()
 
     public init(configuration: ServerConfiguration, engine: LanguageModelEngine? = nil, log: RequestLog? = nil) {
@@ -63,6 +65,9 @@ public final class Memory3Server: Sendable {
         var router = Router()
         for route in system.routes() { router.add(route) }
         for route in TokenizerRoutes(engine: currentEngine).routes() { router.add(route) }
+        router.add(Route("GET", "/openapi.json", requiresKey: false) { _ throws(APIError) in
+            .text(OpenAPIDocument.json, contentType: "application/json")
+        })
         router.add(Route("POST", "/v1/completions") { request throws(APIError) in try completions.handle(request, kind: .text) })
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
@@ -71,6 +76,7 @@ public final class Memory3Server: Sendable {
             defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
         for route in documents.routes() { router.add(route) }
 
+        routeTable = router.routes
         let keys = APIKeyAuthenticator(keys: configuration.apiKeys)
         let api = APIServer(router: router, limits: configuration.limits, authenticator: keys, metrics: metrics, log: self.log,
                             cors: CORSPolicy(origins: configuration.corsOrigins))
