@@ -24,6 +24,8 @@ memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "
 common_gen = {"model": S, "max_tokens": I, "temperature": N, "top_p": N, "top_k": I, "min_p": N,
               "frequency_penalty": N, "presence_penalty": N, "seed": I, "stop": {"oneOf": [S, {"type": "array", "items": S}]},
               "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S}
+chat_extra = {"logprobs": B, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20}}
+text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20}}
 doc_in = obj({"title": S, "text": S, "source": S, "format": {"type": "string", "enum": ["markdown", "plain"]}, "external_id": S}, ["title", "text"])
 ingestion = {"$ref": "#/components/schemas/Ingestion"}
 document = {"$ref": "#/components/schemas/Document"}
@@ -41,11 +43,11 @@ paths = {
   "/v1/models/{id}": {"get": {"summary": "One model", "parameters": [{"name": "id", "in": "path", "required": True, "schema": S}],
                                "responses": {"200": resp("model", {"$ref": "#/components/schemas/Model"}), "401": err, "404": err}}},
   "/v1/completions": {"post": {"summary": "Text completion (OpenAI); explicit memory by default when a store is loaded",
-                               "requestBody": body(obj({**common_gen, "prompt": {"oneOf": [S, {"type": "array", "items": S}]}}, ["prompt"])),
+                               "requestBody": body(obj({**common_gen, **text_extra, "prompt": {"oneOf": [S, {"type": "array", "items": S}]}}, ["prompt"])),
                                "responses": {"200": resp("completion, or Server-Sent Events when stream is true", {"type": "object"}),
                                              "400": err, "401": err, "429": err, "503": err, "504": err}}},
   "/v1/chat/completions": {"post": {"summary": "Chat completion (OpenAI), through the model's chat template",
-                                    "requestBody": body(obj({**common_gen, "max_completion_tokens": I,
+                                    "requestBody": body(obj({**common_gen, **chat_extra, "max_completion_tokens": I,
                                                              "messages": {"type": "array", "items": obj({"role": S, "content": S}, ["role", "content"])}}, ["messages"])),
                                     "responses": {"200": resp("chat completion, or Server-Sent Events when stream is true", {"type": "object"}),
                                                   "400": err, "401": err, "429": err, "503": err, "504": err}}},

@@ -1,3 +1,4 @@
+import Foundation
 import Memory3Model
 
 /// Limits and stop conditions of one generation.
@@ -8,6 +9,10 @@ public struct GenerationOptions: Sendable {
     public var stop: [String] = []
     /// End at the model's end-of-generation tokens (eos, `<|im_end|>`).
     public var stopAtEndOfGeneration = true
+    /// Record each generated token's log-probability and this many most likely alternatives
+    /// (0-20), from the model's distribution (log-softmax of the logits, before penalties and
+    /// sampling cuts). Nil: none.
+    public var logprobs: Int?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), stop: [String] = []) {
         self.maxTokens = maxTokens
@@ -38,6 +43,41 @@ public struct GenerationResult: Sendable {
     public var seed: UInt64
     public var prefillSeconds: Double
     public var decodeSeconds: Double
+    /// One per generated token when `GenerationOptions.logprobs` asked for them.
+    public var logprobs: [TokenLogprob] = []
+}
+
+/// A generated token's log-probability under the model, with the most likely alternatives.
+public struct TokenLogprob: Sendable, Equatable {
+    public struct Alternative: Sendable, Equatable {
+        public var token: Int
+        public var logprob: Float
+    }
+
+    public var token: Int
+    public var logprob: Float
+    /// Most likely first.
+    public var top: [Alternative]
+
+    /// Log-softmax of `logits` at `token`, and the `count` highest entries.
+    public static func of(_ token: Int, logits: [Float], top count: Int) -> TokenLogprob {
+        var maxLogit = -Float.infinity
+        for l in logits where l > maxLogit { maxLogit = l }
+        var sum: Double = 0
+        for l in logits { sum += Double(expf(l - maxLogit)) }
+        let logZ = maxLogit + Float(log(sum))
+        var best: [Alternative] = []
+        if count > 0 {
+            best.reserveCapacity(count + 1)
+            for (i, l) in logits.enumerated() where best.count < count || l > best[best.count - 1].logprob {
+                let at = best.firstIndex { l > $0.logprob } ?? best.count
+                best.insert(Alternative(token: i, logprob: l), at: at)
+                if best.count > count { best.removeLast() }
+            }
+        }
+        return TokenLogprob(token: token, logprob: logits[token] - logZ,
+                            top: best.map { Alternative(token: $0.token, logprob: $0.logprob - logZ) })
+    }
 }
 
 /// One generation asked of the engine, prompt already tokenized.

@@ -126,11 +126,14 @@ public final class GenerationSequence {
     }
 
     private func sample(_ logits: [Float], now: Double) {
-        var logits = logits
-        let token = sampler.sample(&logits, history: history)
+        var sampled = logits
+        let token = sampler.sample(&sampled, history: history)
         if endOfGeneration.contains(token) {
             finish(.endOfSequence, flush: true, now: now)
             return
+        }
+        if let count = request.options.logprobs {
+            result.logprobs.append(TokenLogprob.of(token, logits: logits, top: count))
         }
         result.tokens.append(token)
         history.append(token)

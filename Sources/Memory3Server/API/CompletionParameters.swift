@@ -17,6 +17,9 @@ public struct CompletionParameters: Sendable, Equatable {
     public var user: String?
     /// `ignore_eos` (llama.cpp, vLLM): generate through end-of-generation tokens, to max_tokens.
     public var ignoreEOS = false
+    /// Alternatives per token when log-probabilities were asked for (chat `logprobs` +
+    /// `top_logprobs`, completions `logprobs: N`); nil: none.
+    public var logprobs: Int?
 
     /// Most stop strings one request may give.
     static let maxStopStrings = 16
@@ -47,6 +50,16 @@ public struct CompletionParameters: Sendable, Equatable {
         }
         if let k = try o.int("top_k", in: 0...1_000_000) { p.sampling.topK = k }
         p.ignoreEOS = try o.bool("ignore_eos") ?? false
+        if chat {
+            let top = try o.int("top_logprobs", in: 0...20)
+            if try o.bool("logprobs") == true {
+                p.logprobs = top ?? 0
+            } else if let top, top > 0 {
+                throw .invalidRequest("'top_logprobs' needs 'logprobs': true", param: "top_logprobs")
+            }
+        } else {
+            p.logprobs = try o.int("logprobs", in: 0...20)
+        }
         if let minP = try o.double("min_p", in: 0...1) { p.sampling.minP = Float(minP) }
         if let f = try o.double("frequency_penalty", in: -2...2) { p.sampling.frequencyPenalty = Float(f) }
         if let pp = try o.double("presence_penalty", in: -2...2) { p.sampling.presencePenalty = Float(pp) }
@@ -66,6 +79,9 @@ public struct CompletionParameters: Sendable, Equatable {
             throw .invalidRequest("only best_of=1 is supported", param: "best_of")
         }
         p.user = try o.string("user")
+        if p.stream && p.logprobs != nil {
+            throw .invalidRequest("log-probabilities are returned with stream: false only (not yet per streamed chunk)", param: "logprobs")
+        }
         try refuseUnsupported(o, chat: chat)
 
         p.memoryMode = c.defaultMemoryMode
@@ -113,15 +129,7 @@ public struct CompletionParameters: Sendable, Equatable {
         if let bias = try o.object("logit_bias"), !bias.fields.isEmpty {
             throw .invalidRequest("'logit_bias' is not supported", param: "logit_bias")
         }
-        if chat {
-            if try o.bool("logprobs") == true { throw .invalidRequest("'logprobs' is not supported", param: "logprobs") }
-            // Accepted alone it would be silently ignored: refused like logprobs.
-            if let top = try o.int("top_logprobs", in: 0...20), top > 0 {
-                throw .invalidRequest("'top_logprobs' (with logprobs) is not supported", param: "top_logprobs")
-            }
-        } else if let logprobs = try o.int("logprobs", in: 0...20), logprobs > 0 {
-            throw .invalidRequest("'logprobs' is not supported", param: "logprobs")
-        }
+
         for field in ["tools", "functions"] {
             if let items = try o.array(field), !items.isEmpty { throw .invalidRequest("'\(field)' (tool calling) is not supported", param: field) }
         }

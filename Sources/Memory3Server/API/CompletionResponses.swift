@@ -86,7 +86,7 @@ struct ChatCompletion: Encodable, Sendable {
         let index: Int
         let message: Message
         let finish_reason: String
-        let logprobs: Nullable<String>
+        let logprobs: Nullable<LogprobsResponses.Chat>
     }
 
     let id: String
@@ -127,7 +127,7 @@ struct TextCompletion: Encodable, Sendable {
         let index: Int
         let text: String
         let finish_reason: Nullable<String>
-        let logprobs: Nullable<String>
+        let logprobs: Nullable<LogprobsResponses.Text>
     }
 
     let id: String

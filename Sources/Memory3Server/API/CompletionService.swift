@@ -1,6 +1,7 @@
 import Foundation
 import Memory3Engine
 import Memory3Model
+import Tokenizer
 
 /// POST /v1/completions and /v1/chat/completions: read the request, admit it to the
 /// generation queue, and answer with the whole completion or a stream of Server-Sent Events.
@@ -53,6 +54,7 @@ struct CompletionService: Sendable {
         let maxTokens = parameters.maxTokens ?? min(configuration.defaultMaxTokens, room)
         var options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
         options.stopAtEndOfGeneration = !parameters.ignoreEOS
+        options.logprobs = parameters.logprobs
         let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
                                 memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds
@@ -60,7 +62,7 @@ struct CompletionService: Sendable {
         let ticket = try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)
 
         let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
-                          created: CompletionIDs.now, model: engine.modelID, parameters: parameters)
+                          created: CompletionIDs.now, model: engine.modelID, parameters: parameters, tokenizer: engine.tokenizer)
         if parameters.stream {
             let context = request.context
             return HTTPResponse(status: .ok, headers: ServerSentEvents.headers) { stream in
@@ -180,6 +182,8 @@ struct Reply: Sendable {
     let created: Int
     let model: String
     let parameters: CompletionParameters
+    /// Names the tokens of log-probabilities.
+    let tokenizer: Tokenizer
     let fingerprint = "memory3"
 
     func whole(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
@@ -188,12 +192,14 @@ struct Reply: Sendable {
         case .chat:
             return ChatCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, message: .init(role: "assistant", content: outcome.text), finish_reason: finish, logprobs: Nullable(nil))],
+                choices: [.init(index: 0, message: .init(role: "assistant", content: outcome.text), finish_reason: finish,
+                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: Usage(outcome), memory: MemoryReport(outcome))
         case .text:
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: outcome.text, finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                choices: [.init(index: 0, text: outcome.text, finish_reason: Nullable(finish),
+                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
         }
     }

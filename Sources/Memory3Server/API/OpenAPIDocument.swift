@@ -415,6 +415,9 @@ enum OpenAPIDocument {
          "ignore_eos": {
           "type": "boolean"
          },
+         "logprobs": {
+          "type": "boolean"
+         },
          "max_completion_tokens": {
           "type": "integer"
          },
@@ -498,6 +501,11 @@ enum OpenAPIDocument {
          "top_k": {
           "type": "integer"
          },
+         "top_logprobs": {
+          "maximum": 20,
+          "minimum": 0,
+          "type": "integer"
+         },
          "top_p": {
           "type": "number"
          },
@@ -556,6 +564,14 @@ enum OpenAPIDocument {
          },
          "ignore_eos": {
           "type": "boolean"
+         },
+         "logprobs": {
+          "maximum": 20,
+          "minimum": 0,
+          "type": [
+           "integer",
+           "null"
+          ]
          },
          "max_tokens": {
           "type": "integer"

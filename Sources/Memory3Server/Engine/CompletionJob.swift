@@ -18,6 +18,8 @@ public struct CompletionOutcome: Sendable {
     public var memoryMode: MemoryMode
     public var memoryChunks: [ChunkRecord]
     public var retrievalSeconds: Double
+    /// Per generated token, when the request asked for log-probabilities.
+    public var logprobs: [TokenLogprob] = []
 
     public init(text: String, promptTokens: Int, cachedPromptTokens: Int = 0, completionTokens: Int, finishReason: FinishReason,
                 seed: UInt64 = 0, prefillSeconds: Double = 0, decodeSeconds: Double = 0, memoryMode: MemoryMode = .off,
@@ -40,5 +42,6 @@ public struct CompletionOutcome: Sendable {
                   completionTokens: result.tokens.count, finishReason: result.finishReason, seed: result.seed,
                   prefillSeconds: result.prefillSeconds, decodeSeconds: result.decodeSeconds, memoryMode: memoryMode,
                   memoryChunks: chunks, retrievalSeconds: retrievalSeconds)
+        self.logprobs = result.logprobs
     }
 }

@@ -1,0 +1,69 @@
+import Foundation
+import Memory3Model
+@testable import Memory3Server
+import XCTest
+
+/// Log-probabilities are the log-softmax of the model's own logits, in OpenAI's chat and
+/// completions shapes; what cannot be honoured (with streaming) is refused, not ignored.
+final class LogprobsTests: XCTestCase {
+    func testGreedyLogprobsAreTheLogSoftmaxOfTheModelsLogits() throws {
+        let server = try TestServers.start(self, engine: TestServers.tinyEngine())
+        let (model, tokenizer) = TestServers.tinyModel
+        let prompt = "The tide"
+        let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions",
+                                           body: #"{"prompt": "\#(prompt)", "max_tokens": 4, "temperature": 0, "logprobs": 3, "ignore_eos": true}"#)
+        XCTAssertEqual(r.status, 200, r.text)
+        let choice = try XCTUnwrap((try r.json()["choices"] as? [[String: Any]])?.first)
+        let logprobs = try XCTUnwrap(choice["logprobs"] as? [String: Any])
+        let values = try XCTUnwrap(logprobs["token_logprobs"] as? [Double])
+        let tops = try XCTUnwrap(logprobs["top_logprobs"] as? [[String: Double]])
+        let tokens = try XCTUnwrap(logprobs["tokens"] as? [String])
+        XCTAssertEqual(values.count, 4)
+        XCTAssertEqual(tokens.joined(), choice["text"] as? String)
+        XCTAssertEqual(logprobs["text_offset"] as? [Int], [0] + tokens.dropLast().reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) })
+        for (value, top) in zip(values, tops) {
+            XCTAssertLessThanOrEqual(value, 0)
+            XCTAssertLessThanOrEqual(top.count, 3)
+            // Greedy: the chosen token is the likeliest one.
+            XCTAssertEqual(value, top.values.max() ?? 0, accuracy: 1e-5)
+        }
+
+        // The first generated token's log-probability, from the model directly.
+        let ids = tokenizer.encode(prompt, parseSpecial: true, addBOS: nil)
+        let logits = try model.forward(ids, cache: model.makeCache(capacity: 64))
+        let maxLogit = logits.max()!
+        let logZ = maxLogit + Float(log(logits.reduce(0.0) { $0 + Double(expf($1 - maxLogit)) }))
+        let argmax = logits.indices.max { logits[$0] < logits[$1] }!
+        XCTAssertEqual(values[0], Double(logits[argmax] - logZ), accuracy: 1e-4)
+    }
+
+    func testChatLogprobsCarryTokensBytesAndAlternatives() throws {
+        let server = try TestServers.start(self, engine: TestServers.tinyEngine())
+        let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
+                                           body: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 2, "ignore_eos": true}"#)
+        XCTAssertEqual(r.status, 200, r.text)
+        let choice = try XCTUnwrap((try r.json()["choices"] as? [[String: Any]])?.first)
+        let content = try XCTUnwrap((choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])
+        XCTAssertEqual(content.count, 3)
+        for entry in content {
+            XCTAssertNotNil(entry["token"] as? String)
+            XCTAssertNotNil(entry["bytes"] as? [Int])
+            let top = try XCTUnwrap(entry["top_logprobs"] as? [[String: Any]])
+            XCTAssertEqual(top.count, 2)
+            XCTAssertEqual(entry["token"] as? String, top.first?["token"] as? String, "greedy picks the likeliest")
+        }
+        // Without logprobs the field is null, as OpenAI sends it.
+        let plain = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
+                                               body: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}"#)
+        XCTAssertTrue(plain.text.contains(#""logprobs":null"#), plain.text)
+    }
+
+    func testWhatCannotBeHonouredIsRefused() throws {
+        let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0))
+        for body in [#"{"prompt": "x", "logprobs": 21}"#, #"{"prompt": "x", "logprobs": 2, "stream": true}"#] {
+            XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/completions", body: body).status, 400, body)
+        }
+        XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
+                                                  body: #"{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 21, "logprobs": true}"#).status, 400)
+    }
+}
