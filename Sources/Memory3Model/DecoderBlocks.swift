@@ -116,10 +116,18 @@ enum DecoderBlocks {
                        normed: UnsafeMutablePointer<Float>, width: Int, vocabulary: Int,
                        norm: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void,
                        project: (UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) -> [[Float]] {
+        // Hidden states first, into arrays of their own (the logits rows reuse `normed`).
+        var hidden: [Int: [Float]] = [:]
+        for (index, (request, sequence)) in zip(batch, sequences).enumerated() where request.logits == .hidden {
+            hidden[index] = [Float](unsafeUninitializedCapacity: sequence.tokens * width) { out, count in
+                norm(x + sequence.row * width, sequence.tokens, out.baseAddress!)
+                count = sequence.tokens * width
+            }
+        }
         var wanted = 0
         for (request, sequence) in zip(batch, sequences) {
             switch request.logits {
-            case .none: continue
+            case .none, .hidden: continue
             case .last:
                 norm(x + (sequence.row + sequence.tokens - 1) * width, 1, normed + wanted * width)
                 wanted += 1
@@ -128,16 +136,19 @@ enum DecoderBlocks {
                 wanted += sequence.tokens
             }
         }
-        guard wanted > 0 else { return batch.map { _ in [] } }
-        let all = [Float](unsafeUninitializedCapacity: wanted * vocabulary) { out, count in
+        let all = wanted == 0 ? [] : [Float](unsafeUninitializedCapacity: wanted * vocabulary) { out, count in
             project(normed, wanted, out.baseAddress!)
             count = wanted * vocabulary
         }
-        if batch.count == 1 { return [all] }
+        if batch.count == 1 { return [hidden[0] ?? all] }
         var results: [[Float]] = []
         results.reserveCapacity(batch.count)
         var next = 0
-        for (request, sequence) in zip(batch, sequences) {
+        for (index, (request, sequence)) in zip(batch, sequences).enumerated() {
+            if let states = hidden[index] {
+                results.append(states)
+                continue
+            }
             let rows = request.logits == .none ? 0 : (request.logits == .last ? 1 : sequence.tokens)
             results.append(Array(all[next * vocabulary ..< (next + rows) * vocabulary]))
             next += rows

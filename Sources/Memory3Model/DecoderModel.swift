@@ -41,6 +41,9 @@ public enum LogitsRequest: Sendable {
     case last
     case all
     case none
+    /// No logits: the final-normed hidden states of every token ([tokens][embeddingLength]), for
+    /// embeddings.
+    case hidden
 }
 
 /// Queries and keys of one layer before RoPE, for callers that score tokens (the Memory3 paper
@@ -133,14 +136,15 @@ extension DecoderModel {
         probe?.begin(tokens: tokens.count, segments: memory.count, config: config)
         var result: [Float] = []
         if request == .all { result.reserveCapacity(tokens.count * config.vocabularySize) }
+        let everyStep = request == .all || request == .hidden
         var start = 0
         while start < tokens.count {
             let end = min(start + maxStepTokens, tokens.count)
-            let wanted: LogitsRequest = request == .all ? .all : (end == tokens.count ? request : .none)
+            let wanted: LogitsRequest = everyStep ? request : (end == tokens.count ? request : .none)
             let step = ForwardRequest(cache: cache, tokens: Array(tokens[start ..< end]), memory: memory, logits: wanted,
                                       probe: probe, probeTokenOffset: start, observe: observe)
             let out = try forward(batch: [step], throughLayer: nil)[0]
-            if request == .all || end == tokens.count { result.append(contentsOf: out) }
+            if everyStep || end == tokens.count { result.append(contentsOf: out) }
             start = end
         }
         return result

@@ -1063,6 +1063,140 @@ enum OpenAPIDocument {
     "summary": "Replace a document's text (keeps its id)"
    }
   },
+  "/v1/embeddings": {
+   "post": {
+    "requestBody": {
+     "content": {
+      "application/json": {
+       "schema": {
+        "properties": {
+         "dimensions": {
+          "type": "integer"
+         },
+         "encoding_format": {
+          "enum": [
+           "float",
+           "base64"
+          ],
+          "type": "string"
+         },
+         "input": {
+          "oneOf": [
+           {
+            "type": "string"
+           },
+           {
+            "items": {
+             "type": "string"
+            },
+            "type": "array"
+           },
+           {
+            "items": {
+             "type": "integer"
+            },
+            "type": "array"
+           },
+           {
+            "items": {
+             "items": {
+              "type": "integer"
+             },
+             "type": "array"
+            },
+            "type": "array"
+           }
+          ]
+         },
+         "model": {
+          "type": "string"
+         }
+        },
+        "required": [
+         "input"
+        ],
+        "type": "object"
+       }
+      }
+     },
+     "required": true
+    },
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "properties": {
+          "data": {
+           "items": {
+            "properties": {
+             "embedding": {
+              "oneOf": [
+               {
+                "items": {
+                 "type": "number"
+                },
+                "type": "array"
+               },
+               {
+                "type": "string"
+               }
+              ]
+             },
+             "index": {
+              "type": "integer"
+             },
+             "object": {
+              "type": "string"
+             }
+            },
+            "type": "object"
+           },
+           "type": "array"
+          },
+          "model": {
+           "type": "string"
+          },
+          "object": {
+           "type": "string"
+          },
+          "usage": {
+           "properties": {
+            "prompt_tokens": {
+             "type": "integer"
+            },
+            "total_tokens": {
+             "type": "integer"
+            }
+           },
+           "type": "object"
+          }
+         },
+         "type": "object"
+        }
+       }
+      },
+      "description": "the embeddings"
+     },
+     "400": {
+      "$ref": "#/components/responses/Error"
+     },
+     "401": {
+      "$ref": "#/components/responses/Error"
+     },
+     "404": {
+      "$ref": "#/components/responses/Error"
+     },
+     "501": {
+      "$ref": "#/components/responses/Error"
+     },
+     "503": {
+      "$ref": "#/components/responses/Error"
+     }
+    },
+    "summary": "Embeddings from the model's hidden states (mean of the final-normed states over the tokens, BOS left out, unit length)"
+   }
+  },
   "/v1/models": {
    "get": {
     "responses": {

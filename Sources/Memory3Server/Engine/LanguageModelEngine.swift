@@ -21,10 +21,13 @@ public struct LanguageModelEngine: Sendable {
     /// Key/value bytes one context token takes (sizes the default slot count); 0 when unknown.
     public let kvBytesPerToken: Int
     public let backend: any GenerationBackend
+    /// Embeddings from the model's hidden states (nil: this engine has no model to run).
+    public let embedder: HiddenStateEmbedder?
 
     public init(modelID: String, aliases: Set<String> = [], tokenizer: Tokenizer, chatTemplate: ChatTemplate?,
                 chatTemplateProblem: String? = nil, contextLength: Int, memoryAvailable: Bool = false,
-                kvBytesPerToken: Int = 0, backend: any GenerationBackend) {
+                kvBytesPerToken: Int = 0, backend: any GenerationBackend, embedder: HiddenStateEmbedder? = nil) {
+        self.embedder = embedder
         self.modelID = modelID
         self.aliases = aliases
         self.tokenizer = tokenizer
@@ -53,7 +56,7 @@ public struct LanguageModelEngine: Sendable {
         self.init(modelID: modelID, aliases: aliases, tokenizer: tokenizer, chatTemplate: template,
                   chatTemplateProblem: problem, contextLength: model.config.contextLength,
                   memoryAvailable: memorySource != nil, kvBytesPerToken: model.config.kvBytesPerToken,
-                  backend: ModelBackend(batcher: batcher))
+                  backend: ModelBackend(batcher: batcher), embedder: HiddenStateEmbedder(model: model, tokenizer: tokenizer))
     }
 
     /// Whether `name` names this model.
