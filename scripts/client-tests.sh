@@ -178,6 +178,30 @@ def _():
     hits = client.post("/retrieve", body={"query": "memories swapped every 64 tokens", "k": 2}, cast_to=object)
     assert hits["data"] and hits["data"][0]["text"], hits
 
+@check("chat logprobs: greedy tokens are their own top alternative; completions logprobs in the legacy shape")
+def _():
+    r = client.chat.completions.create(model=model, max_tokens=6, temperature=0, logprobs=True, top_logprobs=3,
+                                       messages=[{"role": "user", "content": "Name a primary colour."}])
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens, (len(content), r.usage)
+    for entry in content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 3, entry
+        assert entry.token == entry.top_logprobs[0].token and abs(entry.logprob - entry.top_logprobs[0].logprob) < 1e-5, entry
+    assert "".join(e.token for e in content) == r.choices[0].message.content
+    t = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0, logprobs=2)
+    assert len(t.choices[0].logprobs.token_logprobs) == 4 and len(t.choices[0].logprobs.top_logprobs[0]) <= 2, t.choices[0].logprobs
+
+@check("embeddings.create (the SDK asks for base64): 3 unit vectors of 576 floats; cosines printed")
+def _():
+    r = client.embeddings.create(model=model, input=["The tide rises twice a day.", "Tides come in twice daily.", "Compilers parse source code."])
+    vectors = [d.embedding for d in r.data]
+    assert len(vectors) == 3 and len(vectors[0]) == 576, [len(v) for v in vectors]
+    for v in vectors:
+        assert abs(sum(x * x for x in v) - 1) < 1e-3
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+    print(f"      cosine(tide, tides) {dot(vectors[0], vectors[1]):.3f}, cosine(tide, compilers) {dot(vectors[0], vectors[2]):.3f}")
+    assert r.usage.prompt_tokens > 0
+
 @check("prometheus_client parses /metrics")
 def _():
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
