@@ -24,8 +24,10 @@ memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "
 common_gen = {"model": S, "max_tokens": I, "temperature": N, "top_p": N, "top_k": I, "min_p": N,
               "frequency_penalty": N, "presence_penalty": N, "seed": I, "stop": {"oneOf": [S, {"type": "array", "items": S}]},
               "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S}
-chat_extra = {"logprobs": B, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20}}
-text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20}}
+chat_extra = {"logprobs": B, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
+              "response_format": obj({"type": {"type": "string", "enum": ["text", "json_object"]}})}
+text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+              "response_format": obj({"type": {"type": "string", "enum": ["text", "json_object"]}})}
 doc_in = obj({"title": S, "text": S, "source": S, "format": {"type": "string", "enum": ["markdown", "plain"]}, "external_id": S}, ["title", "text"])
 ingestion = {"$ref": "#/components/schemas/Ingestion"}
 document = {"$ref": "#/components/schemas/Document"}

@@ -13,6 +13,8 @@ public struct GenerationOptions: Sendable {
     /// (0-20), from the model's distribution (log-softmax of the logits, before penalties and
     /// sampling cuts). Nil: none.
     public var logprobs: Int?
+    /// Restricts what may be generated (`response_format: json_object`); one per request.
+    public var constraint: JSONConstraint?
 
     public init(maxTokens: Int = 256, sampling: SamplingParameters = SamplingParameters(), stop: [String] = []) {
         self.maxTokens = maxTokens

@@ -27,6 +27,8 @@ public final class GenerationSequence {
     /// The token sampled last, to be fed by the next step.
     private(set) var nextToken: Int?
     private var sampler: Sampler
+    /// The tokenizer's end-of-generation ids (even when `ignore_eos` does not stop at them).
+    private let endOfGenerationIds: Set<Int>
     private var detokenizer: StreamingDetokenizer
     private var stops: StopSequenceMatcher
     private let endOfGeneration: Set<Int>
@@ -52,6 +54,7 @@ public final class GenerationSequence {
         self.detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         self.stops = StopSequenceMatcher(stops: request.options.stop)
         self.endOfGeneration = request.options.stopAtEndOfGeneration ? tokenizer.endOfGenerationIds : []
+        self.endOfGenerationIds = tokenizer.endOfGenerationIds
         self.history = prompt
         self.result = GenerationResult(text: "", tokens: [], promptTokenCount: prompt.count, cachedPromptTokens: cachedPromptTokens,
                                        finishReason: .length, seed: sampler.seed, prefillSeconds: 0, decodeSeconds: 0)
@@ -127,6 +130,7 @@ public final class GenerationSequence {
 
     private func sample(_ logits: [Float], now: Double) {
         var sampled = logits
+        request.options.constraint?.mask(&sampled, endOfGeneration: endOfGenerationIds)
         let token = sampler.sample(&sampled, history: history)
         if endOfGeneration.contains(token) {
             finish(.endOfSequence, flush: true, now: now)
@@ -142,6 +146,14 @@ public final class GenerationSequence {
         if stopped {
             finish(.stopString, flush: false, now: now)
             return
+        }
+        if let constraint = request.options.constraint {
+            constraint.advance(token: token)
+            // The JSON value is whole: nothing may follow it.
+            if constraint.isComplete {
+                finish(.endOfSequence, flush: true, now: now)
+                return
+            }
         }
         guard result.tokens.count < request.options.maxTokens, cache.count < cache.capacity else {
             finish(.length, flush: true, now: now)

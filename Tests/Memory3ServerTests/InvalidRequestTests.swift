@@ -26,7 +26,7 @@ final class InvalidRequestTests: XCTestCase {
         #"{"prompt": "x", "user": 12}"#, #"{"prompt": "x", "model": "gpt-4"}"#, #"{"prompt": "x", "model": ""}"#, #"{"prompt": "x", "model": 3}"#,
         #"{"prompt": "x", "memory": "explicit"}"#, #"{"prompt": "x", "memory": {"mode": 3}}"#, #"{"prompt": "x", "memory": {"mode": "fast"}}"#,
         #"{"prompt": "x", "memory": {"mode": "off", "k": 0}}"#, #"{"prompt": "x", "memory": {"mode": "off", "k": 1000}}"#,
-        #"{"prompt": "x", "memory": {"mode": "explicit"}}"#, #"{"prompt": "x", "response_format": {"type": "json_object"}}"#,
+        #"{"prompt": "x", "memory": {"mode": "explicit"}}"#, #"{"prompt": "x", "response_format": {"type": "json_schema"}}"#,
         #"{"prompt": "x", "memory": {"mode": "text", "k": 3}}"#, #"{"prompt": "x", "memory": {"mode": "off", "k": "5"}}"#,
         #"{"prompt": "x", "memory": []}"#, #"{"prompt": "x", "temperature": null, "top_p": -1}"#, #"{"prompt": "x", "top_k": 1.25}"#,
         #"{"prompt": "x", "seed": 1e300}"#, #"{"prompt": "x", "max_tokens": true}"#, #"{"prompt": "x", "max_tokens": [16]}"#,

@@ -50,3 +50,28 @@ final class RealModelServerTests: XCTestCase {
         XCTAssertEqual(usageCounts(chunks.last?["usage"])?["completion_tokens"], usageCounts(whole["usage"])?["completion_tokens"])
     }
 }
+
+/// `response_format: json_object` on the real model: the answer is always one JSON object.
+extension RealModelServerTests {
+    func testJSONObjectResponsesAlwaysParse() throws {
+        let server = try TestServers.start(self, engine: try realEngine())
+        let prompts = ["Give the name and age of a fictional sailor as JSON.", "List three colours in a JSON object.",
+                       "Describe a lighthouse as JSON with keys height and colour."]
+        for (i, prompt) in prompts.enumerated() {
+            for temperature in [0.0, 0.8] {
+                let body = try JSONSerialization.data(withJSONObject: [
+                    "messages": [["role": "user", "content": prompt]], "max_tokens": 160, "temperature": temperature, "seed": i,
+                    "response_format": ["type": "json_object"],
+                ] as [String: Any])
+                let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions", body: String(decoding: body, as: UTF8.self))
+                XCTAssertEqual(r.status, 200, r.text)
+                let choice = try XCTUnwrap((try r.json()["choices"] as? [[String: Any]])?.first)
+                let content = try XCTUnwrap((choice["message"] as? [String: Any])?["content"] as? String)
+                XCTAssertEqual(choice["finish_reason"] as? String, "stop", "the object closed within max_tokens: \(content)")
+                let parsed = try JSONSerialization.jsonObject(with: Data(content.utf8))
+                XCTAssertTrue(parsed is [String: Any], content)
+                print("json_object (t=\(temperature)): \(content.replacingOccurrences(of: "\n", with: " "))")
+            }
+        }
+    }
+}

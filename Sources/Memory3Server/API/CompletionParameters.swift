@@ -20,6 +20,8 @@ public struct CompletionParameters: Sendable, Equatable {
     /// Alternatives per token when log-probabilities were asked for (chat `logprobs` +
     /// `top_logprobs`, completions `logprobs: N`); nil: none.
     public var logprobs: Int?
+    /// `response_format: {"type": "json_object"}`: the output is one JSON object (constrained decoding).
+    public var jsonObject = false
 
     /// Most stop strings one request may give.
     static let maxStopStrings = 16
@@ -50,6 +52,17 @@ public struct CompletionParameters: Sendable, Equatable {
         }
         if let k = try o.int("top_k", in: 0...1_000_000) { p.sampling.topK = k }
         p.ignoreEOS = try o.bool("ignore_eos") ?? false
+        if let format = try o.object("response_format") {
+            switch try format.string("type") {
+            case nil, "text": break
+            case "json_object": p.jsonObject = true
+            case "json_schema":
+                throw .invalidRequest("response_format 'json_schema' is not supported yet; \"json_object\" (any JSON object) is",
+                                      param: "response_format")
+            case let other?:
+                throw .invalidRequest("response_format '\(other)' is not supported; use \"text\" or \"json_object\"", param: "response_format")
+            }
+        }
         if chat {
             let top = try o.int("top_logprobs", in: 0...20)
             if try o.bool("logprobs") == true {
@@ -133,8 +146,6 @@ public struct CompletionParameters: Sendable, Equatable {
         for field in ["tools", "functions"] {
             if let items = try o.array(field), !items.isEmpty { throw .invalidRequest("'\(field)' (tool calling) is not supported", param: field) }
         }
-        if let format = try o.object("response_format"), let type = try format.string("type"), type != "text" {
-            throw .invalidRequest("response_format '\(type)' is not supported; only \"text\"", param: "response_format")
-        }
+
     }
 }

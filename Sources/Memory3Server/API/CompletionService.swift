@@ -55,6 +55,7 @@ struct CompletionService: Sendable {
         var options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
         options.stopAtEndOfGeneration = !parameters.ignoreEOS
         options.logprobs = parameters.logprobs
+        if parameters.jsonObject { options.constraint = JSONConstraint(table: engine.jsonTokens.value) }
         let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
                                 memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds

@@ -468,6 +468,18 @@ enum OpenAPIDocument {
          "presence_penalty": {
           "type": "number"
          },
+         "response_format": {
+          "properties": {
+           "type": {
+            "enum": [
+             "text",
+             "json_object"
+            ],
+            "type": "string"
+           }
+          },
+          "type": "object"
+         },
          "seed": {
           "type": "integer"
          },
@@ -614,6 +626,18 @@ enum OpenAPIDocument {
             "type": "array"
            }
           ]
+         },
+         "response_format": {
+          "properties": {
+           "type": {
+            "enum": [
+             "text",
+             "json_object"
+            ],
+            "type": "string"
+           }
+          },
+          "type": "object"
          },
          "seed": {
           "type": "integer"

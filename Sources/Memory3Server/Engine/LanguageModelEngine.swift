@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Memory3Engine
 import Memory3Model
 import Tokenizer
@@ -23,11 +24,14 @@ public struct LanguageModelEngine: Sendable {
     public let backend: any GenerationBackend
     /// Embeddings from the model's hidden states (nil: this engine has no model to run).
     public let embedder: HiddenStateEmbedder?
+    /// Every token's bytes for constrained decoding, built at the first request that needs them.
+    let jsonTokens: LazyJSONTokenTable
 
     public init(modelID: String, aliases: Set<String> = [], tokenizer: Tokenizer, chatTemplate: ChatTemplate?,
                 chatTemplateProblem: String? = nil, contextLength: Int, memoryAvailable: Bool = false,
                 kvBytesPerToken: Int = 0, backend: any GenerationBackend, embedder: HiddenStateEmbedder? = nil) {
         self.embedder = embedder
+        self.jsonTokens = LazyJSONTokenTable(tokenizer: tokenizer)
         self.modelID = modelID
         self.aliases = aliases
         self.tokenizer = tokenizer
@@ -62,5 +66,24 @@ public struct LanguageModelEngine: Sendable {
     /// Whether `name` names this model.
     public func accepts(model name: String) -> Bool {
         name == modelID || aliases.contains(name)
+    }
+}
+
+/// A `JSONTokenTable` made once, on first use (a vocabulary walk: tens of milliseconds).
+final class LazyJSONTokenTable: Sendable {
+    let tokenizer: Tokenizer
+    private let table = Mutex<JSONTokenTable?>(nil)
+
+    init(tokenizer: Tokenizer) {
+        self.tokenizer = tokenizer
+    }
+
+    var value: JSONTokenTable {
+        table.withLock { table in
+            if let table { return table }
+            let made = JSONTokenTable(tokenizer: tokenizer)
+            table = made
+            return made
+        }
     }
 }

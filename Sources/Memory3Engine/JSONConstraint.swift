@@ -1,0 +1,276 @@
+import Synchronization
+import Tokenizer
+
+/// Restricts sampling so that the generated text is one JSON value (an object, for
+/// `response_format: json_object`): before each token, every token whose bytes could not extend
+/// the text so far into valid JSON is masked out; once the value is complete, only the end of
+/// generation may follow. A character-level pushdown automaton whose state is a few bytes
+/// (containers as bits of a UInt64), so trying a token costs a copy and its bytes.
+public final class JSONConstraint: @unchecked Sendable {
+    let table: JSONTokenTable
+    private var state = JSONScanner.start(objectOnly: true)
+
+    public init(table: JSONTokenTable) {
+        self.table = table
+    }
+
+    /// The value is complete: generation must end.
+    public var isComplete: Bool { state.lex == .done }
+
+    /// Sets the logits of tokens that cannot come next to -infinity (end-of-generation tokens
+    /// only once the value is complete).
+    public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>) {
+        let count = min(logits.count, table.tokens.count)
+        if state.lex == .done {
+            for i in 0 ..< logits.count where !endOfGeneration.contains(i) { logits[i] = -.infinity }
+            return
+        }
+        let plainString = state.lex == .string
+        for i in 0 ..< count {
+            let bytes = table.tokens[i]
+            if bytes.isEmpty || endOfGeneration.contains(i) {
+                logits[i] = -.infinity
+                continue
+            }
+            // Inside a string, a token of plain characters keeps the state as it is.
+            if plainString && table.plainStringContent[i] { continue }
+            var trial = state
+            if !trial.feed(bytes) { logits[i] = -.infinity }
+        }
+        for i in count ..< logits.count { logits[i] = -.infinity }
+    }
+
+    /// The chosen token's bytes go into the automaton (they were allowed by `mask`).
+    public func advance(token: Int) {
+        guard token >= 0, token < table.tokens.count else { return }
+        _ = state.feed(table.tokens[token])
+    }
+}
+
+/// Each token's bytes, and whether they are plain string content (no quote, backslash or
+/// control byte), computed once per tokenizer.
+public final class JSONTokenTable: Sendable {
+    let tokens: [[UInt8]]
+    let plainStringContent: [Bool]
+
+    public init(tokenizer: Tokenizer) {
+        var tokens: [[UInt8]] = []
+        tokens.reserveCapacity(tokenizer.vocabularySize)
+        for id in 0 ..< tokenizer.vocabularySize {
+            // Control tokens (<|im_end|>, <eos>) are not text.
+            tokens.append(tokenizer.isControl(id) ? [] : tokenizer.tokenBytes(id))
+        }
+        self.tokens = tokens
+        plainStringContent = tokens.map { bytes in !bytes.isEmpty && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C } }
+    }
+}
+
+/// The character-level JSON automaton (RFC 8259), as a value.
+struct JSONScanner {
+    enum Lex: UInt8 {
+        /// Before the top-level value.
+        case start
+        /// A value must come (after `:`, `,` in an array, or `[`).
+        case value
+        /// After `[`: a value or `]`.
+        case valueOrEnd
+        /// After `{`: a key or `}`.
+        case keyOrEnd
+        /// After `,` in an object.
+        case key
+        /// After a key: `:`.
+        case colon
+        /// After a value inside a container: `,` or the container's end.
+        case afterValue
+        case string, escape, unicode
+        /// Inside a number; `number` says where.
+        case number
+        /// Inside true/false/null; `literal` and `literalIndex` say where.
+        case literal
+        /// The top-level value is complete.
+        case done
+    }
+
+    enum NumberPart: UInt8 { case sign, zero, integer, point, fraction, exponentMark, exponentSign, exponent }
+
+    static let literals: [[UInt8]] = [Array("true".utf8), Array("false".utf8), Array("null".utf8)]
+    static let maxDepth = 63
+    /// Whitespace bytes in a row before more are refused (a model can otherwise loop on newlines).
+    static let maxWhitespaceRun = 8
+
+    var lex: Lex
+    /// Open containers, innermost in bit 0: 1 object, 0 array.
+    var containers: UInt64 = 0
+    var depth: UInt8 = 0
+    /// The string being read is an object key.
+    var stringIsKey = false
+    var hexLeft: UInt8 = 0
+    var number = NumberPart.sign
+    var literal: UInt8 = 0
+    var literalIndex: UInt8 = 0
+    var whitespaceRun: UInt8 = 0
+    let objectOnly: Bool
+
+    static func start(objectOnly: Bool) -> JSONScanner { JSONScanner(lex: .start, objectOnly: objectOnly) }
+
+    var inObject: Bool { depth > 0 && containers & 1 == 1 }
+
+    /// Feeds bytes; false (the state then undefined) when they cannot continue valid JSON.
+    mutating func feed(_ bytes: [UInt8]) -> Bool {
+        for byte in bytes where !feed(byte) { return false }
+        return true
+    }
+
+    private static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+
+    mutating func feed(_ b: UInt8) -> Bool {
+        switch lex {
+        case .string:
+            if b == 0x22 { return endString() }
+            if b == 0x5C { lex = .escape; return true }
+            return b >= 0x20
+        case .escape:
+            switch b {
+            case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: lex = .string; return true
+            case 0x75: lex = .unicode; hexLeft = 4; return true
+            default: return false
+            }
+        case .unicode:
+            guard (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b) else { return false }
+            hexLeft -= 1
+            if hexLeft == 0 { lex = .string }
+            return true
+        case .number:
+            if continueNumber(b) { return true }
+            guard numberIsComplete else { return false }
+            valueEnded()
+            return feed(b)
+        case .literal:
+            let word = Self.literals[Int(literal)]
+            guard b == word[Int(literalIndex)] else { return false }
+            literalIndex += 1
+            if Int(literalIndex) == word.count { valueEnded() }
+            return true
+        default:
+            break
+        }
+        if Self.isWhitespace(b) {
+            guard lex != .done, whitespaceRun < Self.maxWhitespaceRun else { return false }
+            whitespaceRun += 1
+            return true
+        }
+        whitespaceRun = 0
+        switch lex {
+        case .start:
+            if objectOnly { return b == 0x7B && open(object: true) }
+            return beginValue(b)
+        case .value:
+            return beginValue(b)
+        case .valueOrEnd:
+            if b == 0x5D { return close(object: false) }
+            return beginValue(b)
+        case .keyOrEnd, .key:
+            if b == 0x7D && lex == .keyOrEnd { return close(object: true) }
+            guard b == 0x22 else { return false }
+            lex = .string
+            stringIsKey = true
+            return true
+        case .colon:
+            guard b == 0x3A else { return false }
+            lex = .value
+            return true
+        case .afterValue:
+            if b == 0x2C { lex = inObject ? .key : .value; return true }
+            if b == 0x7D { return inObject && close(object: true) }
+            if b == 0x5D { return !inObject && close(object: false) }
+            return false
+        default:
+            return false
+        }
+    }
+
+    private mutating func beginValue(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x7B: return open(object: true)
+        case 0x5B: return open(object: false)
+        case 0x22:
+            lex = .string
+            stringIsKey = false
+            return true
+        case 0x2D: lex = .number; number = .sign; return true
+        case 0x30: lex = .number; number = .zero; return true
+        case 0x31...0x39: lex = .number; number = .integer; return true
+        case 0x74, 0x66, 0x6E:
+            lex = .literal
+            literal = b == 0x74 ? 0 : b == 0x66 ? 1 : 2
+            literalIndex = 1
+            return true
+        default: return false
+        }
+    }
+
+    private mutating func open(object: Bool) -> Bool {
+        guard Int(depth) < Self.maxDepth else { return false }
+        containers = containers << 1 | (object ? 1 : 0)
+        depth += 1
+        lex = object ? .keyOrEnd : .valueOrEnd
+        return true
+    }
+
+    private mutating func close(object: Bool) -> Bool {
+        guard depth > 0, (containers & 1 == 1) == object else { return false }
+        containers >>= 1
+        depth -= 1
+        valueEnded()
+        return true
+    }
+
+    private mutating func endString() -> Bool {
+        if stringIsKey {
+            stringIsKey = false
+            lex = .colon
+        } else {
+            valueEnded()
+        }
+        return true
+    }
+
+    private mutating func valueEnded() {
+        lex = depth == 0 ? .done : .afterValue
+    }
+
+    private var numberIsComplete: Bool {
+        number == .zero || number == .integer || number == .fraction || number == .exponent
+    }
+
+    private mutating func continueNumber(_ b: UInt8) -> Bool {
+        let digit = (0x30...0x39).contains(b)
+        switch number {
+        case .sign:
+            if b == 0x30 { number = .zero; return true }
+            if digit { number = .integer; return true }
+            return false
+        case .zero, .integer:
+            if number == .integer && digit { return true }
+            if b == 0x2E { number = .point; return true }
+            if b == 0x65 || b == 0x45 { number = .exponentMark; return true }
+            return false
+        case .point:
+            if digit { number = .fraction; return true }
+            return false
+        case .fraction:
+            if digit { return true }
+            if b == 0x65 || b == 0x45 { number = .exponentMark; return true }
+            return false
+        case .exponentMark:
+            if b == 0x2B || b == 0x2D { number = .exponentSign; return true }
+            if digit { number = .exponent; return true }
+            return false
+        case .exponentSign:
+            if digit { number = .exponent; return true }
+            return false
+        case .exponent:
+            return digit
+        }
+    }
+}
