@@ -18,26 +18,29 @@ public final class JSONConstraint: @unchecked Sendable {
     public var isComplete: Bool { state.lex == .done }
 
     /// Sets the logits of tokens that cannot come next to -infinity (end-of-generation tokens
-    /// only once the value is complete).
+    /// only once the value is complete). Only tokens whose first byte the automaton takes are
+    /// tried; inside a string, plain-content tokens pass without a trial.
     public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>) {
-        let count = min(logits.count, table.tokens.count)
+        var allowed = [Float](repeating: -.infinity, count: logits.count)
         if state.lex == .done {
-            for i in 0 ..< logits.count where !endOfGeneration.contains(i) { logits[i] = -.infinity }
+            for i in endOfGeneration where i < logits.count { allowed[i] = logits[i] }
+            logits = allowed
             return
         }
         let plainString = state.lex == .string
-        for i in 0 ..< count {
-            let bytes = table.tokens[i]
-            if bytes.isEmpty || endOfGeneration.contains(i) {
-                logits[i] = -.infinity
-                continue
+        for first in 0 ..< 256 {
+            var probe = state
+            guard probe.feed(UInt8(first)) else { continue }
+            for i in table.byFirstByte[first] where i < logits.count {
+                if plainString && table.plainStringContent[i] {
+                    allowed[i] = logits[i]
+                    continue
+                }
+                var trial = state
+                if trial.feed(table.tokens[i]) { allowed[i] = logits[i] }
             }
-            // Inside a string, a token of plain characters keeps the state as it is.
-            if plainString && table.plainStringContent[i] { continue }
-            var trial = state
-            if !trial.feed(bytes) { logits[i] = -.infinity }
         }
-        for i in count ..< logits.count { logits[i] = -.infinity }
+        logits = allowed
     }
 
     /// The chosen token's bytes go into the automaton (they were allowed by `mask`).
@@ -52,16 +55,24 @@ public final class JSONConstraint: @unchecked Sendable {
 public final class JSONTokenTable: Sendable {
     let tokens: [[UInt8]]
     let plainStringContent: [Bool]
+    /// Token ids by their first byte (tokens without text bytes are in none).
+    let byFirstByte: [[Int]]
 
     public init(tokenizer: Tokenizer) {
         var tokens: [[UInt8]] = []
         tokens.reserveCapacity(tokenizer.vocabularySize)
+        let ends = tokenizer.endOfGenerationIds
         for id in 0 ..< tokenizer.vocabularySize {
-            // Control tokens (<|im_end|>, <eos>) are not text.
-            tokens.append(tokenizer.isControl(id) ? [] : tokenizer.tokenBytes(id))
+            // Control and end-of-generation tokens (<|im_end|>, <eos>) are not text.
+            tokens.append(tokenizer.isControl(id) || ends.contains(id) ? [] : tokenizer.tokenBytes(id))
         }
         self.tokens = tokens
         plainStringContent = tokens.map { bytes in !bytes.isEmpty && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C } }
+        var groups = [[Int]](repeating: [], count: 256)
+        for (id, bytes) in tokens.enumerated() {
+            if let first = bytes.first { groups[Int(first)].append(id) }
+        }
+        byFirstByte = groups
     }
 }
 
