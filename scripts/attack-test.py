@@ -5,7 +5,7 @@ and measured, and fails the run when the server gives way.
   1. 100 unauthenticated 32 MB uploads (20 at a time): the server answers 401 from the headers and
      never reads the bodies; its RSS may grow by at most 100 MB.
   2. 5,000 requests with made-up methods: /metrics keeps the same series (labels are a closed set).
-  3. 4 scrapers of /metrics in a loop (20 ms apart each): retrieval's median latency changes by
+  3. 4 scrapers of /metrics in a loop (20 ms apart each, separate processes): retrieval's median latency changes by
      less than 20% (store counts are kept on write, a scrape reads one small table).
   4. 3,000 silent connections from one client: /health still answers 200 every time (the
      per-client cap closes that client's oldest silent connections).
@@ -17,33 +17,20 @@ Standard library only. Exits non-zero on any failure.
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from serverkit import BIN, SMOLLM2, rss_mb, start_server, wait_ready
+
 KEY = f"attack-test-{random.randrange(1 << 30)}"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def request(port, method, path, body=None, key=True, timeout=10):
@@ -165,32 +152,34 @@ def retrieval_latencies(port, count):
     return latencies
 
 
+def scrape_loop(port, stop, count):
+    """One scraper (its own process, so that it does not share the measuring client's GIL)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    while not stop.is_set():
+        connection.request("GET", "/metrics")
+        connection.getresponse().read()
+        with count.get_lock():
+            count.value += 1
+        time.sleep(0.02)
+    connection.close()
+
+
 def scrapers(port, failures):
     quiet = retrieval_latencies(port, 300)
-    stop = threading.Event()
-    scrapes = [0]
-
-    def scrape():
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        while not stop.is_set():
-            connection.request("GET", "/metrics")
-            connection.getresponse().read()
-            scrapes[0] += 1
-            time.sleep(0.02)
-        connection.close()
-
-    threads = [threading.Thread(target=scrape) for _ in range(4)]
-    for t in threads:
-        t.start()
+    stop = multiprocessing.Event()
+    count = multiprocessing.Value("i", 0)
+    processes = [multiprocessing.Process(target=scrape_loop, args=(port, stop, count)) for _ in range(4)]
+    for p in processes:
+        p.start()
     time.sleep(0.5)
     busy = retrieval_latencies(port, 300)
     stop.set()
-    for t in threads:
-        t.join()
+    for p in processes:
+        p.join()
     quiet_p50, busy_p50 = statistics.median(quiet) * 1000, statistics.median(busy) * 1000
     change = busy_p50 / quiet_p50 - 1
     print(f"attack-test: retrieval p50 {quiet_p50:.2f} ms alone, {busy_p50:.2f} ms with 4 scrapers "
-          f"({scrapes[0]} scrapes): {change * 100:+.0f}%")
+          f"({count.value} scrapes): {change * 100:+.0f}%")
     if change > 0.2:
         failures.append(f"4 scrapers slowed retrieval by {change * 100:.0f}% (limit 20%)")
 
@@ -232,30 +221,18 @@ def silent_connections(port, failures):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/memory3"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--bin", default=BIN)
+    parser.add_argument("--model", default=SMOLLM2)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
 
     work = tempfile.mkdtemp(prefix="memory3-attack-")
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"memory": {"knowledge_dir": None}}, f)
-    port = free_port()
-    log = open(os.path.join(work, "server.log"), "wb")
-    env = dict(os.environ, MEMORY3_API_KEYS=KEY)
-    server = subprocess.Popen([args.bin, "serve", "--config", config, "--model", args.model, "--db", os.path.join(work, "kb.sqlite"),
-                               "--host", "127.0.0.1", "--port", str(port), "--threads", "2"], stdout=log, stderr=log, env=env)
+    server, port, log = start_server(args.bin, args.model, work, {"memory": {"knowledge_dir": None}},
+                                     db=os.path.join(work, "kb.sqlite"), env=dict(os.environ, MEMORY3_API_KEYS=KEY))
     failures = []
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if request(port, "GET", "/ready", key=False, timeout=2)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_ready(server, port)
         # A knowledge base for retrieval: a few documents, encoded.
         rng = random.Random(11)
         words = "lighthouse keeper storm lantern tide harbour ferry gull reef compass chart anchor fog".split()

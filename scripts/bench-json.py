@@ -10,14 +10,12 @@ and without the constraint, ROUNDS times; reports generated tokens per second of
 import argparse
 import http.client
 import json
-import os
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from serverkit import BIN, SMOLLM2, start_server, wait_ready
+
 PROMPTS = ["Describe a lighthouse as JSON with keys height, colour and history.",
            "Give the name, age and ship of a fictional sailor as JSON.",
            "List five colours with their hex codes in a JSON object."]
@@ -25,19 +23,11 @@ PROMPTS = ["Describe a lighthouse as JSON with keys height, colour and history."
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/memory3"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--bin", default=BIN)
+    parser.add_argument("--model", default=SMOLLM2)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tempfile.mkdtemp(prefix="memory3-bench-json-")
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"memory": {"db": None}}, f)
-    server = subprocess.Popen([args.bin, "serve", "--config", config, "--model", args.model, "--host", "127.0.0.1",
-                               "--port", str(port), "--threads", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, port, log = start_server(args.bin, args.model, tempfile.mkdtemp(prefix="memory3-bench-json-"), {"memory": {"db": None}})
 
     def chat(prompt, constrained):
         body = {"messages": [{"role": "user", "content": prompt}], "max_tokens": 128, "temperature": 0}
@@ -52,15 +42,7 @@ def main():
         return answer["usage"]["completion_tokens"] / seconds
 
     try:
-        for _ in range(600):
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                connection.request("GET", "/ready")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        wait_ready(server, port)
         for prompt in PROMPTS:  # warm up
             chat(prompt, False)
         plain, constrained = [], []

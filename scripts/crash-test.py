@@ -20,20 +20,12 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serverkit import BIN, SMOLLM2, start_server, wait_ready
 
 
 def request(port, method, path, body=None, timeout=10):
@@ -60,26 +52,11 @@ def documents():
 
 
 class Server:
-    def __init__(self, binary, model, db, config, log):
-        self.port = free_port()
-        self.log = open(log, "ab")
-        self.process = subprocess.Popen(
-            [binary, "serve", "--config", config, "--model", model, "--db", db, "--host", "127.0.0.1",
-             "--port", str(self.port), "--threads", "2"],
-            stdout=self.log, stderr=self.log)
+    def __init__(self, binary, model, db, work):
+        self.process, self.port, self.log = start_server(binary, model, work, {"memory": {"knowledge_dir": None}}, db=db)
 
-    def wait_ready(self, timeout=120):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"crash-test: the server exited with {self.process.returncode}")
-            try:
-                if request(self.port, "GET", "/ready", timeout=2)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("crash-test: the server was never ready")
+    def wait_ready(self):
+        wait_ready(self.process, self.port)
 
     def kill(self):
         if self.process.poll() is None:
@@ -98,8 +75,8 @@ def stream_completion(port):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/memory3"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--bin", default=BIN)
+    parser.add_argument("--model", default=SMOLLM2)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--finish-timeout", type=float, default=600)
@@ -107,15 +84,12 @@ def main():
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="memory3-crash-")
     db, log = os.path.join(work, "kb.sqlite"), os.path.join(work, "server.log")
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"memory": {"knowledge_dir": None}}, f)
 
     started = time.time()
     to_upload = documents()
     acknowledged = {}  # ingestion id -> title
     for run in range(args.kills):
-        server = Server(args.bin, args.model, db, config, log)
+        server = Server(args.bin, args.model, db, work)
         try:
             server.wait_ready()
             # The long document in the first run, a short one every third run after it (queued
@@ -138,7 +112,7 @@ def main():
             server.kill()
 
     # A last start, left to finish everything.
-    server = Server(args.bin, args.model, db, config, log)
+    server = Server(args.bin, args.model, db, work)
     failures = []
     try:
         server.wait_ready()

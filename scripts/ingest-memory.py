@@ -17,28 +17,12 @@ import http.client
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+from serverkit import BIN, SMOLLM2, rss_mb, start_server, wait_ready
 
 
 def request(port, method, path, body=None, headers=None, timeout=60):
@@ -52,21 +36,17 @@ def request(port, method, path, body=None, headers=None, timeout=60):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/memory3"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    parser.add_argument("--bin", default=BIN)
+    parser.add_argument("--model", default=SMOLLM2)
     parser.add_argument("--megabytes", type=float, default=5)
     parser.add_argument("--encode-seconds", type=float, default=60)
     parser.add_argument("--limit-mb", type=float, default=300)
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="memory3-ingest-memory-")
-    config = os.path.join(work, "config.json")
-    with open(config, "w") as f:
-        json.dump({"memory": {"knowledge_dir": None, "max_document_memory_mb": 1 << 20}}, f)
-    port = free_port()
-    log = open(os.path.join(work, "server.log"), "wb")
-    server = subprocess.Popen([args.bin, "serve", "--config", config, "--model", args.model, "--db", os.path.join(work, "kb.sqlite"),
-                               "--host", "127.0.0.1", "--port", str(port), "--threads", "2"], stdout=log, stderr=log)
+    server, port, log = start_server(args.bin, args.model, work,
+                                     {"memory": {"knowledge_dir": None, "max_document_memory_mb": 1 << 20}},
+                                     db=os.path.join(work, "kb.sqlite"))
     samples = []
     stop = threading.Event()
 
@@ -79,13 +59,7 @@ def main():
             time.sleep(0.1)
 
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if request(port, "GET", "/ready", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_ready(server, port)
         baseline = rss_mb(server.pid)
 
         rng = random.Random(5)

@@ -1,4 +1,5 @@
 import Foundation
+import Memory3Model
 @testable import Memory3Engine
 import XCTest
 
@@ -35,38 +36,25 @@ final class JSONConstraintTests: XCTestCase {
     }
 
     func testRandomDocumentsFromJSONSerializationAreAccepted() throws {
-        var generator = SeededRandom(seed: 7)
+        func below(_ bound: Int, _ generator: inout SeededGenerator) -> Int { Int(generator.next() % UInt64(bound)) }
+        var generator = SeededGenerator(seed: 7)
         func value(_ depth: Int) -> Any {
-            switch generator.next(upTo: depth > 3 ? 4 : 6) {
-            case 0: return generator.next(upTo: 2) == 0
-            case 1: return Double(generator.next(upTo: 100_000)) / 7 - 5000
-            case 2: return String((0 ..< generator.next(upTo: 12)).map { _ in "ab\"\\\n\u{e9}\u{1F30A} {}[],:".randomElement(using: &generator)! })
+            switch below(depth > 3 ? 4 : 6, &generator) {
+            case 0: return below(2, &generator) == 0
+            case 1: return Double(below(100_000, &generator)) / 7 - 5000
+            case 2: return String((0 ..< below(12, &generator)).map { _ in "ab\"\\\n\u{e9}\u{1F30A} {}[],:".randomElement(using: &generator)! })
             case 3: return NSNull()
-            case 4: return (0 ..< generator.next(upTo: 4)).map { _ in value(depth + 1) }
-            default: return Dictionary(uniqueKeysWithValues: (0 ..< generator.next(upTo: 4)).map { ("k\($0)", value(depth + 1)) })
+            case 4: return (0 ..< below(4, &generator)).map { _ in value(depth + 1) }
+            default: return Dictionary(uniqueKeysWithValues: (0 ..< below(4, &generator)).map { ("k\($0)", value(depth + 1)) })
             }
         }
         for _ in 0 ..< 200 {
-            let object = Dictionary(uniqueKeysWithValues: (0 ..< generator.next(upTo: 5)).map { ("key\($0)", value(1)) })
-            let data = try JSONSerialization.data(withJSONObject: object, options: generator.next(upTo: 2) == 0 ? [] : [.prettyPrinted])
+            let object = Dictionary(uniqueKeysWithValues: (0 ..< below(5, &generator)).map { ("key\($0)", value(1)) })
+            let data = try JSONSerialization.data(withJSONObject: object, options: below(2, &generator) == 0 ? [] : [.prettyPrinted])
             let text = String(decoding: data, as: UTF8.self)
             // Pretty printing indents deeper than the whitespace-run cap allows; compact those runs.
             let compact = text.replacingOccurrences(of: #"\n +"#, with: "\n ", options: .regularExpression)
             XCTAssertTrue(scan(compact).complete, compact)
         }
     }
-}
-
-/// A small seeded generator (the tests must not depend on the system's randomness).
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }

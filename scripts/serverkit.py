@@ -1,0 +1,62 @@
+"""What the server-driving scripts share (crash-test, ingest-memory, attack-test, bench-json):
+a free loopback port, a process's resident memory, and `memory3 serve` started with a config of
+the script's own and waited for until /ready. Standard library only."""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, ".build/release/memory3")
+SMOLLM2 = os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    """VmRSS of a process, in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_server(binary, model, work, config, db=None, env=None, log_name="server.log"):
+    """`memory3 serve` on a free loopback port with `config` (a dict, written into `work`) and
+    `db`; its output appended to work/log_name. Returns (process, port, log file)."""
+    path = os.path.join(work, "config.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    port = free_port()
+    log = open(os.path.join(work, log_name), "ab")
+    command = [binary, "serve", "--config", path, "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", "2"]
+    if db:
+        command += ["--db", db]
+    process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+    return process, port, log
+
+
+def wait_ready(process, port, timeout=120):
+    """Polls /ready until 200; exits the script when the server dies or never gets ready."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/ready")
+            status = connection.getresponse().status
+            connection.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the server was never ready")
