@@ -4,7 +4,7 @@ import Memory3Model
 import XCTest
 
 /// Log-probabilities are the log-softmax of the model's own logits, in OpenAI's chat and
-/// completions shapes; what cannot be honoured (with streaming) is refused, not ignored.
+/// completions shapes (a stream carries them in its last chunk); what cannot be honoured is refused.
 final class LogprobsTests: XCTestCase {
     func testGreedyLogprobsAreTheLogSoftmaxOfTheModelsLogits() throws {
         let server = try TestServers.start(self, engine: TestServers.tinyEngine())
@@ -58,9 +58,25 @@ final class LogprobsTests: XCTestCase {
         XCTAssertTrue(plain.text.contains(#""logprobs":null"#), plain.text)
     }
 
+    func testAStreamCarriesTheLogprobsInItsLastChunk() throws {
+        let server = try TestServers.start(self, engine: TestServers.tinyEngine())
+        let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
+                                           body: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 1, "ignore_eos": true, "stream": true}"#)
+        XCTAssertEqual(r.status, 200, r.text)
+        let events = r.text.components(separatedBy: "\n").filter { $0.hasPrefix("data: {") }
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] }
+        let choices = events.compactMap { ($0["choices"] as? [[String: Any]])?.first }
+        let withLogprobs = choices.compactMap { ($0["logprobs"] as? [String: Any])?["content"] as? [[String: Any]] }
+        XCTAssertEqual(withLogprobs.count, 1, "one chunk carries them")
+        XCTAssertEqual(withLogprobs.first?.count, 3)
+        XCTAssertNotNil(choices.last { $0["logprobs"] is [String: Any] }?["finish_reason"] as? String, "the last chunk, with the finish reason")
+        let streamed = choices.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined()
+        XCTAssertEqual(withLogprobs.first?.compactMap { $0["token"] as? String }.joined(), streamed)
+    }
+
     func testWhatCannotBeHonouredIsRefused() throws {
         let server = try TestServers.start(self, engine: TestServers.scriptedEngine(interval: 0))
-        for body in [#"{"prompt": "x", "logprobs": 21}"#, #"{"prompt": "x", "logprobs": 2, "stream": true}"#] {
+        for body in [#"{"prompt": "x", "logprobs": 21}"#, #"{"prompt": "x", "logprobs": -1}"#] {
             XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/completions", body: body).status, 400, body)
         }
         XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",

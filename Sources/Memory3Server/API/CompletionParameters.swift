@@ -92,9 +92,6 @@ public struct CompletionParameters: Sendable, Equatable {
             throw .invalidRequest("only best_of=1 is supported", param: "best_of")
         }
         p.user = try o.string("user")
-        if p.stream && p.logprobs != nil {
-            throw .invalidRequest("log-probabilities are returned with stream: false only (not yet per streamed chunk)", param: "logprobs")
-        }
         try refuseUnsupported(o, chat: chat)
 
         p.memoryMode = c.defaultMemoryMode

@@ -109,7 +109,7 @@ struct ChatCompletionChunk: Encodable, Sendable {
         let index: Int
         let delta: Delta
         let finish_reason: Nullable<String>
-        let logprobs: Nullable<String>
+        let logprobs: Nullable<LogprobsResponses.Chat>
     }
 
     let id: String

@@ -223,7 +223,9 @@ struct Reply: Sendable {
         }
     }
 
-    /// The chunk with the finish reason; it also names the memories used.
+    /// The chunk with the finish reason; it also names the memories used and, when asked for,
+    /// carries the log-probabilities of every generated token (clients that add up the chunks'
+    /// `logprobs` get them all).
     func finalChunk(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
         let finish = finishReasonName(outcome.finishReason)
         let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
@@ -231,12 +233,14 @@ struct Reply: Sendable {
         case .chat:
             return ChatCompletionChunk(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, delta: .init(), finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                choices: [.init(index: 0, delta: .init(), finish_reason: Nullable(finish),
+                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: usage, memory: MemoryReport(outcome))
         case .text:
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: "", finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                choices: [.init(index: 0, text: "", finish_reason: Nullable(finish),
+                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: usage, memory: MemoryReport(outcome))
         }
     }
