@@ -9,6 +9,9 @@ import Tokenizer
 public final class JSONConstraint: @unchecked Sendable {
     let table: JSONTokenTable
     private var state = JSONScanner.start(objectOnly: true)
+    /// The masked logits are built here and swapped with the caller's array, so a step allocates
+    /// nothing once the first has sized it.
+    private var scratch: [Float] = []
 
     public init(table: JSONTokenTable) {
         self.table = table
@@ -21,10 +24,11 @@ public final class JSONConstraint: @unchecked Sendable {
     /// only once the value is complete). Only tokens whose first byte the automaton takes are
     /// tried; inside a string, plain-content tokens pass without a trial.
     public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>) {
-        var allowed = [Float](repeating: -.infinity, count: logits.count)
+        if scratch.count != logits.count { scratch = [Float](repeating: -.infinity, count: logits.count) }
+        scratch.withUnsafeMutableBufferPointer { $0.update(repeating: -.infinity) }
+        defer { swap(&logits, &scratch) }
         if state.lex == .done {
-            for i in endOfGeneration where i < logits.count { allowed[i] = logits[i] }
-            logits = allowed
+            for i in endOfGeneration where i < logits.count { scratch[i] = logits[i] }
             return
         }
         let plainString = state.lex == .string
@@ -33,14 +37,13 @@ public final class JSONConstraint: @unchecked Sendable {
             guard probe.feed(UInt8(first)) else { continue }
             for i in table.byFirstByte[first] where i < logits.count {
                 if plainString && table.plainStringContent[i] {
-                    allowed[i] = logits[i]
+                    scratch[i] = logits[i]
                     continue
                 }
                 var trial = state
-                if trial.feed(table.tokens[i]) { allowed[i] = logits[i] }
+                if trial.feed(table.tokens[i]) { scratch[i] = logits[i] }
             }
         }
-        logits = allowed
     }
 
     /// The chosen token's bytes go into the automaton (they were allowed by `mask`).

@@ -46,7 +46,8 @@ extension XCTestCase {
             if let s = status["status"] as? String, !["queued", "encoding"].contains(s) { return status }
             usleep(20_000)
         }
-        throw XCTSkip("ingestion did not finish in \(timeout) s")
+        struct Unfinished: Error, CustomStringConvertible { let description: String }
+        throw Unfinished(description: "ingestion \(statusURL) did not finish in \(timeout) s")
     }
 
 }

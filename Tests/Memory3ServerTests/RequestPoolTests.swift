@@ -41,9 +41,11 @@ final class RequestPoolTests: XCTestCase {
             $0.limits.maxRequestThreads = 1
         }
         let streaming = try TestHTTPClient(port: server.port)
-        streaming.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 40, "stream": true}"#))
+        // The stream holds the only request thread for about 6 s; a probe queued behind it would
+        // not be answered before the 3 s read timeout.
+        streaming.send(TestHTTPClient.format("POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 120, "stream": true}"#))
         usleep(200_000)
-        let health = try TestHTTPClient(port: server.port, receiveTimeout: 1)
+        let health = try TestHTTPClient(port: server.port, receiveTimeout: 3)
         XCTAssertEqual(try health.request("GET", "/health").status, 200, "/health must not wait for the streaming request's thread")
         XCTAssertEqual(try health.request("GET", "/ready").status, 200)
         XCTAssertEqual(try streaming.readResponse().status, 200)
