@@ -130,7 +130,10 @@ public final class GenerationSequence {
 
     private func sample(_ logits: [Float], now: Double) {
         var sampled = logits
-        request.options.constraint?.mask(&sampled, endOfGeneration: endOfGenerationIds)
+        if let constraint = request.options.constraint {
+            let remaining = min(request.options.maxTokens - result.tokens.count, cache.capacity - cache.count + 1)
+            constraint.mask(&sampled, endOfGeneration: endOfGenerationIds, remainingTokens: remaining)
+        }
         let token = sampler.sample(&sampled, history: history)
         if endOfGeneration.contains(token) {
             finish(.endOfSequence, flush: true, now: now)

@@ -1,55 +1,148 @@
 import Synchronization
 import Tokenizer
 
-/// Restricts sampling so that the generated text is one JSON value (an object, for
-/// `response_format: json_object`): before each token, every token whose bytes could not extend
-/// the text so far into valid JSON is masked out; once the value is complete, only the end of
-/// generation may follow. A character-level pushdown automaton whose state is a few bytes
-/// (containers as bits of a UInt64), so trying a token costs a copy and its bytes.
+/// Restricts sampling so that the generated text is one JSON value: an object
+/// (`response_format: json_object`) or an instance of a schema (`json_schema`, tool calls).
+/// Before each token, every token whose bytes could not extend the text so far is masked out;
+/// once the value is complete, only the end of generation may follow. When the tokens left
+/// (`max_tokens`) come down to what the shortest way to finish needs, only tokens that bring
+/// the end nearer are allowed, so the value closes before the budget runs out.
 public final class JSONConstraint: @unchecked Sendable {
     let table: JSONTokenTable
-    private var state = JSONScanner.start(objectOnly: true)
+    private var automaton: Automaton
     /// The masked logits are built here and swapped with the caller's array, so a step allocates
     /// nothing once the first has sized it.
     private var scratch: [Float] = []
 
+    enum Automaton {
+        case object(JSONScanner)
+        case schema(JSONSchemaScanner)
+    }
+
+    /// Any JSON object.
     public init(table: JSONTokenTable) {
         self.table = table
+        automaton = .object(JSONScanner.start(objectOnly: true))
+    }
+
+    /// An instance of `grammar` (a compiled JSON Schema or a tool call).
+    public init(table: JSONTokenTable, grammar: JSONSchemaGrammar) {
+        self.table = table
+        automaton = .schema(JSONSchemaScanner(grammar: grammar))
     }
 
     /// The value is complete: generation must end.
-    public var isComplete: Bool { state.lex == .done }
+    public var isComplete: Bool {
+        switch automaton {
+        case .object(let scanner): scanner.isComplete
+        case .schema(let scanner): scanner.isComplete
+        }
+    }
 
     /// Sets the logits of tokens that cannot come next to -infinity (end-of-generation tokens
-    /// only once the value is complete). Only tokens whose first byte the automaton takes are
-    /// tried; inside a string, plain-content tokens pass without a trial.
-    public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>) {
+    /// unless the value may end here). `remainingTokens`: how many tokens may still be generated,
+    /// this one included.
+    public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>, remainingTokens: Int = .max) {
         if scratch.count != logits.count { scratch = [Float](repeating: -.infinity, count: logits.count) }
-        scratch.withUnsafeMutableBufferPointer { $0.update(repeating: -.infinity) }
-        defer { swap(&logits, &scratch) }
-        if state.lex == .done {
-            for i in endOfGeneration where i < logits.count { scratch[i] = logits[i] }
-            return
+        switch automaton {
+        case .object(let scanner): Self.mask(scanner, table: table, logits: logits, into: &scratch, endOfGeneration: endOfGeneration, remaining: remainingTokens)
+        case .schema(let scanner): Self.mask(scanner, table: table, logits: logits, into: &scratch, endOfGeneration: endOfGeneration, remaining: remainingTokens)
         }
-        let plainString = state.lex == .string
-        for first in 0 ..< 256 {
-            var probe = state
-            guard probe.feed(UInt8(first)) else { continue }
-            for i in table.byFirstByte[first] where i < logits.count {
-                if plainString && table.plainStringContent[i] {
-                    scratch[i] = logits[i]
-                    continue
-                }
-                var trial = state
-                if trial.feed(table.tokens[i]) { scratch[i] = logits[i] }
-            }
-        }
+        swap(&logits, &scratch)
     }
 
     /// The chosen token's bytes go into the automaton (they were allowed by `mask`).
     public func advance(token: Int) {
         guard token >= 0, token < table.tokens.count else { return }
-        _ = state.feed(table.tokens[token])
+        switch automaton {
+        case .object(var scanner):
+            _ = scanner.feed(table.tokens[token])
+            automaton = .object(scanner)
+        case .schema(var scanner):
+            _ = scanner.feed(table.tokens[token])
+            automaton = .schema(scanner)
+        }
+    }
+
+    private static func mask<A: ByteAutomaton>(_ state: A, table: JSONTokenTable, logits: [Float], into out: inout [Float],
+                                                endOfGeneration: Set<Int>, remaining: Int) {
+        out.withUnsafeMutableBufferPointer { $0.update(repeating: -.infinity) }
+        if state.canEnd {
+            for i in endOfGeneration where i < logits.count { out[i] = logits[i] }
+        }
+        if state.isComplete { return }
+        // Close in time: with no more tokens left than the shortest finish needs (plus one),
+        // every token must bring the end strictly nearer.
+        let cost = state.completionCost
+        let closing = remaining <= cost + 1
+        if closing && state.canEnd { return }
+        let plainString = !closing && state.inPlainString
+        let plain = A.wholeCharactersOnly ? table.plainWholeCharacters : table.plainStringContent
+        var allowed = 0
+        for first in 0 ..< 256 {
+            var probe = state
+            guard probe.feed(UInt8(first)) else { continue }
+            for i in table.byFirstByte[first] where i < logits.count {
+                if plainString && plain[i] {
+                    out[i] = logits[i]
+                    allowed += 1
+                    continue
+                }
+                var trial = state
+                guard trial.feed(table.tokens[i]) else { continue }
+                if closing && trial.completionCost >= cost { continue }
+                out[i] = logits[i]
+                allowed += 1
+            }
+        }
+        if closing && allowed == 0 {
+            // The cost estimate found no step down (it is exact for schemas, a bound for the
+            // plain JSON scanner): any token that keeps the value valid.
+            mask(state, table: table, logits: logits, into: &out, endOfGeneration: endOfGeneration, remaining: .max)
+        }
+    }
+}
+
+/// What `JSONConstraint` needs of a byte automaton.
+protocol ByteAutomaton {
+    mutating func feed(_ byte: UInt8) -> Bool
+    mutating func feed(_ bytes: [UInt8]) -> Bool
+    var isComplete: Bool { get }
+    var canEnd: Bool { get }
+    var inPlainString: Bool { get }
+    var completionCost: Int { get }
+    /// Whether the plain-string shortcut takes only tokens of whole UTF-8 characters (the schema
+    /// scanner counts characters and checks UTF-8; the plain scanner does neither).
+    static var wholeCharactersOnly: Bool { get }
+}
+
+extension JSONSchemaScanner: ByteAutomaton {
+    static var wholeCharactersOnly: Bool { true }
+}
+
+extension JSONScanner: ByteAutomaton {
+    static var wholeCharactersOnly: Bool { false }
+    var isComplete: Bool { lex == .done }
+    var canEnd: Bool { lex == .done }
+    var inPlainString: Bool { lex == .string }
+
+    /// Fewest bytes that finish the document from here: the open token, then one closer per
+    /// open container.
+    var completionCost: Int {
+        let open: Int
+        switch lex {
+        case .start: open = objectOnly ? 2 : 1
+        case .value: open = 1
+        case .valueOrEnd, .keyOrEnd, .afterValue, .done: open = 0
+        case .key: open = 4
+        case .colon: open = 2
+        case .string: open = 1 + (stringIsKey ? 2 : 0)
+        case .escape: open = 2 + (stringIsKey ? 2 : 0)
+        case .unicode: open = Int(hexLeft) + 1 + (stringIsKey ? 2 : 0)
+        case .number: open = numberIsComplete ? 0 : 1
+        case .literal: open = Self.literals[Int(literal)].count - Int(literalIndex)
+        }
+        return open + Int(depth)
     }
 }
 
@@ -58,6 +151,8 @@ public final class JSONConstraint: @unchecked Sendable {
 public final class JSONTokenTable: Sendable {
     let tokens: [[UInt8]]
     let plainStringContent: [Bool]
+    /// Plain string content made of whole UTF-8 characters.
+    let plainWholeCharacters: [Bool]
     /// Token ids by their first byte (tokens without text bytes are in none).
     let byFirstByte: [[Int]]
 
@@ -70,7 +165,9 @@ public final class JSONTokenTable: Sendable {
             tokens.append(tokenizer.isControl(id) || ends.contains(id) ? [] : tokenizer.tokenBytes(id))
         }
         self.tokens = tokens
-        plainStringContent = tokens.map { bytes in !bytes.isEmpty && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C } }
+        let plain = tokens.map { bytes in !bytes.isEmpty && bytes.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C } }
+        plainStringContent = plain
+        plainWholeCharacters = zip(plain, tokens).map { $0 && String(validating: $1, as: UTF8.self) != nil }
         var groups = [[Int]](repeating: [], count: 256)
         for (id, bytes) in tokens.enumerated() {
             if let first = bytes.first { groups[Int(first)].append(id) }
@@ -253,7 +350,7 @@ struct JSONScanner {
         lex = depth == 0 ? .done : .afterValue
     }
 
-    private var numberIsComplete: Bool {
+    var numberIsComplete: Bool {
         number == .zero || number == .integer || number == .fraction || number == .exponent
     }
 

@@ -1,3 +1,4 @@
+import Memory3Engine
 import Tokenizer
 
 /// Reads `prompt` (completions) into prompt tokens, and `messages` (chat) into chat messages

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Memory3Engine
 
 /// The server's log, on swift-log: one line per request (request id, route, status, duration,
 /// and what the route added: tokens, memory mode, references, queue wait, time to first token)

@@ -1,4 +1,5 @@
 import Foundation
+import Memory3Engine
 import Tokenizer
 
 /// POST /tokenize and /detokenize, in llama.cpp's server shapes: the model's own tokenizer, so a

@@ -1,3 +1,5 @@
+import Memory3Engine
+
 /// Reads the documents of an upload request: a JSON object `{title, text, source?, format?,
 /// external_id?}`, a `text/plain` or `text/markdown` body (title from `?title=` or
 /// `X-Document-Title`, key from `?external_id=`), or
