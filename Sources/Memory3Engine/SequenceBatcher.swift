@@ -251,6 +251,8 @@ public final class SequenceBatcher: @unchecked Sendable {
         let interval = policy.memoryInterval
         var reusable = 0
         for (c, reading) in entry.readings.enumerated() {
+            // The entry may hold more chunks than this prompt has (a longer earlier prompt).
+            guard c * interval < plan.prompt.count else { break }
             let chunk = c * interval ..< min((c + 1) * interval, plan.prompt.count)
             guard reading.record.phase == .prompt, reading.record.firstToken == chunk.lowerBound,
                   reading.record.tokenCount == chunk.count, chunk.upperBound <= entry.tokens.count,

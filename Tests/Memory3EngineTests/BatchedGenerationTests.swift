@@ -142,4 +142,22 @@ final class BatchedGenerationTests: XCTestCase {
         let fresh = SequenceBatcher(model: model, tokenizer: try tinyTokenizer(), source: source, policy: policy)
         XCTAssertEqual(result.tokens, try fresh.run(try fresh.makeSequence(request)).tokens)
     }
+
+    /// A cached entry of the same prompt whose reads go on past the prompt (a swap while
+    /// generating) serves the prompt's whole chunks; it once made a range past the prompt's end
+    /// (a crash on the second identical request whose prompt is not a whole number of chunks).
+    func testTheSamePromptAgainAfterSwapsWhileGeneratingReusesItsChunks() throws {
+        let (batcher, _) = try setup(promptCacheBytes: 64 << 20)
+        var options = GenerationOptions(maxTokens: 80, sampling: .greedy)
+        options.stopAtEndOfGeneration = false
+        let request = GenerationRequest(prompt: (0 ..< 100).map { 3 + $0 % 26 }, options: options, memoryMode: .explicit, memoryK: 3)
+        let first = try batcher.makeSequence(request)
+        let firstResult = try batcher.run(first)
+        XCTAssertTrue(first.records.contains { $0.phase == .generation }, "the first run swaps while generating")
+        batcher.release(first)
+        let second = try batcher.makeSequence(request)
+        let secondResult = try batcher.run(second)
+        XCTAssertEqual(secondResult.cachedPromptTokens, 99, "both prompt chunks reused (the last token is read again)")
+        XCTAssertEqual(secondResult.tokens, firstResult.tokens)
+    }
 }
