@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""The cost of `response_format: json_object` (constrained decoding) on generation speed.
+"""The cost of constrained decoding on generation speed: `response_format` json_object and
+json_schema against plain text.
 
-Starts `memory3 serve` (release build, SmolLM2) and alternates the same greedy chat requests with
-and without the constraint, ROUNDS times; reports generated tokens per second of wall time
-(prompt reading included, identical for both) as medians, and their ratio.
+Starts `memory3 serve` (release build, SmolLM2) and rotates the same greedy chat requests through
+the three formats, ROUNDS times; reports generated tokens per second of wall time (prompt reading
+included, identical for all) as medians, and their ratios to plain.
 
     python3 scripts/bench-json.py [--rounds 5] [--bin .build/release/memory3]
 """
@@ -16,6 +17,12 @@ import time
 
 from serverkit import BIN, SMOLLM2, start_server, wait_ready
 
+SCHEMA = {"type": "object", "additionalProperties": False, "required": ["name", "height", "colours", "history"],
+          "properties": {"name": {"type": "string"}, "height": {"type": "number"},
+                         "colours": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+                         "history": {"type": "string"}}}
+FORMATS = {"plain": None, "json_object": {"type": "json_object"},
+           "json_schema": {"type": "json_schema", "json_schema": {"name": "thing", "schema": SCHEMA, "strict": True}}}
 PROMPTS = ["Describe a lighthouse as JSON with keys height, colour and history.",
            "Give the name, age and ship of a fictional sailor as JSON.",
            "List five colours with their hex codes in a JSON object."]
@@ -29,10 +36,10 @@ def main():
     args = parser.parse_args()
     server, port, log = start_server(args.bin, args.model, tempfile.mkdtemp(prefix="memory3-bench-json-"), {"memory": {"db": None}})
 
-    def chat(prompt, constrained):
+    def chat(prompt, format):
         body = {"messages": [{"role": "user", "content": prompt}], "max_tokens": 128, "temperature": 0}
-        if constrained:
-            body["response_format"] = {"type": "json_object"}
+        if FORMATS[format]:
+            body["response_format"] = FORMATS[format]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         started = time.perf_counter()
         connection.request("POST", "/v1/chat/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
@@ -44,16 +51,17 @@ def main():
     try:
         wait_ready(server, port)
         for prompt in PROMPTS:  # warm up
-            chat(prompt, False)
-        plain, constrained = [], []
+            chat(prompt, "plain")
+        rates = {name: [] for name in FORMATS}
+        names = list(FORMATS)
         for round in range(args.rounds):
             for prompt in PROMPTS:
-                order = [False, True] if round % 2 == 0 else [True, False]
-                for c in order:
-                    (constrained if c else plain).append(chat(prompt, c))
-        p, c = statistics.median(plain), statistics.median(constrained)
-        print(f"bench-json: {len(plain)} requests each, greedy, 2 threads: plain {p:.1f} tok/s, json_object {c:.1f} tok/s "
-              f"({c / p:.2f}x; medians of wall-time rates, prompt reading included)")
+                for name in names[round % 3:] + names[:round % 3]:
+                    rates[name].append(chat(prompt, name))
+        medians = {name: statistics.median(r) for name, r in rates.items()}
+        plain = medians["plain"]
+        print(f"bench-json: {len(rates['plain'])} requests each, greedy, 2 threads (medians of wall-time rates, prompt reading included): "
+              + ", ".join(f"{name} {m:.1f} tok/s ({m / plain:.2f}x)" for name, m in medians.items()))
     finally:
         server.kill()
         server.wait()

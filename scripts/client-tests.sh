@@ -2,6 +2,7 @@
 # Real clients against `memory3 serve` on the real model: curl uploads a document and gets it
 # back; the official `openai` Python package gets a completion, a chat completion, a streamed chat
 # completion with usage, a chat completion with explicit memory (and the errors it should raise);
+# structured output and tool calls through openai's `parse` and LangChain (scripts/structured-output-test.py);
 # prometheus_client's text parser reads /metrics; then HTTPS (the test certificate of
 # Tests/Fixtures/tls): curl and the openai client verify it and get answers. The server runs on a free
 # loopback port with its own temporary knowledge base, and gets SIGTERM at the end (it must exit 0).
@@ -29,8 +30,8 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -c "import openai, prometheus_client" 2>/dev/null ||
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check openai prometheus_client
+"$VENV/bin/python" -c "import openai, prometheus_client, langchain_openai, jsonschema" 2>/dev/null ||
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check openai prometheus_client langchain-openai jsonschema
 
 WORK=$(mktemp -d)
 PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -220,6 +221,9 @@ def _():
 print(f"client-tests: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
+
+# Structured output and tool calls: openai's parse, LangChain, 200 random schemas.
+MEMORY3_URL="$BASE" MEMORY3_KEY="$KEY" "$VENV/bin/python" scripts/structured-output-test.py || status=1
 
 if curl -fsS -H "$AUTH" "$BASE/v1/documents" | grep -q '"title":"explicit-memory.md"'; then
     echo "ok    curl GET /v1/documents lists the uploaded document"

@@ -24,10 +24,18 @@ memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "
 common_gen = {"model": S, "max_tokens": I, "temperature": N, "top_p": N, "top_k": I, "min_p": N,
               "frequency_penalty": N, "presence_penalty": N, "seed": I, "stop": {"oneOf": [S, {"type": "array", "items": S}]},
               "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S}
+response_format = obj({"type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
+                       "json_schema": obj({"name": S, "description": S, "strict": B,
+                                           "schema": {"type": "object", "description": "JSON Schema; keywords the decoder cannot enforce are refused (400)"}}, ["schema"])},
+                      ["type"])
+tool = obj({"type": {"type": "string", "enum": ["function"]},
+            "function": obj({"name": S, "description": S, "parameters": {"type": "object"}}, ["name"])}, ["type", "function"])
+tool_choice = {"oneOf": [{"type": "string", "enum": ["none", "auto", "required"]},
+                         obj({"type": {"type": "string", "enum": ["function"]}, "function": obj({"name": S}, ["name"])}, ["type", "function"])]}
+tool_call = obj({"id": S, "type": {"type": "string", "enum": ["function"]}, "function": obj({"name": S, "arguments": S}, ["name", "arguments"])})
 chat_extra = {"logprobs": B, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
-              "response_format": obj({"type": {"type": "string", "enum": ["text", "json_object"]}})}
-text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-              "response_format": obj({"type": {"type": "string", "enum": ["text", "json_object"]}})}
+              "response_format": response_format, "tools": {"type": "array", "items": tool}, "tool_choice": tool_choice}
+text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20}, "response_format": response_format}
 doc_in = obj({"title": S, "text": S, "source": S, "format": {"type": "string", "enum": ["markdown", "plain"]}, "external_id": S}, ["title", "text"])
 ingestion = {"$ref": "#/components/schemas/Ingestion"}
 document = {"$ref": "#/components/schemas/Document"}
@@ -50,7 +58,9 @@ paths = {
                                              "400": err, "401": err, "429": err, "503": err, "504": err}}},
   "/v1/chat/completions": {"post": {"summary": "Chat completion (OpenAI), through the model's chat template",
                                     "requestBody": body(obj({**common_gen, **chat_extra, "max_completion_tokens": I,
-                                                             "messages": {"type": "array", "items": obj({"role": S, "content": S}, ["role", "content"])}}, ["messages"])),
+                                                             "messages": {"type": "array", "items": obj({"role": {"type": "string", "enum": ["system", "developer", "user", "assistant", "tool"]},
+                                                                                                       "content": {"oneOf": [S, {"type": "array", "items": obj({"type": S, "text": S})}, {"type": "null"}]},
+                                                                                                       "tool_calls": {"type": "array", "items": tool_call}, "tool_call_id": S}, ["role"])}}, ["messages"])),
                                     "responses": {"200": resp("chat completion, or Server-Sent Events when stream is true", {"type": "object"}),
                                                   "400": err, "401": err, "429": err, "503": err, "504": err}}},
   "/v1/documents": {

@@ -25,17 +25,29 @@ public final class JSONConstraint: @unchecked Sendable {
         automaton = .object(JSONScanner.start(objectOnly: true))
     }
 
-    /// An instance of `grammar` (a compiled JSON Schema or a tool call).
-    public init(table: JSONTokenTable, grammar: JSONSchemaGrammar) {
+    /// An instance of `grammar` (a compiled JSON Schema or a tool call). When `optional`, the
+    /// text may instead be free: a first token that does not begin the value (its first
+    /// non-blank byte is not one the value may begin with) lifts the constraint (tool_choice
+    /// "auto": a call or a plain answer).
+    public init(table: JSONTokenTable, grammar: JSONSchemaGrammar, optional: Bool = false) {
         self.table = table
         automaton = .schema(JSONSchemaScanner(grammar: grammar))
+        undecided = optional
+        valueStarts = grammar.firstBytes(grammar.root)
     }
+
+    /// Optional and only blanks written so far.
+    private var undecided = false
+    /// The text turned out free: nothing is masked any more.
+    public private(set) var lifted = false
+    private var valueStarts: Set<UInt8> = []
 
     /// The value is complete: generation must end.
     public var isComplete: Bool {
+        if lifted { return false }
         switch automaton {
-        case .object(let scanner): scanner.isComplete
-        case .schema(let scanner): scanner.isComplete
+        case .object(let scanner): return scanner.isComplete
+        case .schema(let scanner): return scanner.isComplete
         }
     }
 
@@ -43,17 +55,34 @@ public final class JSONConstraint: @unchecked Sendable {
     /// unless the value may end here). `remainingTokens`: how many tokens may still be generated,
     /// this one included.
     public func mask(_ logits: inout [Float], endOfGeneration: Set<Int>, remainingTokens: Int = .max) {
+        if lifted { return }
         if scratch.count != logits.count { scratch = [Float](repeating: -.infinity, count: logits.count) }
         switch automaton {
         case .object(let scanner): Self.mask(scanner, table: table, logits: logits, into: &scratch, endOfGeneration: endOfGeneration, remaining: remainingTokens)
         case .schema(let scanner): Self.mask(scanner, table: table, logits: logits, into: &scratch, endOfGeneration: endOfGeneration, remaining: remainingTokens)
         }
+        if undecided {
+            // Free text may start here too: any token whose first non-blank byte cannot begin the value.
+            for (i, bytes) in table.tokens.enumerated() where i < logits.count && scratch[i] == -.infinity {
+                if let first = bytes.first(where: { !Self.isBlank($0) }), !valueStarts.contains(first) { scratch[i] = logits[i] }
+            }
+            for i in endOfGeneration where i < logits.count { scratch[i] = logits[i] }
+        }
         swap(&logits, &scratch)
     }
 
+    private static func isBlank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
+
     /// The chosen token's bytes go into the automaton (they were allowed by `mask`).
     public func advance(token: Int) {
-        guard token >= 0, token < table.tokens.count else { return }
+        guard !lifted, token >= 0, token < table.tokens.count else { return }
+        if undecided, let first = table.tokens[token].first(where: { !Self.isBlank($0) }) {
+            undecided = false
+            if !valueStarts.contains(first) {
+                lifted = true
+                return
+            }
+        }
         switch automaton {
         case .object(var scanner):
             _ = scanner.feed(table.tokens[token])
@@ -79,6 +108,9 @@ public final class JSONConstraint: @unchecked Sendable {
         let plainString = !closing && state.inPlainString
         let plain = A.wholeCharactersOnly ? table.plainWholeCharacters : table.plainStringContent
         var allowed = 0
+        // Closing: only the tokens that bring the end nearest (most bytes of the shortest finish
+        // in one token), so the fewest tokens finish the value.
+        var bestDrop = 0
         for first in 0 ..< 256 {
             var probe = state
             guard probe.feed(UInt8(first)) else { continue }
@@ -90,7 +122,17 @@ public final class JSONConstraint: @unchecked Sendable {
                 }
                 var trial = state
                 guard trial.feed(table.tokens[i]) else { continue }
-                if closing && trial.completionCost >= cost { continue }
+                if closing {
+                    let drop = cost - trial.completionCost
+                    guard drop > 0, drop >= bestDrop else { continue }
+                    if drop > bestDrop {
+                        // A longer step: the shorter ones found so far are out.
+                        out.withUnsafeMutableBufferPointer { $0.update(repeating: -.infinity) }
+                        if state.canEnd { for e in endOfGeneration where e < logits.count { out[e] = logits[e] } }
+                        bestDrop = drop
+                        allowed = 0
+                    }
+                }
                 out[i] = logits[i]
                 allowed += 1
             }

@@ -47,12 +47,12 @@ struct JSONSchemaCompiler {
             }
             return try resolve(reference, path: path, depth: depth)
         }
-        if let value = s["const"] { return add(.literals(set: addLiteralSet([Self.encode(value)]))) }
+        if let value = s["const"] { return add(.literals(set: addLiteralSet([value.jsonBytes]))) }
         if let value = s["enum"] {
             guard case .array(let values) = value, !values.isEmpty, values.count <= JSONSchemaGrammar.maxCandidates else {
                 throw JSONSchemaError(path: path + ".enum", problem: "must be an array of 1 to \(JSONSchemaGrammar.maxCandidates) values")
             }
-            let literals = values.map(Self.encode)
+            let literals = values.map(\.jsonBytes)
             for a in literals {
                 for b in literals where b.count > a.count && Array(b.prefix(a.count)) == a {
                     throw JSONSchemaError(path: path + ".enum", problem: "has values where one begins another (\(String(decoding: a, as: UTF8.self)))")
@@ -133,7 +133,7 @@ struct JSONSchemaCompiler {
             var compiled: [JSONSchemaGrammar.Property] = []
             for name in order {
                 let node = try compile(properties[name]!, path: "\(path).properties.\(name)", depth: depth + 1)
-                compiled.append(.init(key: Self.encode(.string(name)), node: node, required: required.contains(name)))
+                compiled.append(.init(key: JSONValue.string(name).jsonBytes, node: node, required: required.contains(name)))
             }
             return add(.object(properties: compiled))
         case "array":
@@ -209,26 +209,6 @@ struct JSONSchemaCompiler {
         case .int(let n) where n >= 0 && n <= 10_000: return n
         case .double(let d) where d >= 0 && d <= 10_000 && d.rounded() == d: return Int(d)
         default: throw JSONSchemaError(path: path + "." + key, problem: "must be a whole number from 0 to 10000")
-        }
-    }
-
-    /// Compact JSON text of a value, as the decoder must write it (keys sorted).
-    static func encode(_ value: JSONValue) -> [UInt8] {
-        switch value {
-        case .null: return Array("null".utf8)
-        case .bool(let b): return Array((b ? "true" : "false").utf8)
-        case .int(let i): return Array(String(i).utf8)
-        case .double(let d):
-            if d.rounded() == d && abs(d) < 1e15 { return Array(String(Int(d)).utf8) }
-            return Array("\(d)".utf8)
-        case .string(let s):
-            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-            return Array(data.dropFirst().dropLast())
-        case .array(let items):
-            return Array("[".utf8) + items.map(encode).joined(separator: Array(",".utf8)) + Array("]".utf8)
-        case .object(let fields):
-            let members = fields.keys.sorted().map { encode(.string($0)) + Array(":".utf8) + encode(fields[$0]!) }
-            return Array("{".utf8) + members.joined(separator: Array(",".utf8)) + Array("}".utf8)
         }
     }
 }

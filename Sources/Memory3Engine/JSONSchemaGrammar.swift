@@ -81,7 +81,7 @@ public final class JSONSchemaGrammar: Sendable {
         for tool in tools {
             builder.rootSchema = tool.parameters
             bodies.append(try builder.compile(tool.parameters, path: "tools[\(tool.name)].parameters"))
-            let name = String(decoding: JSONSchemaCompiler.encode(.string(tool.name)), as: UTF8.self)
+            let name = String(decoding: JSONValue.string(tool.name).jsonBytes, as: UTF8.self)
             prefixes.append(Array("{\"name\": \(name), \"arguments\": ".utf8))
             suffixes.append(builder.addLiteralSet([Array("}".utf8)]))
         }
@@ -164,4 +164,9 @@ public struct JSONSchemaError: Error, Sendable, Equatable, CustomStringConvertib
     public let path: String
     public let problem: String
     public var description: String { "\(path) \(problem)" }
+}
+
+extension JSONSchemaGrammar: Equatable {
+    /// One compiled schema is equal only to itself (requests compare their parameters).
+    public static func == (a: JSONSchemaGrammar, b: JSONSchemaGrammar) -> Bool { a === b }
 }

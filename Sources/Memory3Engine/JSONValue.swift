@@ -34,4 +34,25 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         case .object: "an object"
         }
     }
+
+    /// Compact JSON text (object keys sorted): how the constrained decoder writes an enum or
+    /// const value, and how tool-call arguments are sent back.
+    public var jsonBytes: [UInt8] {
+        switch self {
+        case .null: return Array("null".utf8)
+        case .bool(let b): return Array((b ? "true" : "false").utf8)
+        case .int(let i): return Array(String(i).utf8)
+        case .double(let d):
+            if d.rounded() == d && abs(d) < 1e15 { return Array(String(Int(d)).utf8) }
+            return Array("\(d)".utf8)
+        case .string(let s):
+            let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+            return Array(data.dropFirst().dropLast())
+        case .array(let items):
+            return Array("[".utf8) + items.map(\.jsonBytes).joined(separator: Array(",".utf8)) + Array("]".utf8)
+        case .object(let fields):
+            let members = fields.keys.sorted().map { JSONValue.string($0).jsonBytes + Array(":".utf8) + fields[$0]!.jsonBytes }
+            return Array("{".utf8) + members.joined(separator: Array(",".utf8)) + Array("}".utf8)
+        }
+    }
 }

@@ -31,6 +31,7 @@ final class InvalidRequestTests: XCTestCase {
         #"{"prompt": "x", "memory": []}"#, #"{"prompt": "x", "temperature": null, "top_p": -1}"#, #"{"prompt": "x", "top_k": 1.25}"#,
         #"{"prompt": "x", "seed": 1e300}"#, #"{"prompt": "x", "max_tokens": true}"#, #"{"prompt": "x", "max_tokens": [16]}"#,
         #"{"prompt": "x", "stop": {"a": 1}}"#, #"{"prompt": "x", "n": 0}"#, #"{"prompt": "x", "n": -1}"#,
+        #"{"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "integer", "minimum": 0}}}}"#,
     ]
 
     static let invalidChatBodies: [String] = [
@@ -38,6 +39,16 @@ final class InvalidRequestTests: XCTestCase {
         #"{"messages": [{"role": "wizard", "content": "x"}]}"#, #"{"messages": [{"content": "x"}]}"#, #"{"messages": [{"role": "user"}]}"#,
         #"{"messages": [{"role": "user", "content": 5}]}"#, #"{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#,
         #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "a b"}}]}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "string", "pattern": "a"}}}]}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tool_choice": "required"}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "sometimes"}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}], "response_format": {"type": "json_object"}}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "s"}}}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "string", "format": "email"}}}}"#,
+        #"{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": "tuple"}}}}"#,
+        #"{"messages": [{"role": "assistant", "tool_calls": [{"type": "function"}]}]}"#,
         #"{"prompt": "no messages"}"#,
         #"{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": -5}"#,
     ]

@@ -22,6 +22,11 @@ public struct CompletionParameters: Sendable, Equatable {
     public var logprobs: Int?
     /// `response_format: {"type": "json_object"}`: the output is one JSON object (constrained decoding).
     public var jsonObject = false
+    /// `response_format: {"type": "json_schema", ...}`: the output is an instance of this schema.
+    public var schemaGrammar: JSONSchemaGrammar?
+    /// Chat `tools` and `tool_choice` (nil: none offered, or "none"), with the grammar of a call.
+    var tools: ToolSet?
+    var toolGrammar: JSONSchemaGrammar?
 
     /// Most stop strings one request may give.
     static let maxStopStrings = 16
@@ -57,11 +62,23 @@ public struct CompletionParameters: Sendable, Equatable {
             case nil, "text": break
             case "json_object": p.jsonObject = true
             case "json_schema":
-                throw .invalidRequest("response_format 'json_schema' is not supported yet; \"json_object\" (any JSON object) is",
-                                      param: "response_format")
+                guard let spec = try format.object("json_schema") else { throw format.invalid("json_schema", "is required with type \"json_schema\"") }
+                guard let schema = spec.value("schema") else { throw spec.invalid("schema", "is required") }
+                do {
+                    p.schemaGrammar = try JSONSchemaGrammar.schema(schema)
+                } catch {
+                    throw .invalidRequest("'response_format.json_schema.schema' cannot be enforced: \(error)", param: "response_format.json_schema.schema")
+                }
             case let other?:
-                throw .invalidRequest("response_format '\(other)' is not supported; use \"text\" or \"json_object\"", param: "response_format")
+                throw .invalidRequest("response_format '\(other)' is not supported; use \"text\", \"json_object\" or \"json_schema\"", param: "response_format")
             }
+        }
+        if chat, let tools = try ToolSet.parse(o) {
+            guard !p.jsonObject && p.schemaGrammar == nil else {
+                throw .invalidRequest("'tools' and a JSON 'response_format' cannot be combined in one request", param: "tools")
+            }
+            p.tools = tools
+            p.toolGrammar = try tools.grammar()
         }
         if chat {
             let top = try o.int("top_logprobs", in: 0...20)
@@ -139,10 +156,12 @@ public struct CompletionParameters: Sendable, Equatable {
         if let bias = try o.object("logit_bias"), !bias.fields.isEmpty {
             throw .invalidRequest("'logit_bias' is not supported", param: "logit_bias")
         }
-
-        for field in ["tools", "functions"] {
-            if let items = try o.array(field), !items.isEmpty { throw .invalidRequest("'\(field)' (tool calling) is not supported", param: field) }
+        if !chat {
+            for field in ["tools", "functions"] {
+                if let items = try o.array(field), !items.isEmpty {
+                    throw .invalidRequest("'\(field)' (tool calling) needs /v1/chat/completions", param: field)
+                }
+            }
         }
-
     }
 }

@@ -58,7 +58,7 @@ struct MemoryReport: Encodable, Sendable {
 }
 
 /// OpenAI's finish_reason for an outcome: "stop" (end of text or a stop string) or "length"
-/// (max_tokens, the context, or the request's deadline).
+/// (max_tokens, the context, or the request's deadline); a tool call's is "tool_calls" (`Reply`).
 func finishReasonName(_ reason: FinishReason) -> String {
     switch reason {
     case .endOfSequence, .stopString: "stop"
@@ -76,10 +76,25 @@ struct Nullable<T: Encodable & Sendable>: Encodable, Sendable {
     }
 }
 
+/// One tool call, as OpenAI writes it (`index` only in stream deltas).
+struct ToolCallResponse: Encodable, Sendable {
+    struct Function: Encodable, Sendable {
+        let name: String
+        /// The arguments as JSON text (OpenAI's shape: a string, not an object).
+        let arguments: String
+    }
+
+    var index: Int?
+    let id: String
+    let type = "function"
+    let function: Function
+}
+
 struct ChatCompletion: Encodable, Sendable {
     struct Message: Encodable, Sendable {
         let role: String
-        let content: String
+        let content: Nullable<String>
+        var tool_calls: [ToolCallResponse]?
     }
 
     struct Choice: Encodable, Sendable {
@@ -103,6 +118,7 @@ struct ChatCompletionChunk: Encodable, Sendable {
     struct Delta: Encodable, Sendable {
         var role: String?
         var content: String?
+        var tool_calls: [ToolCallResponse]?
     }
 
     struct Choice: Encodable, Sendable {

@@ -32,7 +32,7 @@ struct CompletionService: Sendable {
         case .text:
             prompt = try PromptBuilder.completionPrompt(object, tokenizer: engine.tokenizer).tokens
         case .chat:
-            let messages = try PromptBuilder.chatMessages(object)
+            let messages = try PromptBuilder.chatMessages(object, tools: parameters.tools)
             guard let template = engine.chatTemplate else {
                 throw .invalidRequest("this model has no chat template this server can render (\(engine.chatTemplateProblem ?? "none")); use /v1/completions")
             }
@@ -56,6 +56,10 @@ struct CompletionService: Sendable {
         options.stopAtEndOfGeneration = !parameters.ignoreEOS
         options.logprobs = parameters.logprobs
         if parameters.jsonObject { options.constraint = JSONConstraint(table: engine.jsonTokens.value) }
+        if let grammar = parameters.schemaGrammar { options.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar) }
+        if let grammar = parameters.toolGrammar {
+            options.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar, optional: parameters.tools?.choice == .auto)
+        }
         let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
                                 memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds
@@ -103,9 +107,20 @@ struct CompletionService: Sendable {
         }
         var alive = reply.kind == .chat ? send(reply.chunk(role: "assistant", text: "")) : true
         var lastCheck = MonotonicClock.now()
+        // With tools offered, text that begins with "{" is a call: held back and sent whole at the end.
+        var holding = reply.parameters.tools != nil
+        var held = ""
         while true {
             let update = ticket.next(timeout: pollInterval)
             for piece in update.pieces where alive {
+                if holding {
+                    held += piece
+                    guard let first = held.first(where: { !$0.isWhitespace }), first != "{" else { continue }
+                    holding = false
+                    alive = send(reply.chunk(text: held))
+                    held = ""
+                    continue
+                }
                 alive = send(reply.chunk(text: piece))
             }
             if let end = update.end {
@@ -116,7 +131,11 @@ struct CompletionService: Sendable {
                 switch end {
                 case .success(let outcome):
                     record(outcome, ticket: ticket, context: context)
-                    _ = send(reply.finalChunk(outcome)) && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
+                    if holding, !held.isEmpty {
+                        if let call = reply.toolCall(outcome) { alive = send(reply.toolCallChunk(call)) }
+                        else { alive = send(reply.chunk(text: held)) }
+                    }
+                    _ = alive && send(reply.finalChunk(outcome)) && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
                 case .failure(let error):
                     _ = send(Self.apiError(for: error, ticket: ticket, kind: reply.kind).envelope)
                 }
@@ -186,14 +205,28 @@ struct Reply: Sendable {
     /// Names the tokens of log-probabilities.
     let tokenizer: Tokenizer
     let fingerprint = "memory3"
+    let toolCallID = CompletionIDs.make(prefix: "call_")
+
+    /// The tool call the answer is, when tools were offered and the model wrote one.
+    func toolCall(_ outcome: CompletionOutcome) -> ToolCallResponse? {
+        guard kind == .chat, parameters.tools != nil, let call = ToolSet.call(in: outcome.text) else { return nil }
+        return ToolCallResponse(id: toolCallID, function: .init(name: call.name, arguments: call.arguments))
+    }
+
+    func finishName(_ outcome: CompletionOutcome) -> String {
+        toolCall(outcome) != nil ? "tool_calls" : finishReasonName(outcome.finishReason)
+    }
 
     func whole(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
-        let finish = finishReasonName(outcome.finishReason)
+        let finish = finishName(outcome)
         switch kind {
         case .chat:
+            let call = toolCall(outcome)
+            let message = ChatCompletion.Message(role: "assistant", content: Nullable(call == nil ? outcome.text : nil),
+                                                 tool_calls: call.map { [$0] })
             return ChatCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, message: .init(role: "assistant", content: outcome.text), finish_reason: finish,
+                choices: [.init(index: 0, message: message, finish_reason: finish,
                                 logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: Usage(outcome), memory: MemoryReport(outcome))
         case .text:
@@ -227,7 +260,7 @@ struct Reply: Sendable {
     /// carries the log-probabilities of every generated token (clients that add up the chunks'
     /// `logprobs` get them all).
     func finalChunk(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
-        let finish = finishReasonName(outcome.finishReason)
+        let finish = finishName(outcome)
         let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
         switch kind {
         case .chat:
@@ -243,6 +276,16 @@ struct Reply: Sendable {
                                 logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer)))],
                 usage: usage, memory: MemoryReport(outcome))
         }
+    }
+
+    /// The delta that carries a whole tool call (sent once the call is complete, before the final chunk).
+    func toolCallChunk(_ call: ToolCallResponse) -> any Encodable & Sendable {
+        var indexed = call
+        indexed.index = 0
+        return ChatCompletionChunk(
+            id: id, created: created, model: model, system_fingerprint: fingerprint,
+            choices: [.init(index: 0, delta: .init(tool_calls: [indexed]), finish_reason: Nullable(nil), logprobs: Nullable(nil))],
+            usage: parameters.includeUsage ? Nullable(nil) : nil)
     }
 
     /// The last event with `stream_options.include_usage`: no choices, the usage, the memories.

@@ -445,15 +445,77 @@ enum OpenAPIDocument {
           "items": {
            "properties": {
             "content": {
-             "type": "string"
+             "oneOf": [
+              {
+               "type": "string"
+              },
+              {
+               "items": {
+                "properties": {
+                 "text": {
+                  "type": "string"
+                 },
+                 "type": {
+                  "type": "string"
+                 }
+                },
+                "type": "object"
+               },
+               "type": "array"
+              },
+              {
+               "type": "null"
+              }
+             ]
             },
             "role": {
+             "enum": [
+              "system",
+              "developer",
+              "user",
+              "assistant",
+              "tool"
+             ],
              "type": "string"
+            },
+            "tool_call_id": {
+             "type": "string"
+            },
+            "tool_calls": {
+             "items": {
+              "properties": {
+               "function": {
+                "properties": {
+                 "arguments": {
+                  "type": "string"
+                 },
+                 "name": {
+                  "type": "string"
+                 }
+                },
+                "required": [
+                 "name",
+                 "arguments"
+                ],
+                "type": "object"
+               },
+               "id": {
+                "type": "string"
+               },
+               "type": {
+                "enum": [
+                 "function"
+                ],
+                "type": "string"
+               }
+              },
+              "type": "object"
+             },
+             "type": "array"
             }
            },
            "required": [
-            "role",
-            "content"
+            "role"
            ],
            "type": "object"
           },
@@ -470,14 +532,39 @@ enum OpenAPIDocument {
          },
          "response_format": {
           "properties": {
+           "json_schema": {
+            "properties": {
+             "description": {
+              "type": "string"
+             },
+             "name": {
+              "type": "string"
+             },
+             "schema": {
+              "description": "JSON Schema; keywords the decoder cannot enforce are refused (400)",
+              "type": "object"
+             },
+             "strict": {
+              "type": "boolean"
+             }
+            },
+            "required": [
+             "schema"
+            ],
+            "type": "object"
+           },
            "type": {
             "enum": [
              "text",
-             "json_object"
+             "json_object",
+             "json_schema"
             ],
             "type": "string"
            }
           },
+          "required": [
+           "type"
+          ],
           "type": "object"
          },
          "seed": {
@@ -509,6 +596,79 @@ enum OpenAPIDocument {
          },
          "temperature": {
           "type": "number"
+         },
+         "tool_choice": {
+          "oneOf": [
+           {
+            "enum": [
+             "none",
+             "auto",
+             "required"
+            ],
+            "type": "string"
+           },
+           {
+            "properties": {
+             "function": {
+              "properties": {
+               "name": {
+                "type": "string"
+               }
+              },
+              "required": [
+               "name"
+              ],
+              "type": "object"
+             },
+             "type": {
+              "enum": [
+               "function"
+              ],
+              "type": "string"
+             }
+            },
+            "required": [
+             "type",
+             "function"
+            ],
+            "type": "object"
+           }
+          ]
+         },
+         "tools": {
+          "items": {
+           "properties": {
+            "function": {
+             "properties": {
+              "description": {
+               "type": "string"
+              },
+              "name": {
+               "type": "string"
+              },
+              "parameters": {
+               "type": "object"
+              }
+             },
+             "required": [
+              "name"
+             ],
+             "type": "object"
+            },
+            "type": {
+             "enum": [
+              "function"
+             ],
+             "type": "string"
+            }
+           },
+           "required": [
+            "type",
+            "function"
+           ],
+           "type": "object"
+          },
+          "type": "array"
          },
          "top_k": {
           "type": "integer"
@@ -629,14 +789,39 @@ enum OpenAPIDocument {
          },
          "response_format": {
           "properties": {
+           "json_schema": {
+            "properties": {
+             "description": {
+              "type": "string"
+             },
+             "name": {
+              "type": "string"
+             },
+             "schema": {
+              "description": "JSON Schema; keywords the decoder cannot enforce are refused (400)",
+              "type": "object"
+             },
+             "strict": {
+              "type": "boolean"
+             }
+            },
+            "required": [
+             "schema"
+            ],
+            "type": "object"
+           },
            "type": {
             "enum": [
              "text",
-             "json_object"
+             "json_object",
+             "json_schema"
             ],
             "type": "string"
            }
           },
+          "required": [
+           "type"
+          ],
           "type": "object"
          },
          "seed": {

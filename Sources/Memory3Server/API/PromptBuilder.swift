@@ -1,3 +1,4 @@
+import Foundation
 import Memory3Engine
 import Tokenizer
 
@@ -43,10 +44,15 @@ enum PromptBuilder {
         return (ids, tokenizer.decode(ids))
     }
 
-    /// Roles a chat message may have ("developer" is OpenAI's newer name for "system").
-    static let roles: Set<String> = ["system", "developer", "user", "assistant"]
+    /// Roles a chat message may have ("developer" is OpenAI's newer name for "system"; "tool"
+    /// carries a tool's result).
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
-    static func chatMessages(_ o: JSONObject) throws(APIError) -> [ChatMessage] {
+    /// The messages as the chat template takes them. With `tools`, their description joins the
+    /// system message; an assistant's `tool_calls` are written as the JSON the model would
+    /// write, and each run of `tool` results becomes one user turn (templates without a tool
+    /// role need turns that alternate).
+    static func chatMessages(_ o: JSONObject, tools: ToolSet? = nil) throws(APIError) -> [ChatMessage] {
         guard let items = try o.array("messages") else { throw .invalidRequest("'messages' is required", param: "messages") }
         guard !items.isEmpty else { throw .invalidRequest("'messages' must hold at least one message", param: "messages") }
         var messages: [ChatMessage] = []
@@ -57,12 +63,50 @@ enum PromptBuilder {
             let message = JSONObject(fields: fields, prefix: "messages[\(i)].")
             guard let role = try message.string("role") else { throw message.invalid("role", "is required") }
             guard roles.contains(role) else {
-                throw message.invalid("role", "must be system, developer, user or assistant, not '\(role)'")
+                throw message.invalid("role", "must be system, developer, user, assistant or tool, not '\(role)'")
             }
-            let content = try messageContent(message)
-            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
+            switch role {
+            case "assistant" where message.value("tool_calls") != nil:
+                let calls = try toolCallText(message)
+                let content = message.value("content") == nil ? "" : try messageContent(message)
+                messages.append(ChatMessage(role: "assistant", content: [content, calls].filter { !$0.isEmpty }.joined(separator: "\n")))
+            case "tool":
+                let result = "Tool result" + ((try message.string("tool_call_id")).map { " (\($0))" } ?? "") + ": " + (try messageContent(message))
+                if let last = messages.last, last.role == "user", i > 0, case .object(let previous) = items[i - 1], previous["role"] == .string("tool") {
+                    messages[messages.count - 1].content += "\n" + result
+                } else {
+                    messages.append(ChatMessage(role: "user", content: result))
+                }
+            default:
+                messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: try messageContent(message)))
+            }
+        }
+        if let tools {
+            if messages[0].role == "system" {
+                messages[0].content += "\n\n" + tools.instructions
+            } else {
+                messages.insert(ChatMessage(role: "system", content: tools.instructions), at: 0)
+            }
         }
         return messages
+    }
+
+    /// An assistant's earlier `tool_calls`, one JSON object per line as a call is generated.
+    static func toolCallText(_ message: JSONObject) throws(APIError) -> String {
+        guard let calls = try message.array("tool_calls") else { return "" }
+        var lines: [String] = []
+        for (j, call) in calls.enumerated() {
+            guard case .object(let fields) = call, case .object(let function)? = fields["function"],
+                  case .string(let name)? = function["name"] else {
+                throw message.invalid("tool_calls[\(j)]", "must be {\"type\": \"function\", \"function\": {\"name\": ..., \"arguments\": ...}}")
+            }
+            var arguments = JSONValue.object([:])
+            if case .string(let text)? = function["arguments"] {
+                arguments = (try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) ?? .string(text)
+            }
+            lines.append("{\"name\": \(String(decoding: JSONValue.string(name).jsonBytes, as: UTF8.self)), \"arguments\": \(String(decoding: arguments.jsonBytes, as: UTF8.self))}")
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// `content`: a string, or an array of `{"type": "text", "text": ...}` parts (joined).
