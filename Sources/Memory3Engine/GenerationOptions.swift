@@ -13,6 +13,10 @@ public struct GenerationOptions: Sendable {
     /// (0-20), from the model's distribution (log-softmax of the logits, before penalties and
     /// sampling cuts). Nil: none.
     public var logprobs: Int?
+    /// Also record the log-probability of every prompt token after the first (completions'
+    /// `echo` with `logprobs`), with `logprobs` alternatives each. The prompt is then read in
+    /// full, never served from the prompt cache.
+    public var promptLogprobs = false
     /// Restricts what may be generated (`response_format: json_object`); one per request.
     public var constraint: JSONConstraint?
 
@@ -47,6 +51,9 @@ public struct GenerationResult: Sendable {
     public var decodeSeconds: Double
     /// One per generated token when `GenerationOptions.logprobs` asked for them.
     public var logprobs: [TokenLogprob] = []
+    /// One per prompt token after the first, when `GenerationOptions.promptLogprobs` asked (in
+    /// text mode the prompt read includes the retrieved text before the request's own).
+    public var promptLogprobs: [TokenLogprob] = []
 }
 
 /// A generated token's log-probability under the model, with the most likely alternatives.

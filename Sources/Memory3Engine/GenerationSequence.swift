@@ -111,6 +111,17 @@ public final class GenerationSequence {
 
     /// `tokens` went into the cache; `logits` are those after the last of them when it asked.
     func didFeed(_ tokens: [Int], promptPiece: Range<Int>?, logits: [Float], now: Double) {
+        var logits = logits
+        if let piece = promptPiece, request.options.promptLogprobs {
+            // Every row came back: each predicts the prompt token after it; the prompt's last
+            // row is the one generation samples from.
+            let vocabulary = logits.count / max(piece.count, 1)
+            for (j, position) in piece.enumerated() where position + 1 < prompt.count {
+                let row = Array(logits[j * vocabulary ..< (j + 1) * vocabulary])
+                result.promptLogprobs.append(TokenLogprob.of(prompt[position + 1], logits: row, top: request.options.logprobs ?? 0))
+            }
+            logits = piece.upperBound == prompt.count ? Array(logits[(piece.count - 1) * vocabulary ..< piece.count * vocabulary]) : []
+        }
         if let piece = promptPiece {
             reader.didFeed(tokens, retrievable: retrievable.map { Array($0[piece]) }, generated: false)
             promptRead = piece.upperBound

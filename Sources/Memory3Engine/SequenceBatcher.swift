@@ -45,7 +45,7 @@ public final class SequenceBatcher: @unchecked Sendable {
         let plan = try prepare(request)
         var cache: KVCache?
         var cached = 0
-        if let promptCache, plan.prompt.count > 1,
+        if let promptCache, plan.prompt.count > 1, !request.options.promptLogprobs,
            let (entry, tokens) = promptCache.take(plan.kind, reusable: { self.reusableTokens(of: $0, plan: plan) }) {
             cached = tokens
             if entry.cache.capacity >= plan.capacity {
@@ -145,8 +145,9 @@ public final class SequenceBatcher: @unchecked Sendable {
         for plan in plans where !plan.sequence.isFinished {
             let s = plan.sequence
             let wantsLogits = plan.piece.map { $0.upperBound == s.prompt.count } ?? true
+            let everyRow = plan.piece != nil && s.request.options.promptLogprobs
             let request = ForwardRequest(cache: s.cache, tokens: plan.tokens, memory: s.reader.segments,
-                                         logits: wantsLogits ? .last : .none)
+                                         logits: everyRow ? .all : wantsLogits ? .last : .none)
             do {
                 try model.validate(batch: [request])
             } catch {

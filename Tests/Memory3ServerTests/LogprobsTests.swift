@@ -37,6 +37,48 @@ final class LogprobsTests: XCTestCase {
         XCTAssertEqual(values[0], Double(logits[argmax] - logZ), accuracy: 1e-4)
     }
 
+    /// `echo` with `logprobs` (how evaluation harnesses score a text): the prompt comes back with
+    /// the log-probability of each of its tokens but the first, the log-softmax of the model's
+    /// logits at the token before; `max_tokens: 0` scores without generating. Streamed, the
+    /// prompt is the first chunk's text.
+    func testEchoedPromptLogprobsAreTheLogSoftmaxOfTheModelsLogits() throws {
+        let server = try TestServers.start(self, engine: TestServers.tinyEngine())
+        let (model, tokenizer) = TestServers.tinyModel
+        let prompt = "The tide rises"
+        for maxTokens in [0, 2] {
+            let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions",
+                                               body: #"{"prompt": "\#(prompt)", "max_tokens": \#(maxTokens), "temperature": 0, "echo": true, "logprobs": 2, "ignore_eos": true}"#)
+            XCTAssertEqual(r.status, 200, r.text)
+            let choice = try XCTUnwrap((try r.json()["choices"] as? [[String: Any]])?.first)
+            let text = try XCTUnwrap(choice["text"] as? String)
+            XCTAssertTrue(text.hasPrefix(prompt), text)
+            let logprobs = try XCTUnwrap(choice["logprobs"] as? [String: Any])
+            let values = try XCTUnwrap(logprobs["token_logprobs"] as? [Any])
+            let tokens = try XCTUnwrap(logprobs["tokens"] as? [String])
+            XCTAssertEqual(tokens.joined(), text)
+            let ids = tokenizer.encode(prompt, parseSpecial: true, addBOS: nil)
+            XCTAssertEqual(values.count, ids.count + maxTokens)
+            XCTAssertTrue(values[0] is NSNull, "nothing predicts the first token")
+            XCTAssertTrue((logprobs["top_logprobs"] as? [Any])?.first is NSNull)
+            let rows = try model.forward(ids, cache: model.makeCache(capacity: 64), logits: .all)
+            let vocabulary = rows.count / ids.count
+            for i in 1 ..< ids.count {
+                let row = rows[(i - 1) * vocabulary ..< i * vocabulary]
+                let maxLogit = row.max()!
+                let logZ = maxLogit + Float(log(row.reduce(0.0) { $0 + Double(expf($1 - maxLogit)) }))
+                XCTAssertEqual(try XCTUnwrap(values[i] as? Double), Double(row[row.startIndex + ids[i]] - logZ), accuracy: 1e-4, "token \(i)")
+            }
+        }
+        let streamed = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions",
+                                                  body: #"{"prompt": "\#(prompt)", "max_tokens": 2, "echo": true, "stream": true}"#)
+        let first = streamed.text.components(separatedBy: "\n").first { $0.hasPrefix("data: {") }
+        XCTAssertTrue(first?.contains(#""text":"\#(prompt)""#) == true, streamed.text)
+        // Not on chat, and max_tokens 0 only with echo.
+        XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/completions", body: #"{"prompt": "x", "max_tokens": 0}"#).status, 400)
+        XCTAssertEqual(try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
+                                                  body: #"{"messages": [{"role": "user", "content": "x"}], "echo": true}"#).status, 400)
+    }
+
     func testChatLogprobsCarryTokensBytesAndAlternatives() throws {
         let server = try TestServers.start(self, engine: TestServers.tinyEngine())
         let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",

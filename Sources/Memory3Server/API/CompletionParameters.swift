@@ -22,6 +22,9 @@ public struct CompletionParameters: Sendable, Equatable {
     public var logprobs: Int?
     /// `response_format: {"type": "json_object"}`: the output is one JSON object (constrained decoding).
     public var jsonObject = false
+    /// Completions' `echo`: the answer starts with the prompt (and, with `logprobs`, the prompt
+    /// tokens' log-probabilities, as evaluation harnesses read them).
+    public var echo = false
     /// `response_format: {"type": "json_schema", ...}`: the output is an instance of this schema.
     public var schemaGrammar: JSONSchemaGrammar?
     /// Chat `tools` and `tool_choice` (nil: none offered, or "none"), with the grammar of a call.
@@ -48,7 +51,11 @@ public struct CompletionParameters: Sendable, Equatable {
             p.model = c.modelID
         }
         let limit = max(1, c.maxTokensLimit)
-        p.maxTokens = try o.int("max_tokens", in: 1...limit)
+        if !chat { p.echo = try o.bool("echo") ?? false }
+        p.maxTokens = try o.int("max_tokens", in: 0...limit)
+        if p.maxTokens == 0 && !p.echo {
+            throw .invalidRequest("'max_tokens' must be at least 1 (0, to score a prompt only, needs 'echo': true)", param: "max_tokens")
+        }
         if chat, let m = try o.int("max_completion_tokens", in: 1...limit) { p.maxTokens = m }
         if let t = try o.double("temperature", in: 0...2) { p.sampling.temperature = Float(t) }
         if let topP = try o.double("top_p", in: 0...1) {
@@ -151,7 +158,7 @@ public struct CompletionParameters: Sendable, Equatable {
 
     /// Fields whose features this server lacks: refused rather than silently ignored.
     static func refuseUnsupported(_ o: JSONObject, chat: Bool) throws(APIError) {
-        if try o.bool("echo") == true { throw .invalidRequest("'echo' is not supported", param: "echo") }
+        if chat, try o.bool("echo") == true { throw .invalidRequest("'echo' is a /v1/completions field", param: "echo") }
         if let suffix = try o.string("suffix"), !suffix.isEmpty { throw .invalidRequest("'suffix' is not supported", param: "suffix") }
         if let bias = try o.object("logit_bias"), !bias.fields.isEmpty {
             throw .invalidRequest("'logit_bias' is not supported", param: "logit_bias")

@@ -28,9 +28,12 @@ struct CompletionService: Sendable {
 
         var prompt: [Int]
         var retrievable: [Bool]?
+        var echo: Reply.Echo?
         switch kind {
         case .text:
-            prompt = try PromptBuilder.completionPrompt(object, tokenizer: engine.tokenizer).tokens
+            let read = try PromptBuilder.completionPrompt(object, tokenizer: engine.tokenizer)
+            prompt = read.tokens
+            if parameters.echo { echo = Reply.Echo(text: read.text, tokens: read.tokens) }
         case .chat:
             let messages = try PromptBuilder.chatMessages(object, tools: parameters.tools)
             guard let template = engine.chatTemplate else {
@@ -55,6 +58,7 @@ struct CompletionService: Sendable {
         var options = GenerationOptions(maxTokens: maxTokens, sampling: parameters.sampling, stop: parameters.stop)
         options.stopAtEndOfGeneration = !parameters.ignoreEOS
         options.logprobs = parameters.logprobs
+        options.promptLogprobs = parameters.echo && parameters.logprobs != nil
         if parameters.jsonObject { options.constraint = JSONConstraint(table: engine.jsonTokens.value) }
         if let grammar = parameters.schemaGrammar { options.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar) }
         if let grammar = parameters.toolGrammar {
@@ -67,7 +71,8 @@ struct CompletionService: Sendable {
         let ticket = try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)
 
         let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
-                          created: CompletionIDs.now, model: engine.modelID, parameters: parameters, tokenizer: engine.tokenizer)
+                          created: CompletionIDs.now, model: engine.modelID, parameters: parameters, tokenizer: engine.tokenizer,
+                          echo: echo)
         if parameters.stream {
             let context = request.context
             return HTTPResponse(status: .ok, headers: ServerSentEvents.headers) { stream in
@@ -105,7 +110,8 @@ struct CompletionService: Sendable {
             let data = (try? JSONCoding.encoder.encode(json)) ?? Data()
             return stream.write(ServerSentEvents.event(String(decoding: data, as: UTF8.self)))
         }
-        var alive = reply.kind == .chat ? send(reply.chunk(role: "assistant", text: "")) : true
+        var alive = reply.kind == .chat ? send(reply.chunk(role: "assistant", text: ""))
+            : reply.echo.map { send(reply.chunk(text: $0.text)) } ?? true
         var lastCheck = MonotonicClock.now()
         // With tools offered, text that begins with "{" is a call: held back and sent whole at the end.
         var holding = reply.parameters.tools != nil
@@ -204,8 +210,24 @@ struct Reply: Sendable {
     let parameters: CompletionParameters
     /// Names the tokens of log-probabilities.
     let tokenizer: Tokenizer
+    /// Completions' `echo`: the prompt as given, which the answer starts with.
+    let echo: Echo?
+
+    struct Echo: Sendable {
+        let text: String
+        let tokens: [Int]
+    }
     let fingerprint = "memory3"
     let toolCallID = CompletionIDs.make(prefix: "call_")
+
+    /// Completions' log-probabilities: with `echo`, the prompt's tokens first (the first has none).
+    func textLogprobs(_ outcome: CompletionOutcome) -> LogprobsResponses.Text? {
+        guard parameters.logprobs != nil else { return nil }
+        guard let echo else { return LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer) }
+        // The prompt read may begin with retrieved text (text mode): the request's own tokens are its end.
+        let own = Array(outcome.promptLogprobs.suffix(max(echo.tokens.count - 1, 0)))
+        return LogprobsResponses.text(outcome.logprobs, prompt: echo.tokens, promptLogprobs: own, tokenizer: tokenizer)
+    }
 
     /// The tool call the answer is, when tools were offered and the model wrote one.
     func toolCall(_ outcome: CompletionOutcome) -> ToolCallResponse? {
@@ -232,8 +254,8 @@ struct Reply: Sendable {
         case .text:
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: outcome.text, finish_reason: Nullable(finish),
-                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer)))],
+                choices: [.init(index: 0, text: (echo?.text ?? "") + outcome.text, finish_reason: Nullable(finish),
+                                logprobs: Nullable(textLogprobs(outcome)))],
                 usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
         }
     }
@@ -273,7 +295,7 @@ struct Reply: Sendable {
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
                 choices: [.init(index: 0, text: "", finish_reason: Nullable(finish),
-                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.text(outcome.logprobs, tokenizer: tokenizer)))],
+                                logprobs: Nullable(textLogprobs(outcome)))],
                 usage: usage, memory: MemoryReport(outcome))
         }
     }

@@ -25,8 +25,9 @@ enum LogprobsResponses {
 
     struct Text: Encodable, Sendable {
         let tokens: [String]
-        let token_logprobs: [Float]
-        let top_logprobs: [[String: Float]]
+        /// Null for an echoed prompt's first token (nothing predicts it).
+        let token_logprobs: [Float?]
+        let top_logprobs: [[String: Float]?]
         let text_offset: [Int]
     }
 
@@ -39,15 +40,25 @@ enum LogprobsResponses {
         })
     }
 
-    static func text(_ logprobs: [TokenLogprob], tokenizer: Tokenizer) -> Text {
+    /// The legacy shape; with `prompt` (echo), the prompt's tokens come first: the first without
+    /// a log-probability, the others with `promptLogprobs` (one each, in order).
+    static func text(_ logprobs: [TokenLogprob], prompt: [Int]? = nil, promptLogprobs: [TokenLogprob] = [],
+                     tokenizer: Tokenizer) -> Text {
+        var entries: [(token: Int, entry: TokenLogprob?)] = []
+        if let prompt, let first = prompt.first {
+            entries.append((first, nil))
+            for (token, entry) in zip(prompt.dropFirst(), promptLogprobs) { entries.append((token, entry)) }
+        }
+        entries += logprobs.map { ($0.token, $0) }
         var offsets: [Int] = []
         var offset = 0
-        for entry in logprobs {
+        for (token, _) in entries {
             offsets.append(offset)
-            offset += text(entry.token, tokenizer).count
+            offset += text(token, tokenizer).count
         }
-        return Text(tokens: logprobs.map { text($0.token, tokenizer) }, token_logprobs: logprobs.map(\.logprob),
-                    top_logprobs: logprobs.map { entry in
+        return Text(tokens: entries.map { text($0.token, tokenizer) }, token_logprobs: entries.map { $0.entry?.logprob },
+                    top_logprobs: entries.map { pair in
+                        guard let entry = pair.entry else { return nil }
                         // Alternatives whose texts coincide keep the likelier one.
                         var top: [String: Float] = [:]
                         for alternative in entry.top.reversed() { top[text(alternative.token, tokenizer)] = alternative.logprob }

@@ -20,6 +20,8 @@ public struct CompletionOutcome: Sendable {
     public var retrievalSeconds: Double
     /// Per generated token, when the request asked for log-probabilities.
     public var logprobs: [TokenLogprob] = []
+    /// Per prompt token after the first, when the request asked for them (`echo` + `logprobs`).
+    public var promptLogprobs: [TokenLogprob] = []
 
     public init(text: String, promptTokens: Int, cachedPromptTokens: Int = 0, completionTokens: Int, finishReason: FinishReason,
                 seed: UInt64 = 0, prefillSeconds: Double = 0, decodeSeconds: Double = 0, memoryMode: MemoryMode = .off,
@@ -43,5 +45,6 @@ public struct CompletionOutcome: Sendable {
                   prefillSeconds: result.prefillSeconds, decodeSeconds: result.decodeSeconds, memoryMode: memoryMode,
                   memoryChunks: chunks, retrievalSeconds: retrievalSeconds)
         self.logprobs = result.logprobs
+        self.promptLogprobs = result.promptLogprobs
     }
 }
