@@ -1,4 +1,4 @@
-.PHONY: serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
+.PHONY: browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
@@ -30,6 +30,7 @@ help:
 	@echo "make crash-test     kill -9 the server 20 times during ingestion and streams: nothing answered 202 may be lost"
 	@echo "make ingest-memory  the server's RSS while it takes a 5 MB document (bar: 300 MB)"
 	@echo "make attack-test    unauthenticated 32 MB uploads, made-up methods, 4 scrapers, 3,000 silent connections"
+	@echo "make browser-test   the playground (GET /) in headless chromium: upload, chat with explicit memory, the memory panel; docs/playground.png"
 	@echo "make reference      regenerate the llama.cpp fixtures (Tests/Fixtures/llama-reference.json, gemma3-reference.json)"
 
 # One command from a fresh clone to a running server.
@@ -109,3 +110,6 @@ ingest-memory: model build
 # Hostile clients on loopback with API keys set; each check bounded and measured.
 attack-test: model build
 	python3 scripts/attack-test.py
+
+browser-test: model build
+	python3 scripts/browser-test.py

@@ -44,6 +44,8 @@ upload_body = body(doc_in, extra={"text/plain": {"schema": S}, "text/markdown": 
 id_param = {"name": "id", "in": "path", "required": True, "schema": S,
             "description": "A document id (integer) or an ingestion id (ing_...)"}
 paths = {
+  "/": {"get": {"summary": "The playground: a self-contained page to chat (memory off/text/explicit), upload documents and see the memories each chunk read", "security": [],
+              "responses": {"200": resp("the page", S, "text/html")}}},
   "/health": {"get": {"summary": "Liveness: 200 while the process serves", "security": [], "responses": {"200": resp("ok", obj({"status": S}))}}},
   "/ready": {"get": {"summary": "Readiness: 200 once the model has loaded", "security": [],
                       "responses": {"200": resp("ready", obj({"status": S, "model": S})), "503": resp("not ready", obj({"status": S, "reason": S}))}}},

@@ -66,6 +66,7 @@ public final class Memory3Server: Sendable {
         for route in system.routes() { router.add(route) }
         for route in TokenizerRoutes(engine: currentEngine).routes() { router.add(route) }
         for route in EmbeddingRoutes(engine: currentEngine).routes() { router.add(route) }
+        router.add(PlaygroundPage.route())
         router.add(Route("GET", "/openapi.json", requiresKey: false) { _ throws(APIError) in
             .text(OpenAPIDocument.json, contentType: "application/json")
         })

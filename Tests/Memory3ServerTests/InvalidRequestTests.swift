@@ -82,7 +82,7 @@ final class InvalidRequestTests: XCTestCase {
             try expect4xx(try client.readResponse(), "invalid UTF-8 \(bad)")
         }
         // Unknown routes and methods.
-        for path in ["/", "/v1", "/v1/completion", "/v1/chat", "/v2/completions", "/v1/models/x/y", "/health/", "/%00"] {
+        for path in ["/index.html", "/v1", "/v1/completion", "/v1/chat", "/v2/completions", "/v1/models/x/y", "/health/", "/%00"] {
             try expect4xx(try client.request("GET", path), path)
         }
         for method in ["PUT", "PATCH", "DELETE", "OPTIONS"] {

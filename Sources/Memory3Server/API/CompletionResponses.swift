@@ -29,6 +29,8 @@ struct MemoryReport: Encodable, Sendable {
         let document_id: Int64
         let score: Double
         let rank: Int
+        /// The retrieval head's share of attention on this memory when the read was reranked.
+        let head_mass: Float?
     }
 
     struct Chunk: Encodable, Sendable {
@@ -46,7 +48,8 @@ struct MemoryReport: Encodable, Sendable {
         chunks = outcome.memoryChunks.map { record in
             Chunk(phase: record.phase.rawValue, first_token: record.firstToken, token_count: record.tokenCount,
                   references: record.references.map {
-                      Reference(reference_id: $0.referenceId, document_id: $0.documentId, score: $0.score, rank: $0.rank)
+                      Reference(reference_id: $0.referenceId, document_id: $0.documentId, score: $0.score, rank: $0.rank,
+                                head_mass: $0.headMass)
                   })
         }
     }

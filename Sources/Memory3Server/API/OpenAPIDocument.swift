@@ -190,6 +190,24 @@ enum OpenAPIDocument {
  },
  "openapi": "3.1.0",
  "paths": {
+  "/": {
+   "get": {
+    "responses": {
+     "200": {
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      },
+      "description": "the page"
+     }
+    },
+    "security": [],
+    "summary": "The playground: a self-contained page to chat (memory off/text/explicit), upload documents and see the memories each chunk read"
+   }
+  },
   "/detokenize": {
    "post": {
     "requestBody": {
