@@ -23,7 +23,8 @@ S = {"type": "string"}; I = {"type": "integer"}; B = {"type": "boolean"}; N = {"
 memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "k": {"type": "integer", "minimum": 1}})
 common_gen = {"model": S, "max_tokens": I, "temperature": N, "top_p": N, "top_k": I, "min_p": N,
               "frequency_penalty": N, "presence_penalty": N, "seed": I, "stop": {"oneOf": [S, {"type": "array", "items": S}]},
-              "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S}
+              "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S,
+              "n": {"type": "integer", "minimum": 1, "maximum": 8, "description": "choices, each its own sequence; not with stream"}}
 response_format = obj({"type": {"type": "string", "enum": ["text", "json_object", "json_schema"]},
                        "json_schema": obj({"name": S, "description": S, "strict": B,
                                            "schema": {"type": "object", "description": "JSON Schema; keywords the decoder cannot enforce are refused (400)"}}, ["schema"])},
@@ -35,7 +36,8 @@ tool_choice = {"oneOf": [{"type": "string", "enum": ["none", "auto", "required"]
 tool_call = obj({"id": S, "type": {"type": "string", "enum": ["function"]}, "function": obj({"name": S, "arguments": S}, ["name", "arguments"])})
 chat_extra = {"logprobs": B, "top_logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
               "response_format": response_format, "tools": {"type": "array", "items": tool}, "tool_choice": tool_choice}
-text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20}, "response_format": response_format}
+text_extra = {"logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 20}, "response_format": response_format,
+              "echo": {"type": "boolean", "description": "the answer starts with the prompt; with logprobs, the prompt tokens' too (max_tokens 0 scores only)"}}
 doc_in = obj({"title": S, "text": S, "source": S, "format": {"type": "string", "enum": ["markdown", "plain"]}, "external_id": S}, ["title", "text"])
 ingestion = {"$ref": "#/components/schemas/Ingestion"}
 document = {"$ref": "#/components/schemas/Document"}

@@ -21,7 +21,7 @@ final class InvalidRequestTests: XCTestCase {
         #"{"prompt": "x", "stream_options": true}"#, #"{"prompt": "x", "stream_options": {"include_usage": "y"}}"#,
         #"{"prompt": "x", "stop": 7}"#, #"{"prompt": "x", "stop": [1]}"#, #"{"prompt": "x", "stop": [""]}"#,
         #"{"prompt": "x", "stop": ["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]}"#,
-        #"{"prompt": "x", "n": 2}"#, #"{"prompt": "x", "n": "1"}"#, #"{"prompt": "x", "best_of": 3}"#, #"{"prompt": "x", "echo": "yes"}"#,
+        #"{"prompt": "x", "n": 9}"#, #"{"prompt": "x", "n": 2, "stream": true}"#, #"{"prompt": "x", "n": "1"}"#, #"{"prompt": "x", "best_of": 3}"#, #"{"prompt": "x", "echo": "yes"}"#,
         #"{"prompt": "x", "suffix": "end"}"#, #"{"prompt": "x", "logit_bias": {"1": 5}}"#,
         #"{"prompt": "x", "user": 12}"#, #"{"prompt": "x", "model": "gpt-4"}"#, #"{"prompt": "x", "model": ""}"#, #"{"prompt": "x", "model": 3}"#,
         #"{"prompt": "x", "memory": "explicit"}"#, #"{"prompt": "x", "memory": {"mode": 3}}"#, #"{"prompt": "x", "memory": {"mode": "fast"}}"#,

@@ -79,6 +79,32 @@ final class LogprobsTests: XCTestCase {
                                                   body: #"{"messages": [{"role": "user", "content": "x"}], "echo": true}"#).status, 400)
     }
 
+    /// `n` choices: each its own sequence (with seed + index when a seed is given), indexed in
+    /// order, the prompt counted once in the usage; greedy choices are equal.
+    func testSeveralChoicesAreGeneratedAndCountedOnce() throws {
+        let server = try TestServers.start(self, engine: TestServers.tinyEngine())
+        func choices(_ body: String, path: String = "/v1/completions") throws -> (texts: [String], usage: [String: Int]) {
+            let r = try TestHTTPClient.request(port: server.port, "POST", path, body: body)
+            XCTAssertEqual(r.status, 200, r.text)
+            let json = try r.json()
+            let list = try XCTUnwrap(json["choices"] as? [[String: Any]])
+            XCTAssertEqual(list.map { $0["index"] as? Int }, Array(0 ..< list.count).map { Optional($0) })
+            let texts = list.map { ($0["text"] as? String) ?? (($0["message"] as? [String: Any])?["content"] as? String) ?? "" }
+            return (texts, try XCTUnwrap(json["usage"] as? [String: Any]).compactMapValues { $0 as? Int })
+        }
+        let sampled = try choices(#"{"prompt": "The tide", "max_tokens": 6, "n": 3, "seed": 11, "temperature": 1, "ignore_eos": true}"#)
+        XCTAssertEqual(sampled.texts.count, 3)
+        XCTAssertGreaterThan(Set(sampled.texts).count, 1, "seeds differ per choice: \(sampled.texts)")
+        XCTAssertEqual(sampled.usage["completion_tokens"], 18)
+        let single = try choices(#"{"prompt": "The tide", "max_tokens": 6, "seed": 11, "temperature": 1, "ignore_eos": true}"#)
+        XCTAssertEqual(sampled.usage["prompt_tokens"], single.usage["prompt_tokens"], "the prompt counts once")
+        XCTAssertEqual(sampled.texts[0], single.texts[0], "choice 0 uses the seed itself")
+        let greedy = try choices(#"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "n": 2, "temperature": 0, "ignore_eos": true}"#,
+                                 path: "/v1/chat/completions")
+        XCTAssertEqual(greedy.texts.count, 2)
+        XCTAssertEqual(greedy.texts[0], greedy.texts[1])
+    }
+
     func testChatLogprobsCarryTokensBytesAndAlternatives() throws {
         let server = try TestServers.start(self, engine: TestServers.tinyEngine())
         let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",

@@ -31,6 +31,11 @@ public struct CompletionParameters: Sendable, Equatable {
     var tools: ToolSet?
     var toolGrammar: JSONSchemaGrammar?
 
+    /// `n`: choices generated for the prompt (each its own sequence, decoded side by side).
+    public var n = 1
+    /// Most choices one request may ask for.
+    static let maxChoices = 8
+
     /// Most stop strings one request may give.
     static let maxStopStrings = 16
 
@@ -109,8 +114,9 @@ public struct CompletionParameters: Sendable, Equatable {
         if let options = try o.object("stream_options") {
             p.includeUsage = try options.bool("include_usage") ?? false
         }
-        if let n = try o.int("n", in: Int.min...Int.max), n != 1 {
-            throw .invalidRequest("only n=1 is supported (one choice per request), not \(n)", param: "n")
+        p.n = try o.int("n", in: 1...maxChoices) ?? 1
+        if p.n > 1 && p.stream {
+            throw .invalidRequest("n > 1 with stream: true is not supported; ask without streaming, or one choice per request", param: "n")
         }
         if let bestOf = try o.int("best_of", in: Int.min...Int.max), bestOf != 1 {
             throw .invalidRequest("only best_of=1 is supported", param: "best_of")

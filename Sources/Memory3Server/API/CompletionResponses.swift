@@ -14,11 +14,14 @@ struct Usage: Encodable, Sendable {
     let total_tokens: Int
     let prompt_tokens_details: PromptDetails
 
-    init(_ outcome: CompletionOutcome) {
-        prompt_tokens = outcome.promptTokens
-        completion_tokens = outcome.completionTokens
-        total_tokens = outcome.promptTokens + outcome.completionTokens
-        prompt_tokens_details = PromptDetails(cached_tokens: outcome.cachedPromptTokens)
+    init(_ outcome: CompletionOutcome) { self.init([outcome]) }
+
+    /// Several choices of one prompt: the prompt once, every choice's tokens.
+    init(_ outcomes: [CompletionOutcome]) {
+        prompt_tokens = outcomes.first?.promptTokens ?? 0
+        completion_tokens = outcomes.reduce(0) { $0 + $1.completionTokens }
+        total_tokens = prompt_tokens + completion_tokens
+        prompt_tokens_details = PromptDetails(cached_tokens: outcomes.first?.cachedPromptTokens ?? 0)
     }
 }
 

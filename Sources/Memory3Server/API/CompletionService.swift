@@ -59,43 +59,70 @@ struct CompletionService: Sendable {
         options.stopAtEndOfGeneration = !parameters.ignoreEOS
         options.logprobs = parameters.logprobs
         options.promptLogprobs = parameters.echo && parameters.logprobs != nil
-        if parameters.jsonObject { options.constraint = JSONConstraint(table: engine.jsonTokens.value) }
-        if let grammar = parameters.schemaGrammar { options.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar) }
-        if let grammar = parameters.toolGrammar {
-            options.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar, optional: parameters.tools?.choice == .auto)
-        }
-        let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: options,
-                                memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
         let deadline = request.context.startedAt + configuration.requestTimeoutSeconds
         let kvBytes = min(prompt.count + maxTokens, engine.contextLength) * engine.kvBytesPerToken
-        let ticket = try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)
+        // One sequence per choice (`n`), each with its own constraint state and, when a seed is
+        // given, seed + index, so that the choices differ and each is reproducible.
+        var tickets: [GenerationTicket] = []
+        for index in 0 ..< parameters.n {
+            var choice = options
+            if let seed = parameters.sampling.seed { choice.sampling.seed = seed &+ UInt64(index) }
+            if parameters.jsonObject { choice.constraint = JSONConstraint(table: engine.jsonTokens.value) }
+            if let grammar = parameters.schemaGrammar { choice.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar) }
+            if let grammar = parameters.toolGrammar {
+                choice.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar, optional: parameters.tools?.choice == .auto)
+            }
+            let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: choice,
+                                    memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
+            do {
+                tickets.append(try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend))
+            } catch {
+                for ticket in tickets { scheduler.cancel(ticket) }
+                throw error
+            }
+        }
 
         let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
                           created: CompletionIDs.now, model: engine.modelID, parameters: parameters, tokenizer: engine.tokenizer,
                           echo: echo)
         if parameters.stream {
             let context = request.context
+            let ticket = tickets[0]
             return HTTPResponse(status: .ok, headers: ServerSentEvents.headers) { stream in
                 self.stream(ticket, reply: reply, to: stream, context: context)
             }
         }
-        return try wholeResponse(ticket, reply: reply, context: request.context)
+        return try wholeResponse(tickets, reply: reply, context: request.context)
     }
 
     // MARK: - Whole responses
 
-    private func wholeResponse(_ ticket: GenerationTicket, reply: Reply, context: RequestContext) throws(APIError) -> HTTPResponse {
+    private func wholeResponse(_ tickets: [GenerationTicket], reply: Reply, context: RequestContext) throws(APIError) -> HTTPResponse {
         var cancelledForClient = false
+        var outcomes: [CompletionOutcome?] = Array(repeating: nil, count: tickets.count)
         while true {
-            let update = ticket.next(timeout: pollInterval)
-            if let end = update.end {
-                let outcome = try outcomeOrError(end, ticket: ticket, kind: reply.kind)
-                record(outcome, ticket: ticket, context: context)
-                return .json(reply.whole(outcome))
+            // The first unfinished choice waits a poll interval; the others are only looked at.
+            let waiter = outcomes.firstIndex { $0 == nil }
+            for (index, ticket) in tickets.enumerated() where outcomes[index] == nil {
+                let update = ticket.next(timeout: index == waiter ? pollInterval : 0)
+                guard let end = update.end else { continue }
+                do {
+                    outcomes[index] = try outcomeOrError(end, ticket: ticket, kind: reply.kind)
+                } catch {
+                    // One choice failed: the answer cannot be whole; stop the others.
+                    for other in tickets where other !== ticket { scheduler.cancel(other) }
+                    throw error
+                }
+            }
+            if outcomes.allSatisfy({ $0 != nil }) {
+                let done = outcomes.compactMap { $0 }
+                record(done[0], ticket: tickets[0], context: context)
+                if done.count > 1 { context.annotate("choices", String(done.count)) }
+                return .json(reply.whole(done))
             }
             if !cancelledForClient && context.isClientGone {
                 // Nobody will read the answer: stop generating it.
-                scheduler.cancel(ticket)
+                for ticket in tickets { scheduler.cancel(ticket) }
                 cancelledForClient = true
             }
         }
@@ -229,34 +256,38 @@ struct Reply: Sendable {
         return LogprobsResponses.text(outcome.logprobs, prompt: echo.tokens, promptLogprobs: own, tokenizer: tokenizer)
     }
 
-    /// The tool call the answer is, when tools were offered and the model wrote one.
-    func toolCall(_ outcome: CompletionOutcome) -> ToolCallResponse? {
+    /// The tool call the answer (choice `index`) is, when tools were offered and the model wrote one.
+    func toolCall(_ outcome: CompletionOutcome, index: Int = 0) -> ToolCallResponse? {
         guard kind == .chat, parameters.tools != nil, let call = ToolSet.call(in: outcome.text) else { return nil }
-        return ToolCallResponse(id: toolCallID, function: .init(name: call.name, arguments: call.arguments))
+        return ToolCallResponse(id: toolCallID + (index == 0 ? "" : "_\(index)"), function: .init(name: call.name, arguments: call.arguments))
     }
 
     func finishName(_ outcome: CompletionOutcome) -> String {
         toolCall(outcome) != nil ? "tool_calls" : finishReasonName(outcome.finishReason)
     }
 
-    func whole(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
-        let finish = finishName(outcome)
+    /// The whole answer: one choice per outcome (`n`), the prompt counted once in the usage; the
+    /// memory report is the first choice's.
+    func whole(_ outcomes: [CompletionOutcome]) -> any Encodable & Sendable {
+        let usage = Usage(outcomes)
         switch kind {
         case .chat:
-            let call = toolCall(outcome)
-            let message = ChatCompletion.Message(role: "assistant", content: Nullable(call == nil ? outcome.text : nil),
-                                                 tool_calls: call.map { [$0] })
-            return ChatCompletion(
-                id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, message: message, finish_reason: finish,
-                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))],
-                usage: Usage(outcome), memory: MemoryReport(outcome))
+            let choices = outcomes.enumerated().map { index, outcome in
+                let call = toolCall(outcome, index: index)
+                let message = ChatCompletion.Message(role: "assistant", content: Nullable(call == nil ? outcome.text : nil),
+                                                     tool_calls: call.map { [$0] })
+                return ChatCompletion.Choice(index: index, message: message, finish_reason: finishName(outcome),
+                                             logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))
+            }
+            return ChatCompletion(id: id, created: created, model: model, system_fingerprint: fingerprint,
+                                  choices: choices, usage: usage, memory: MemoryReport(outcomes[0]))
         case .text:
-            return TextCompletion(
-                id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: (echo?.text ?? "") + outcome.text, finish_reason: Nullable(finish),
-                                logprobs: Nullable(textLogprobs(outcome)))],
-                usage: Nullable(Usage(outcome)), memory: MemoryReport(outcome))
+            let choices = outcomes.enumerated().map { index, outcome in
+                TextCompletion.Choice(index: index, text: (echo?.text ?? "") + outcome.text, finish_reason: Nullable(finishName(outcome)),
+                                      logprobs: Nullable(textLogprobs(outcome)))
+            }
+            return TextCompletion(id: id, created: created, model: model, system_fingerprint: fingerprint,
+                                  choices: choices, usage: Nullable(usage), memory: MemoryReport(outcomes[0]))
         }
     }
 

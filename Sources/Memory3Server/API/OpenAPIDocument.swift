@@ -545,6 +545,12 @@ enum OpenAPIDocument {
          "model": {
           "type": "string"
          },
+         "n": {
+          "description": "choices, each its own sequence; not with stream",
+          "maximum": 8,
+          "minimum": 1,
+          "type": "integer"
+         },
          "presence_penalty": {
           "type": "number"
          },
@@ -749,6 +755,10 @@ enum OpenAPIDocument {
       "application/json": {
        "schema": {
         "properties": {
+         "echo": {
+          "description": "the answer starts with the prompt; with logprobs, the prompt tokens' too (max_tokens 0 scores only)",
+          "type": "boolean"
+         },
          "frequency_penalty": {
           "type": "number"
          },
@@ -788,6 +798,12 @@ enum OpenAPIDocument {
          },
          "model": {
           "type": "string"
+         },
+         "n": {
+          "description": "choices, each its own sequence; not with stream",
+          "maximum": 8,
+          "minimum": 1,
+          "type": "integer"
          },
          "presence_penalty": {
           "type": "number"
