@@ -3,6 +3,7 @@
 # back; the official `openai` Python package gets a completion, a chat completion, a streamed chat
 # completion with usage, a chat completion with explicit memory (and the errors it should raise);
 # structured output and tool calls through openai's `parse` and LangChain (scripts/structured-output-test.py);
+# greedy logprobs against llama.cpp and /tokenize against `memory3 tokenize` (scripts/agreement-test.py);
 # prometheus_client's text parser reads /metrics; then HTTPS (the test certificate of
 # Tests/Fixtures/tls): curl and the openai client verify it and get answers. The server runs on a free
 # loopback port with its own temporary knowledge base, and gets SIGTERM at the end (it must exit 0).
@@ -224,6 +225,12 @@ PY
 
 # Structured output and tool calls: openai's parse, LangChain, 200 random schemas.
 MEMORY3_URL="$BASE" MEMORY3_KEY="$KEY" "$VENV/bin/python" scripts/structured-output-test.py || status=1
+# Greedy logprobs against llama.cpp, /tokenize against `memory3 tokenize` (under .venv-ref: llama_cpp).
+if [ -x .venv-ref/bin/python ]; then
+    MEMORY3_URL="$BASE" MEMORY3_KEY="$KEY" MEMORY3_BIN="$MEMORY3_BIN" .venv-ref/bin/python scripts/agreement-test.py --model "$MODEL" || status=1
+else
+    echo "FAIL  agreement test: .venv-ref is missing (make fixtures sets it up)"; status=1
+fi
 
 if curl -fsS -H "$AUTH" "$BASE/v1/documents" | grep -q '"title":"explicit-memory.md"'; then
     echo "ok    curl GET /v1/documents lists the uploaded document"
