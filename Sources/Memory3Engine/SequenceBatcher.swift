@@ -79,6 +79,22 @@ public final class SequenceBatcher: @unchecked Sendable {
                         readings: memory?.readings ?? [])
     }
 
+    /// Leaves `copies` copies of `sequence`'s prompt key/values (and the memories its chunks
+    /// read) in the prompt cache, for sequences of the same prompt that start next (a request's
+    /// other choices): each takes one and reads only the prompt's last token again.
+    public func share(_ sequence: GenerationSequence, copies: Int) {
+        guard let promptCache, copies > 0, sequence.failure == nil, sequence.promptRead == sequence.prompt.count,
+              sequence.cache.count >= sequence.promptRead else { return }
+        let tokens = Array(sequence.prompt)
+        let memory = sequence.reader as? MemoryReader
+        for _ in 0 ..< copies {
+            let copy = model.makeCache(capacity: tokens.count, positionOffset: sequence.cache.positionOffset)
+            copy.copyPrefix(of: sequence.cache, tokens: tokens.count)
+            promptCache.put(memory == nil ? .plain : .explicit(k: sequence.request.memoryK), cache: copy, tokens: tokens,
+                            readings: memory?.readings ?? [])
+        }
+    }
+
     /// Runs one sequence alone to its end, handing its text to `onText` as it comes (returning
     /// false stops it). Throws what failed it.
     public func run(_ sequence: GenerationSequence, onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {

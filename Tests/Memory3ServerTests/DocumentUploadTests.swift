@@ -44,7 +44,13 @@ final class DocumentUploadTests: XCTestCase {
         XCTAssertEqual(skipped["status"] as? String, "skipped")
         XCTAssertEqual((skipped["document_id"] as? NSNumber)?.int64Value, id)
 
-        let metrics = try TestHTTPClient.request(port: server.port, "GET", "/metrics").text
+        // The status is committed to the store a moment before the ingestion's metrics are counted.
+        var metrics = ""
+        for _ in 0 ..< 40 {
+            metrics = try TestHTTPClient.request(port: server.port, "GET", "/metrics").text
+            if metrics.contains(#"memory3_ingestions_total{status="skipped"} 1"#) { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         XCTAssertTrue(metrics.contains(#"memory3_ingestions_total{status="ready"} 1"#), metrics)
         XCTAssertTrue(metrics.contains(#"memory3_ingestions_total{status="skipped"} 1"#), metrics)
         XCTAssertTrue(metrics.contains("memory3_ingested_references_total \(stored.references.count)"), metrics)

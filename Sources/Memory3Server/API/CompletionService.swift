@@ -63,7 +63,7 @@ struct CompletionService: Sendable {
         let kvBytes = min(prompt.count + maxTokens, engine.contextLength) * engine.kvBytesPerToken
         // One sequence per choice (`n`), each with its own constraint state and, when a seed is
         // given, seed + index, so that the choices differ and each is reproducible.
-        var tickets: [GenerationTicket] = []
+        var jobs: [CompletionJob] = []
         for index in 0 ..< parameters.n {
             var choice = options
             if let seed = parameters.sampling.seed { choice.sampling.seed = seed &+ UInt64(index) }
@@ -72,15 +72,11 @@ struct CompletionService: Sendable {
             if let grammar = parameters.toolGrammar {
                 choice.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar, optional: parameters.tools?.choice == .auto)
             }
-            let job = CompletionJob(prompt: prompt, retrievable: retrievable, options: choice,
-                                    memoryMode: parameters.memoryMode, memoryK: parameters.memoryK)
-            do {
-                tickets.append(try scheduler.submit(job, deadline: deadline, kvBytes: kvBytes, backend: engine.backend))
-            } catch {
-                for ticket in tickets { scheduler.cancel(ticket) }
-                throw error
-            }
+            jobs.append(CompletionJob(prompt: prompt, retrievable: retrievable, options: choice,
+                                      memoryMode: parameters.memoryMode, memoryK: parameters.memoryK))
         }
+        // The other choices start from the first one's prompt key/values.
+        let tickets = try scheduler.submit(choices: jobs, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)
 
         let reply = Reply(kind: kind, id: CompletionIDs.make(prefix: kind == .chat ? "chatcmpl-" : "cmpl-"),
                           created: CompletionIDs.now, model: engine.modelID, parameters: parameters, tokenizer: engine.tokenizer,

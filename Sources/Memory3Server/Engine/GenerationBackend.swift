@@ -27,6 +27,13 @@ public protocol GenerationBackend: AnyObject, Sendable {
     func step(_ sequences: [any ServingSequence], promptBudget: Int) -> StepSummary
     /// A finished sequence left its slot; its key/values may serve a later prompt.
     func release(_ sequence: any ServingSequence)
+    /// `sequence` has read its prompt and `copies` more sequences of the same prompt (a
+    /// request's other choices, `n`) start next: leave them its prompt's key/values to reuse.
+    func share(_ sequence: any ServingSequence, copies: Int)
+}
+
+extension GenerationBackend {
+    public func share(_ sequence: any ServingSequence, copies: Int) {}
 }
 
 /// What one step did, for metrics.
@@ -77,5 +84,9 @@ public final class ModelBackend: GenerationBackend, @unchecked Sendable {
 
     public func release(_ sequence: any ServingSequence) {
         batcher.release((sequence as! Sequence).sequence)
+    }
+
+    public func share(_ sequence: any ServingSequence, copies: Int) {
+        batcher.share((sequence as! Sequence).sequence, copies: copies)
     }
 }

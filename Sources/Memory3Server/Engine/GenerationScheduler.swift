@@ -41,6 +41,9 @@ public final class GenerationScheduler: @unchecked Sendable {
         var lastTokenAt: Double?
         /// Prompt tokens read while at the head of the prefill turn.
         var readAsHead = 0
+        /// The request's other choices (`n`), queued once this one has read the prompt and left
+        /// its key/values for them (or has finished).
+        var siblings: [Waiting] = []
 
         init(ticket: GenerationTicket, sequence: any ServingSequence, backend: any GenerationBackend, kvBytes: Int) {
             self.ticket = ticket
@@ -114,6 +117,13 @@ public final class GenerationScheduler: @unchecked Sendable {
     /// `kvBytes`: what its key/values will take (0: not counted).
     public func submit(_ job: CompletionJob, deadline: Double, kvBytes: Int = 0,
                        backend: any GenerationBackend) throws(APIError) -> GenerationTicket {
+        try enqueue(job, siblings: [], deadline: deadline, kvBytes: kvBytes, backend: backend)[0]
+    }
+
+    /// Queues `job`, and holds `siblings` for it (see `submit(choices:)`), in one critical
+    /// section, so that the lead cannot start before its siblings are attached.
+    private func enqueue(_ job: CompletionJob, siblings: [CompletionJob], deadline: Double, kvBytes: Int,
+                         backend: any GenerationBackend) throws(APIError) -> [GenerationTicket] {
         condition.lock()
         guard !stopped else {
             condition.unlock()
@@ -127,25 +137,65 @@ public final class GenerationScheduler: @unchecked Sendable {
             throw .queueFull(capacity: queueCapacity, retryAfter: retry)
         }
         let ticket = GenerationTicket(job: job, deadline: deadline)
+        let held = siblings.map { Waiting(ticket: GenerationTicket(job: $0, deadline: deadline), backend: backend, kvBytes: kvBytes) }
+        if !held.isEmpty { heldSiblings[ObjectIdentifier(ticket)] = held }
         waiting.append(Waiting(ticket: ticket, backend: backend, kvBytes: kvBytes))
         condition.signal()
         condition.unlock()
         publishCounts()
-        return ticket
+        return [ticket] + held.map(\.ticket)
+    }
+
+    /// Admits the choices of one request (`n`): the first is queued as usual; the others wait
+    /// until it has read the prompt, then start at the head of the queue from a copy of its
+    /// prompt's key/values (they read only the last prompt token again). All or none are
+    /// admitted.
+    public func submit(choices jobs: [CompletionJob], deadline: Double, kvBytes: Int = 0,
+                       backend: any GenerationBackend) throws(APIError) -> [GenerationTicket] {
+        guard let first = jobs.first else { return [] }
+        return try enqueue(first, siblings: Array(jobs.dropFirst()), deadline: deadline, kvBytes: kvBytes, backend: backend)
+    }
+
+    /// Siblings of a lead ticket not yet started, by the lead (moved to its `Running` entry
+    /// when it starts).
+    private var heldSiblings: [ObjectIdentifier: [Waiting]] = [:]
+
+    /// Queues `siblings` at the head of the queue (their lead read the prompt, or ended).
+    private func release(siblings: [Waiting]) {
+        guard !siblings.isEmpty else { return }
+        condition.withLock {
+            waiting.insert(contentsOf: siblings.filter { !$0.ticket.isCancelled }, at: 0)
+            condition.signal()
+        }
+        for sibling in siblings where sibling.ticket.isCancelled { sibling.ticket.finish(.failure(GenerationSkipped.cancelled)) }
+        publishCounts()
     }
 
     /// Cancels one generation: a queued one leaves the queue at once, a running one leaves its
     /// slot at the next step.
     public func cancel(_ ticket: GenerationTicket) {
         ticket.cancel()
+        var orphans: [Waiting] = []
         let removed = condition.withLock { () -> Bool in
             let before = waiting.count
             waiting.removeAll { $0.ticket === ticket }
+            if waiting.count < before { orphans = heldSiblings.removeValue(forKey: ObjectIdentifier(ticket)) ?? [] }
+            var held = false
+            for key in heldSiblings.keys where heldSiblings[key]!.contains(where: { $0.ticket === ticket }) {
+                heldSiblings[key]!.removeAll { $0.ticket === ticket }
+                held = true
+            }
+            for r in running where r.siblings.contains(where: { $0.ticket === ticket }) {
+                r.siblings.removeAll { $0.ticket === ticket }
+                held = true
+            }
             condition.signal()
-            return waiting.count < before
+            return waiting.count < before || held
         }
         if removed {
             ticket.finish(.failure(GenerationSkipped.cancelled))
+            // Its held choices no longer wait for it.
+            release(siblings: orphans)
             publishCounts()
         }
     }
@@ -165,6 +215,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         condition.withLock {
             stopped = true
             for w in waiting { w.ticket.cancel() }
+            for held in heldSiblings.values { for w in held { w.ticket.cancel(); w.ticket.finish(.failure(GenerationSkipped.cancelled)) } }
+            heldSiblings.removeAll()
             condition.broadcast()
         }
     }
@@ -215,13 +267,17 @@ public final class GenerationScheduler: @unchecked Sendable {
 
     private func start(_ w: Waiting) {
         let ticket = w.ticket
+        // Held choices of this request go with it; if it does not run, they run on their own.
+        let siblings = condition.withLock { heldSiblings.removeValue(forKey: ObjectIdentifier(ticket)) ?? [] }
         if ticket.isCancelled {
             ticket.finish(.failure(GenerationSkipped.cancelled))
+            release(siblings: siblings)
             publishCounts()
             return
         }
         guard ticket.shouldContinue() else {
             ticket.finish(.failure(GenerationSkipped.deadlinePassedInQueue))
+            release(siblings: siblings)
             publishCounts()
             return
         }
@@ -229,9 +285,12 @@ public final class GenerationScheduler: @unchecked Sendable {
         if let queued = ticket.startedAt { metrics?.recordQueueWait(queued - ticket.enqueuedAt) }
         do {
             let sequence = try w.backend.start(ticket.job)
-            condition.withLock { running.append(Running(ticket: ticket, sequence: sequence, backend: w.backend, kvBytes: w.kvBytes)) }
+            let entry = Running(ticket: ticket, sequence: sequence, backend: w.backend, kvBytes: w.kvBytes)
+            entry.siblings = siblings
+            condition.withLock { running.append(entry) }
         } catch {
             ticket.finish(.failure(error))
+            release(siblings: siblings)
         }
         publishCounts()
     }
@@ -283,6 +342,16 @@ public final class GenerationScheduler: @unchecked Sendable {
             }
             condition.withLock { steps += 1 }
             metrics?.recordStep(summary, seconds: now - started, interTokenGaps: gaps)
+        }
+        // Leads whose prompt is read leave its key/values to their siblings, which start next.
+        for r in active where !r.siblings.isEmpty && (!r.sequence.isReadingPrompt || r.sequence.isFinished) {
+            let siblings = condition.withLock { () -> [Waiting] in
+                let s = r.siblings
+                r.siblings = []
+                return s
+            }
+            if !r.sequence.isFinished { r.backend.share(r.sequence, copies: siblings.count) }
+            release(siblings: siblings)
         }
         // Hand over text; finished sequences leave their slots.
         var finished: [Running] = []
