@@ -10,7 +10,9 @@ the best with the cosine).
     .build/release/memory3 serve ... &   # any running server, for its /v1/embeddings (or --no-hidden)
     .venv-retrieval/bin/python scripts/measure-dense-retrieval.py ../shared/eval/hard-public.json [--url http://127.0.0.1:8080]
 
-A measurement, not a tuner: the fusion weights are fixed below (not searched on the set).
+On the public sets this is a measurement, not a tuner: the fusion settings are fixed (RRF k = 60,
+an even blend). `--sweep` also tries blend weights 0.1-0.9 and RRF k 1-100: use it on a development
+set (scripts/make-retrieval-set.py writes one), never on the public sets.
 """
 import argparse
 import json
@@ -92,6 +94,7 @@ def main():
     parser.add_argument("sets", nargs="+")
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="a running memory3 server (for its /v1/embeddings)")
     parser.add_argument("--no-hidden", action="store_true", help="skip the serving model's hidden-state embeddings")
+    parser.add_argument("--sweep", action="store_true", help="also try other fusion settings (development sets only)")
     args = parser.parse_args()
     minilm = MiniLM()
     print("| set | retriever | recall@1 | recall@5 |\n|---|---|---|---|")
@@ -131,8 +134,17 @@ def main():
                 for rank, r in enumerate(dense):
                     fused[r] = fused.get(r, 0) + 1 / (60 + rank + 1)
                 add(f"BM25 + {name}, RRF (k=60)", sorted(fused, key=lambda r: -fused[r]), q["ref"])
-                blend = {r: 0.5 * scores.get(r, 0) / best + 0.5 * float(sims[ids.index(r)]) for r in set(bm25) | set(dense)}
-                add(f"BM25 + {name}, 0.5 score ratio + 0.5 cosine", sorted(blend, key=lambda r: -blend[r]), q["ref"])
+                weights = [0.5] + ([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9] if args.sweep else [])
+                for weight in weights:
+                    blend = {r: weight * scores.get(r, 0) / best + (1 - weight) * float(sims[ids.index(r)]) for r in set(bm25) | set(dense)}
+                    add(f"BM25 + {name}, {weight} score ratio + {1 - weight:.1f} cosine", sorted(blend, key=lambda r: -blend[r]), q["ref"])
+                for k in ([1, 10, 30, 100] if args.sweep else []):
+                    fused = {}
+                    for rank, r in enumerate(bm25):
+                        fused[r] = fused.get(r, 0) + 1 / (k + rank + 1)
+                    for rank, r in enumerate(dense):
+                        fused[r] = fused.get(r, 0) + 1 / (k + rank + 1)
+                    add(f"BM25 + {name}, RRF (k={k})", sorted(fused, key=lambda r: -fused[r]), q["ref"])
         n = len(questions)
         for name, (r1, r5) in results.items():
             print(f"| {os.path.basename(path)} | {name} | {r1 / n:.3f} | {r5 / n:.3f} |")
