@@ -68,6 +68,13 @@ public final class GenerationSequence {
     public var promptTokensLeft: Int { phase == .readingPrompt ? prompt.count - promptRead : 0 }
 
     /// The text produced since the last call.
+    /// Log-probabilities of the tokens generated since the last call (when asked for).
+    public func takeLogprobs() -> [TokenLogprob] {
+        defer { logprobsTaken = result.logprobs.count }
+        return Array(result.logprobs[logprobsTaken...])
+    }
+    private var logprobsTaken = 0
+
     public func takeText() -> String {
         defer { pendingText = "" }
         return pendingText

@@ -126,20 +126,38 @@ final class LogprobsTests: XCTestCase {
         XCTAssertTrue(plain.text.contains(#""logprobs":null"#), plain.text)
     }
 
-    func testAStreamCarriesTheLogprobsInItsLastChunk() throws {
+    /// Streamed, each delta carries the log-probabilities of its own tokens (as OpenAI sends
+    /// them); added up, the chunks give every token once, and their tokens spell the text.
+    func testAStreamCarriesEachDeltasLogprobs() throws {
         let server = try TestServers.start(self, engine: TestServers.tinyEngine())
         let r = try TestHTTPClient.request(port: server.port, "POST", "/v1/chat/completions",
-                                           body: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 1, "ignore_eos": true, "stream": true}"#)
+                                           body: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5, "temperature": 0, "logprobs": true, "top_logprobs": 1, "ignore_eos": true, "stream": true}"#)
         XCTAssertEqual(r.status, 200, r.text)
         let events = r.text.components(separatedBy: "\n").filter { $0.hasPrefix("data: {") }
             .compactMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] }
         let choices = events.compactMap { ($0["choices"] as? [[String: Any]])?.first }
-        let withLogprobs = choices.compactMap { ($0["logprobs"] as? [String: Any])?["content"] as? [[String: Any]] }
-        XCTAssertEqual(withLogprobs.count, 1, "one chunk carries them")
-        XCTAssertEqual(withLogprobs.first?.count, 3)
-        XCTAssertNotNil(choices.last { $0["logprobs"] is [String: Any] }?["finish_reason"] as? String, "the last chunk, with the finish reason")
+        let textChunks = choices.filter { !((($0["delta"] as? [String: Any])?["content"] as? String) ?? "").isEmpty }
+        XCTAssertGreaterThan(textChunks.count, 1)
+        for chunk in textChunks {
+            let content = ((chunk["logprobs"] as? [String: Any])?["content"] as? [[String: Any]]) ?? []
+            XCTAssertFalse(content.isEmpty, "a text delta carries its tokens' log-probabilities: \(chunk)")
+        }
+        let all = choices.flatMap { (($0["logprobs"] as? [String: Any])?["content"] as? [[String: Any]]) ?? [] }
+        XCTAssertEqual(all.count, 5, "every token once")
         let streamed = choices.compactMap { ($0["delta"] as? [String: Any])?["content"] as? String }.joined()
-        XCTAssertEqual(withLogprobs.first?.compactMap { $0["token"] as? String }.joined(), streamed)
+        XCTAssertEqual(all.compactMap { $0["token"] as? String }.joined(), streamed)
+        XCTAssertNotNil(choices.last?["finish_reason"] as? String)
+
+        // Completions: the legacy shape per chunk, text offsets running on across chunks.
+        let t = try TestHTTPClient.request(port: server.port, "POST", "/v1/completions",
+                                           body: #"{"prompt": "The tide", "max_tokens": 4, "temperature": 0, "logprobs": 1, "ignore_eos": true, "stream": true}"#)
+        let textChoices = t.text.components(separatedBy: "\n").filter { $0.hasPrefix("data: {") }
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.dropFirst(6).utf8)) as? [String: Any] }
+            .compactMap { ($0["choices"] as? [[String: Any]])?.first }
+        let offsets = textChoices.flatMap { (($0["logprobs"] as? [String: Any])?["text_offset"] as? [Int]) ?? [] }
+        let tokens = textChoices.flatMap { (($0["logprobs"] as? [String: Any])?["tokens"] as? [String]) ?? [] }
+        XCTAssertEqual(tokens.count, 4)
+        XCTAssertEqual(offsets, [0] + tokens.dropLast().reduce(into: [Int]()) { $0.append(($0.last ?? 0) + $1.count) })
     }
 
     func testWhatCannotBeHonouredIsRefused() throws {

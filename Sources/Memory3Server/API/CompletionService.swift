@@ -139,18 +139,32 @@ struct CompletionService: Sendable {
         // With tools offered, text that begins with "{" is a call: held back and sent whole at the end.
         var holding = reply.parameters.tools != nil
         var held = ""
+        var heldLogprobs: [TokenLogprob] = []
+        // Log-probabilities sent so far, and where the next text starts (completions' text_offset).
+        var sentLogprobs = 0
+        var offset = 0
+        func sendText(_ text: String, _ logprobs: [TokenLogprob]) -> Bool {
+            defer {
+                sentLogprobs += logprobs.count
+                offset += text.count
+            }
+            return send(reply.chunk(text: text, logprobs: logprobs, offset: offset))
+        }
         while true {
             let update = ticket.next(timeout: pollInterval)
-            for piece in update.pieces where alive {
+            for (i, piece) in update.pieces.enumerated() where alive {
+                let logprobs = i < update.logprobs.count ? update.logprobs[i] : []
                 if holding {
                     held += piece
+                    heldLogprobs += logprobs
                     guard let first = held.first(where: { !$0.isWhitespace }), first != "{" else { continue }
                     holding = false
-                    alive = send(reply.chunk(text: held))
+                    alive = sendText(held, heldLogprobs)
                     held = ""
+                    heldLogprobs = []
                     continue
                 }
-                alive = send(reply.chunk(text: piece))
+                alive = sendText(piece, logprobs)
             }
             if let end = update.end {
                 guard alive else {
@@ -162,9 +176,10 @@ struct CompletionService: Sendable {
                     record(outcome, ticket: ticket, context: context)
                     if holding, !held.isEmpty {
                         if let call = reply.toolCall(outcome) { alive = send(reply.toolCallChunk(call)) }
-                        else { alive = send(reply.chunk(text: held)) }
+                        else { alive = sendText(held, heldLogprobs) }
                     }
-                    _ = alive && send(reply.finalChunk(outcome)) && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
+                    _ = alive && send(reply.finalChunk(outcome, sent: sentLogprobs, offset: offset))
+                        && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
                 case .failure(let error):
                     _ = send(Self.apiError(for: error, ticket: ticket, kind: reply.kind).envelope)
                 }
@@ -288,41 +303,52 @@ struct Reply: Sendable {
     }
 
     /// A chunk carrying text (and, for the first chat chunk, the role).
-    func chunk(role: String? = nil, text: String, finish: String? = nil) -> any Encodable & Sendable {
+    /// Whether a stream sends each delta's log-probabilities with it (not with echo: the
+    /// prompt's are known only at the end, so an echoed stream sends them all in its last chunk).
+    var streamsLogprobs: Bool { parameters.logprobs != nil && echo == nil }
+
+    /// A chunk carrying text (and, for the first chat chunk, the role); with `logprobs`, those of
+    /// the tokens behind it (`offset`: where its text starts in the answer, for completions).
+    func chunk(role: String? = nil, text: String, finish: String? = nil, logprobs: [TokenLogprob]? = nil,
+               offset: Int = 0) -> any Encodable & Sendable {
         let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
+        let entries = streamsLogprobs ? logprobs : nil
         switch kind {
         case .chat:
             return ChatCompletionChunk(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
                 choices: [.init(index: 0, delta: .init(role: role, content: finish == nil ? text : nil),
-                                finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                                finish_reason: Nullable(finish), logprobs: Nullable(entries.map { LogprobsResponses.chat($0, tokenizer: tokenizer) }))],
                 usage: usage)
         case .text:
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: text, finish_reason: Nullable(finish), logprobs: Nullable(nil))],
+                choices: [.init(index: 0, text: text, finish_reason: Nullable(finish),
+                                logprobs: Nullable(entries.map { LogprobsResponses.text($0, tokenizer: tokenizer, offset: offset) }))],
                 usage: usage)
         }
     }
 
     /// The chunk with the finish reason; it also names the memories used and, when asked for,
-    /// carries the log-probabilities of every generated token (clients that add up the chunks'
-    /// `logprobs` get them all).
-    func finalChunk(_ outcome: CompletionOutcome) -> any Encodable & Sendable {
+    /// carries the log-probabilities not sent with a delta yet (`sent`: how many were), which
+    /// are all of them with echo (clients that add up the chunks' `logprobs` get them all).
+    func finalChunk(_ outcome: CompletionOutcome, sent: Int = 0, offset: Int = 0) -> any Encodable & Sendable {
         let finish = finishName(outcome)
         let usage: Nullable<Usage>? = parameters.includeUsage ? Nullable(nil) : nil
+        let rest = Array(outcome.logprobs.dropFirst(streamsLogprobs ? sent : 0))
         switch kind {
         case .chat:
             return ChatCompletionChunk(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
                 choices: [.init(index: 0, delta: .init(), finish_reason: Nullable(finish),
-                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(outcome.logprobs, tokenizer: tokenizer)))],
+                                logprobs: Nullable(parameters.logprobs == nil ? nil : LogprobsResponses.chat(rest, tokenizer: tokenizer)))],
                 usage: usage, memory: MemoryReport(outcome))
         case .text:
+            let entries = streamsLogprobs ? (parameters.logprobs == nil ? nil : LogprobsResponses.text(rest, tokenizer: tokenizer, offset: offset))
+                : textLogprobs(outcome)
             return TextCompletion(
                 id: id, created: created, model: model, system_fingerprint: fingerprint,
-                choices: [.init(index: 0, text: "", finish_reason: Nullable(finish),
-                                logprobs: Nullable(textLogprobs(outcome)))],
+                choices: [.init(index: 0, text: "", finish_reason: Nullable(finish), logprobs: Nullable(entries))],
                 usage: usage, memory: MemoryReport(outcome))
         }
     }

@@ -43,7 +43,7 @@ enum LogprobsResponses {
     /// The legacy shape; with `prompt` (echo), the prompt's tokens come first: the first without
     /// a log-probability, the others with `promptLogprobs` (one each, in order).
     static func text(_ logprobs: [TokenLogprob], prompt: [Int]? = nil, promptLogprobs: [TokenLogprob] = [],
-                     tokenizer: Tokenizer) -> Text {
+                     tokenizer: Tokenizer, offset start: Int = 0) -> Text {
         var entries: [(token: Int, entry: TokenLogprob?)] = []
         if let prompt, let first = prompt.first {
             entries.append((first, nil))
@@ -51,7 +51,7 @@ enum LogprobsResponses {
         }
         entries += logprobs.map { ($0.token, $0) }
         var offsets: [Int] = []
-        var offset = 0
+        var offset = start
         for (token, _) in entries {
             offsets.append(offset)
             offset += text(token, tokenizer).count

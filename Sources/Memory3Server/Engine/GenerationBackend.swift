@@ -11,6 +11,8 @@ public protocol ServingSequence: AnyObject {
     var promptTokensLeft: Int { get }
     /// The text produced since the last call.
     func takeText() -> String
+    /// The log-probabilities of the tokens generated since the last call (when asked for).
+    func takeLogprobs() -> [TokenLogprob]
     /// Ends it now (client gone, deadline); it finishes with `reason`.
     func stop(_ reason: FinishReason)
     /// Its outcome, once finished.
@@ -34,6 +36,10 @@ public protocol GenerationBackend: AnyObject, Sendable {
 
 extension GenerationBackend {
     public func share(_ sequence: any ServingSequence, copies: Int) {}
+}
+
+extension ServingSequence {
+    public func takeLogprobs() -> [TokenLogprob] { [] }
 }
 
 /// What one step did, for metrics.
@@ -65,6 +71,7 @@ public final class ModelBackend: GenerationBackend, @unchecked Sendable {
         var isReadingPrompt: Bool { sequence.phase == .readingPrompt }
         var promptTokensLeft: Int { sequence.promptTokensLeft }
         func takeText() -> String { sequence.takeText() }
+        func takeLogprobs() -> [TokenLogprob] { sequence.takeLogprobs() }
         func stop(_ reason: FinishReason) { sequence.stop(reason) }
         var outcome: Result<CompletionOutcome, any Error> {
             if let failure = sequence.failure { return .failure(failure) }

@@ -357,7 +357,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         var finished: [Running] = []
         for r in active {
             let text = r.sequence.takeText()
-            if !text.isEmpty && !r.ticket.emit(text) { r.sequence.stop(.cancelled) }
+            let logprobs = r.sequence.takeLogprobs()
+            if (!text.isEmpty || !logprobs.isEmpty) && !r.ticket.emit(text, logprobs: logprobs) { r.sequence.stop(.cancelled) }
             if r.sequence.isFinished { finished.append(r) }
         }
         guard !finished.isEmpty else { return }

@@ -1,4 +1,5 @@
 import Foundation
+import Memory3Engine
 import Synchronization
 
 /// One admitted generation: the worker thread pushes text and the outcome into it, the
@@ -8,6 +9,10 @@ public final class GenerationTicket: @unchecked Sendable {
     /// outcome once the generation ended.
     public struct Update {
         public var pieces: [String]
+        /// The log-probabilities of the tokens behind each piece (when asked for; a token whose
+        /// text is still held back, half a character or a possible stop string, comes with a
+        /// later piece).
+        public var logprobs: [[TokenLogprob]] = []
         public var end: Result<CompletionOutcome, any Error>?
     }
 
@@ -18,6 +23,9 @@ public final class GenerationTicket: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var pieces: [String] = []
+    private var pieceLogprobs: [[TokenLogprob]] = []
+    /// Log-probabilities of tokens whose text has not come yet.
+    private var heldLogprobs: [TokenLogprob] = []
     private var end: Result<CompletionOutcome, any Error>?
     private let cancelled = Atomic<Bool>(false)
     private let deadlineHit = Atomic<Bool>(false)
@@ -47,8 +55,9 @@ public final class GenerationTicket: @unchecked Sendable {
         if pieces.isEmpty && end == nil {
             _ = condition.wait(until: Date(timeIntervalSinceNow: timeout))
         }
-        let update = Update(pieces: pieces, end: end)
+        let update = Update(pieces: pieces, logprobs: pieceLogprobs, end: end)
         pieces.removeAll()
+        pieceLogprobs.removeAll()
         return update
     }
 
@@ -56,12 +65,18 @@ public final class GenerationTicket: @unchecked Sendable {
 
     func markStarted() { condition.withLock { started = MonotonicClock.now() } }
 
-    /// Called by the worker for each piece of text; false asks the generator to stop.
-    func emit(_ text: String) -> Bool {
+    /// Called by the worker for each piece of text (and the log-probabilities of the tokens
+    /// generated since the last piece); false asks the generator to stop.
+    func emit(_ text: String, logprobs: [TokenLogprob] = []) -> Bool {
         condition.lock()
-        if firstText == nil { firstText = MonotonicClock.now() }
-        pieces.append(text)
-        condition.signal()
+        heldLogprobs += logprobs
+        if !text.isEmpty {
+            if firstText == nil { firstText = MonotonicClock.now() }
+            pieces.append(text)
+            pieceLogprobs.append(heldLogprobs)
+            heldLogprobs = []
+            condition.signal()
+        }
         condition.unlock()
         return shouldContinue()
     }
