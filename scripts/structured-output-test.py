@@ -5,7 +5,7 @@
 - LangChain's `with_structured_output` (Pydantic model): a valid object 20 times in a row
   (sampled at temperature 0.8 with 20 seeds, so the 20 answers differ);
 - LangChain's `bind_tools` with two tools (`tool_choice="any"`, OpenAI's "required"): the right tool
-  and arguments on 3 fixed prompts;
+  and arguments on 3 fixed prompts, and the same call from the streamed deltas;
 - 200 random JSON schemas (seed 2026): every answer parses and validates (`jsonschema`), and ends
   by itself ("stop") within max_tokens.
 
@@ -133,7 +133,12 @@ def main():
             assert len(message.tool_calls) == 1, message
             call = message.tool_calls[0]
             assert call["name"] == name and call["args"] == arguments, (prompt, call)
-        return ", ".join(f"{name}({json.dumps(arguments)})" for _, name, arguments in cases)
+        # Streamed, the deltas add up to the same call.
+        streamed = None
+        for chunk in bound.stream([HumanMessage(cases[0][0])]):
+            streamed = chunk if streamed is None else streamed + chunk
+        assert [(c["name"], c["args"]) for c in streamed.tool_calls] == [(cases[0][1], cases[0][2])], streamed.tool_calls
+        return ", ".join(f"{name}({json.dumps(arguments)})" for _, name, arguments in cases) + "; streamed too"
 
     check("LangChain bind_tools with two tools: the right call on 3 fixed prompts", langchain_tools)
 

@@ -167,19 +167,7 @@ struct JSONSchemaScanner {
     private mutating func literalByte(_ b: UInt8, at i: Int) -> Bool {
         let literals = grammar.literalSets[Int(frames[i].set)]
         let position = Int(frames[i].matched)
-        var alive: UInt64 = 0, finished = -1
-        var rest = frames[i].alive
-        while rest != 0 {
-            let c = rest.trailingZeroBitCount
-            rest &= rest - 1
-            let literal = literals[c]
-            guard position < literal.count, literal[position] == b else { continue }
-            alive |= 1 << UInt64(c)
-            if literal.count == position + 1 { finished = c }
-        }
-        guard alive != 0 else { return false }
-        frames[i].alive = alive
-        frames[i].matched += 1
+        guard let finished = Self.match(b, at: position, candidates: &frames[i], texts: { literals[$0] }) else { return false }
         guard finished >= 0 else { return true }
         // No literal of a set begins another (checked when compiled), so the match is whole.
         if frames[i].node >= 0, case .tagged(_, let bodies, let suffixes) = grammar.nodes[Int(frames[i].node)] {
@@ -190,25 +178,33 @@ struct JSONSchemaScanner {
         return true
     }
 
+    /// Keeps the frame's live candidates (bits of `alive`) whose text has `b` at `position`
+    /// and counts the byte matched. Nil when none is left; else the candidate whose text this
+    /// byte completes, or -1.
+    private static func match(_ b: UInt8, at position: Int, candidates frame: inout Frame, texts: (Int) -> [UInt8]) -> Int? {
+        var alive: UInt64 = 0, finished = -1
+        var rest = frame.alive
+        while rest != 0 {
+            let c = rest.trailingZeroBitCount
+            rest &= rest - 1
+            let text = texts(c)
+            guard position < text.count, text[position] == b else { continue }
+            alive |= 1 << UInt64(c)
+            if text.count == position + 1 { finished = c }
+        }
+        guard alive != 0 else { return nil }
+        frame.alive = alive
+        frame.matched += 1
+        return finished
+    }
+
     private mutating func objectByte(_ b: UInt8, at i: Int) -> Bool {
         guard case .object(let properties) = grammar.nodes[Int(frames[i].node)] else { return false }
         let node = Int(frames[i].node)
         let phase = frames[i].phase, index = Int(frames[i].index)
         if phase == 2 {
             let position = Int(frames[i].matched)
-            var alive: UInt64 = 0, finished = -1
-            var rest = frames[i].alive
-            while rest != 0 {
-                let c = rest.trailingZeroBitCount
-                rest &= rest - 1
-                let key = properties[c].key
-                guard position < key.count, key[position] == b else { continue }
-                alive |= 1 << UInt64(c)
-                if key.count == position + 1 { finished = c }
-            }
-            guard alive != 0 else { return false }
-            frames[i].alive = alive
-            frames[i].matched += 1
+            guard let finished = Self.match(b, at: position, candidates: &frames[i], texts: { properties[$0].key }) else { return false }
             if finished >= 0 {
                 frames[i].index = Int32(finished + 1)
                 frames[i].phase = 3

@@ -69,7 +69,9 @@ extension RealModelServerTests {
         XCTAssertEqual((call["function"] as? [String: Any])?["name"] as? String, "add_numbers")
     }
 
-    func testStreamedToolCallComesWholeBeforeTheFinishReason() throws {
+    /// Streamed as OpenAI does: a first delta with the call's index, id, type and name, then
+    /// pieces of the arguments whose text adds up to valid JSON, then finish_reason "tool_calls".
+    func testStreamedToolCallComesAsDeltas() throws {
         let server = try TestServers.start(self, engine: try realEngine())
         let body = try JSONSerialization.data(withJSONObject: [
             "messages": [["role": "user", "content": "Add 2 and 3."]], "max_tokens": 48, "temperature": 0, "stream": true,
@@ -83,11 +85,17 @@ extension RealModelServerTests {
             .compactMap { ($0["choices"] as? [[String: Any]])?.first }
         let deltas = choices.compactMap { $0["delta"] as? [String: Any] }
         XCTAssertEqual(deltas.compactMap { $0["content"] as? String }.joined(), "", "a call sends no content")
-        let calls = deltas.compactMap { $0["tool_calls"] as? [[String: Any]] }
-        XCTAssertEqual(calls.count, 1)
-        let function = try XCTUnwrap(calls.first?.first?["function"] as? [String: Any])
-        XCTAssertEqual(function["name"] as? String, "add_numbers")
-        XCTAssertEqual(calls.first?.first?["index"] as? Int, 0)
+        let calls = deltas.compactMap { ($0["tool_calls"] as? [[String: Any]])?.first }
+        XCTAssertGreaterThan(calls.count, 1, "the arguments come in pieces")
+        XCTAssertTrue(calls.allSatisfy { $0["index"] as? Int == 0 })
+        let first = try XCTUnwrap(calls.first)
+        XCTAssertTrue((first["id"] as? String ?? "").hasPrefix("call_"))
+        XCTAssertEqual(first["type"] as? String, "function")
+        XCTAssertEqual((first["function"] as? [String: Any])?["name"] as? String, "add_numbers")
+        XCTAssertTrue(calls.dropFirst().allSatisfy { $0["id"] == nil && ($0["function"] as? [String: Any])?["name"] == nil })
+        let arguments = calls.compactMap { ($0["function"] as? [String: Any])?["arguments"] as? String }.joined()
+        let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(arguments.utf8)) as? [String: Any], arguments)
+        XCTAssertEqual(Set(parsed.keys), ["a", "b"], arguments)
         XCTAssertEqual(choices.last?["finish_reason"] as? String, "tool_calls")
     }
 

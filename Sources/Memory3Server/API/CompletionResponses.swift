@@ -96,6 +96,20 @@ struct ToolCallResponse: Encodable, Sendable {
     let function: Function
 }
 
+/// A piece of a streamed tool call, as OpenAI sends them: the first names the call (index, id,
+/// type, function name, empty arguments), the next ones carry pieces of the arguments' text.
+struct ToolCallDelta: Encodable, Sendable {
+    struct Function: Encodable, Sendable {
+        var name: String?
+        let arguments: String
+    }
+
+    let index: Int
+    var id: String?
+    var type: String?
+    let function: Function
+}
+
 struct ChatCompletion: Encodable, Sendable {
     struct Message: Encodable, Sendable {
         let role: String
@@ -124,7 +138,7 @@ struct ChatCompletionChunk: Encodable, Sendable {
     struct Delta: Encodable, Sendable {
         var role: String?
         var content: String?
-        var tool_calls: [ToolCallResponse]?
+        var tool_calls: [ToolCallDelta]?
     }
 
     struct Choice: Encodable, Sendable {

@@ -136,10 +136,12 @@ struct CompletionService: Sendable {
         var alive = reply.kind == .chat ? send(reply.chunk(role: "assistant", text: ""))
             : reply.echo.map { send(reply.chunk(text: $0.text)) } ?? true
         var lastCheck = MonotonicClock.now()
-        // With tools offered, text that begins with "{" is a call: held back and sent whole at the end.
+        // With tools offered, text that begins with "{" is a call: streamed as tool-call deltas
+        // (its name once the grammar's fixed prefix is whole, then the arguments' text).
         var holding = reply.parameters.tools != nil
         var held = ""
         var heldLogprobs: [TokenLogprob] = []
+        var call = ToolCallStream(id: reply.toolCallID)
         // Log-probabilities sent so far, and where the next text starts (completions' text_offset).
         var sentLogprobs = 0
         var offset = 0
@@ -157,7 +159,11 @@ struct CompletionService: Sendable {
                 if holding {
                     held += piece
                     heldLogprobs += logprobs
-                    guard let first = held.first(where: { !$0.isWhitespace }), first != "{" else { continue }
+                    guard let first = held.first(where: { !$0.isWhitespace }) else { continue }
+                    if first == "{" {
+                        for delta in call.take(held) where alive { alive = send(reply.toolCallChunk(delta)) }
+                        continue
+                    }
                     holding = false
                     alive = sendText(held, heldLogprobs)
                     held = ""
@@ -175,8 +181,11 @@ struct CompletionService: Sendable {
                 case .success(let outcome):
                     record(outcome, ticket: ticket, context: context)
                     if holding, !held.isEmpty {
-                        if let call = reply.toolCall(outcome) { alive = send(reply.toolCallChunk(call)) }
-                        else { alive = sendText(held, heldLogprobs) }
+                        if reply.toolCall(outcome) != nil {
+                            for delta in call.take(held) where alive { alive = send(reply.toolCallChunk(delta)) }
+                        } else if !call.started {
+                            alive = sendText(held, heldLogprobs)
+                        }
                     }
                     _ = alive && send(reply.finalChunk(outcome, sent: sentLogprobs, offset: offset))
                         && (!reply.parameters.includeUsage || send(reply.usageChunk(outcome)))
@@ -353,13 +362,11 @@ struct Reply: Sendable {
         }
     }
 
-    /// The delta that carries a whole tool call (sent once the call is complete, before the final chunk).
-    func toolCallChunk(_ call: ToolCallResponse) -> any Encodable & Sendable {
-        var indexed = call
-        indexed.index = 0
-        return ChatCompletionChunk(
+    /// A delta of a streamed tool call (see `ToolCallDelta`).
+    func toolCallChunk(_ delta: ToolCallDelta) -> any Encodable & Sendable {
+        ChatCompletionChunk(
             id: id, created: created, model: model, system_fingerprint: fingerprint,
-            choices: [.init(index: 0, delta: .init(tool_calls: [indexed]), finish_reason: Nullable(nil), logprobs: Nullable(nil))],
+            choices: [.init(index: 0, delta: .init(tool_calls: [delta]), finish_reason: Nullable(nil), logprobs: Nullable(nil))],
             usage: parameters.includeUsage ? Nullable(nil) : nil)
     }
 

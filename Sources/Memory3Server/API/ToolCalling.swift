@@ -107,3 +107,41 @@ struct ToolSet: Sendable, Equatable {
         return (name, String(decoding: arguments.jsonBytes, as: UTF8.self))
     }
 }
+
+/// Turns the text of a tool call, as it grows, into OpenAI's stream deltas. The grammar writes
+/// `{"name": "<tool>", "arguments": ` + arguments + `}` exactly (leading blanks aside), so the name
+/// is known once that prefix is whole, and every later byte is arguments, except the last `}`,
+/// held back until more comes or the call ends.
+struct ToolCallStream {
+    let id: String
+    private(set) var started = false
+    /// Characters of the arguments already sent.
+    private var sent = 0
+
+    init(id: String) { self.id = id }
+
+    /// Deltas for the call's text so far (the whole text, not just the new piece); at the end,
+    /// with the whole call, the held-back brace is the call's own and is never sent.
+    mutating func take(_ text: String) -> [ToolCallDelta] {
+        let call = text.drop { $0.isWhitespace }
+        let opening = "{\"name\": \""
+        guard call.hasPrefix(opening), let nameEnd = call.dropFirst(opening.count).firstIndex(of: "\"") else { return [] }
+        let name = String(call[call.index(call.startIndex, offsetBy: opening.count) ..< nameEnd])
+        let separator = "\", \"arguments\": "
+        guard call[nameEnd...].hasPrefix(separator) else { return [] }
+        var out: [ToolCallDelta] = []
+        if !started {
+            started = true
+            out.append(ToolCallDelta(index: 0, id: id, type: "function", function: .init(name: name, arguments: "")))
+        }
+        var arguments = call[call.index(nameEnd, offsetBy: separator.count)...]
+        // The call's own closing brace: dropped at the end; held back while it may be the arguments'.
+        if arguments.last == "}" { arguments = arguments.dropLast() }
+        let fresh = arguments.dropFirst(sent)
+        if !fresh.isEmpty {
+            out.append(ToolCallDelta(index: 0, function: .init(arguments: String(fresh))))
+            sent += fresh.count
+        }
+        return out
+    }
+}
