@@ -74,6 +74,7 @@ enum PlaygroundPage {
         <label>Memory <select id="mode"><option value="explicit">explicit</option><option value="text">text (RAG)</option><option value="off">off</option></select></label>
         <label>k <input id="k" type="number" min="1" max="16" value="5" style="width:4em"></label>
         <label>max tokens <input id="max" type="number" min="1" max="4096" value="128" style="width:5em"></label>
+        <label>temperature <input id="temperature" type="number" min="0" max="2" step="0.1" value="0.7" style="width:4.5em"></label>
         <button id="send">Send</button>
         <button id="clear" style="background:#8a93a6">Clear</button>
       </div>
@@ -147,6 +148,7 @@ async function send() {
   const body = {
     messages: history, stream: true, stream_options: { include_usage: true }, logprobs: true,
     max_tokens: Number($("#max").value) || 128,
+    temperature: Math.min(2, Math.max(0, Number($("#temperature").value) || 0)),
     memory: { mode: $("#mode").value, k: Number($("#k").value) || 5 },
   };
   let answer = "", memory = null, usage = null, tokens = null;
@@ -177,7 +179,8 @@ async function send() {
           const choice = chunk.choices && chunk.choices[0];
           if (!choice) continue;
           if (choice.delta && choice.delta.content) { answer += choice.delta.content; bubble.textContent = answer; }
-          if (choice.logprobs && choice.logprobs.content) tokens = choice.logprobs.content.map((t) => t.token);
+          // Each delta carries its own tokens' log-probabilities (the finish chunk any left).
+          if (choice.logprobs && choice.logprobs.content) tokens = (tokens || []).concat(choice.logprobs.content.map((t) => t.token));
         }
       }
     }
@@ -209,7 +212,7 @@ async function showMemory(memory, tokens, usage, bubble) {
   panel.appendChild(element("div", "muted", "mode: " + memory.mode + (usage ? " · prompt " + usage.prompt_tokens + " tokens, answer " + usage.completion_tokens : "")));
   // The answer's tokens, coloured by the chunk that read them (generation chunks).
   const spans = [];
-  if (tokens && usage) {
+  if (tokens && tokens.length && usage && tokens.join("") === bubble.textContent) {
     bubble.textContent = "";
     tokens.forEach((token, i) => {
       const span = element("span", "tok", token);

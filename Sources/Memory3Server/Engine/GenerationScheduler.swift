@@ -344,13 +344,17 @@ public final class GenerationScheduler: @unchecked Sendable {
             metrics?.recordStep(summary, seconds: now - started, interTokenGaps: gaps)
         }
         // Leads whose prompt is read leave its key/values to their siblings, which start next.
-        for r in active where !r.siblings.isEmpty && (!r.sequence.isReadingPrompt || r.sequence.isFinished) {
-            let siblings = condition.withLock { () -> [Waiting] in
-                let s = r.siblings
+        // (Siblings are read and taken under the lock: `cancel` may remove one from another thread.)
+        let ready = condition.withLock { () -> [(lead: Running, siblings: [Waiting])] in
+            var ready: [(lead: Running, siblings: [Waiting])] = []
+            for r in active where !r.siblings.isEmpty && (!r.sequence.isReadingPrompt || r.sequence.isFinished) {
+                ready.append((r, r.siblings))
                 r.siblings = []
-                return s
             }
-            if !r.sequence.isFinished { r.backend.share(r.sequence, copies: siblings.count) }
+            return ready
+        }
+        for (lead, siblings) in ready {
+            if !lead.sequence.isFinished { lead.backend.share(lead.sequence, copies: siblings.count) }
             release(siblings: siblings)
         }
         // Hand over text; finished sequences leave their slots.
