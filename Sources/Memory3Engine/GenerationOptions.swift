@@ -68,8 +68,10 @@ public struct TokenLogprob: Sendable, Equatable {
     /// Most likely first.
     public var top: [Alternative]
 
-    /// Log-softmax of `logits` at `token`, and the `count` highest entries.
-    public static func of(_ token: Int, logits: [Float], top count: Int) -> TokenLogprob {
+    /// Log-softmax of `logits` at `token`, and the `count` highest entries. `logits` is one row
+    /// of the vocabulary (an array, or a row of a batch's logits read in place).
+    public static func of<Row: RandomAccessCollection<Float>>(_ token: Int, logits: Row, top count: Int) -> TokenLogprob
+        where Row.Index == Int {
         var maxLogit = -Float.infinity
         for l in logits where l > maxLogit { maxLogit = l }
         var sum: Double = 0
@@ -84,7 +86,7 @@ public struct TokenLogprob: Sendable, Equatable {
                 if best.count > count { best.removeLast() }
             }
         }
-        return TokenLogprob(token: token, logprob: logits[token] - logZ,
+        return TokenLogprob(token: token, logprob: logits[logits.startIndex + token] - logZ,
                             top: best.map { Alternative(token: $0.token, logprob: $0.logprob - logZ) })
     }
 }

@@ -67,7 +67,6 @@ public final class GenerationSequence {
     /// Prompt tokens not read yet.
     public var promptTokensLeft: Int { phase == .readingPrompt ? prompt.count - promptRead : 0 }
 
-    /// The text produced since the last call.
     /// Log-probabilities of the tokens generated since the last call (when asked for).
     public func takeLogprobs() -> [TokenLogprob] {
         defer { logprobsTaken = result.logprobs.count }
@@ -75,6 +74,7 @@ public final class GenerationSequence {
     }
     private var logprobsTaken = 0
 
+    /// The text produced since the last call.
     public func takeText() -> String {
         defer { pendingText = "" }
         return pendingText
@@ -124,8 +124,8 @@ public final class GenerationSequence {
             // row is the one generation samples from.
             let vocabulary = logits.count / max(piece.count, 1)
             for (j, position) in piece.enumerated() where position + 1 < prompt.count {
-                let row = Array(logits[j * vocabulary ..< (j + 1) * vocabulary])
-                result.promptLogprobs.append(TokenLogprob.of(prompt[position + 1], logits: row, top: request.options.logprobs ?? 0))
+                result.promptLogprobs.append(TokenLogprob.of(prompt[position + 1], logits: logits[j * vocabulary ..< (j + 1) * vocabulary],
+                                                             top: request.options.logprobs ?? 0))
             }
             logits = piece.upperBound == prompt.count ? Array(logits[(piece.count - 1) * vocabulary ..< piece.count * vocabulary]) : []
         }

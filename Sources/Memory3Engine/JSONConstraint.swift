@@ -39,7 +39,7 @@ public final class JSONConstraint: @unchecked Sendable {
     /// Optional and only blanks written so far.
     private var undecided = false
     /// The text turned out free: nothing is masked any more.
-    public private(set) var lifted = false
+    private var lifted = false
     private var valueStarts: Set<UInt8> = []
 
     /// The value is complete: generation must end.

@@ -198,6 +198,8 @@ struct JSONSchemaCompiler {
 
     private func refuseUnknown(_ s: [String: JSONValue], allowed: Set<String>, path: String) throws(JSONSchemaError) {
         for key in s.keys.sorted() where key != "type" && !allowed.contains(key) && !Self.annotations.contains(key) {
+            // Extra properties are never written, whatever it says; also seen beside "null" in a
+            // nullable object's type list, so it is passed over for every type.
             if key == "additionalProperties" { continue }
             throw JSONSchemaError(path: path, problem: "uses '\(key)', which constrained decoding does not support here")
         }

@@ -66,7 +66,8 @@ public final class JSONSchemaGrammar: Sendable {
         unionChoice = choices
     }
 
-    /// A grammar for any JSON object (`response_format: json_object` as a schema).
+    /// A grammar for the instances of `schema` (`response_format: json_schema`); a keyword it
+    /// cannot enforce is a `JSONSchemaError` with its path.
     public static func schema(_ schema: JSONValue) throws(JSONSchemaError) -> JSONSchemaGrammar {
         var builder = JSONSchemaCompiler(rootSchema: schema)
         let root = try builder.compile(schema, path: "schema")
@@ -147,8 +148,7 @@ public final class JSONSchemaGrammar: Sendable {
                 if cost < minimum[i] { minimum[i] = cost; changed = true }
             }
         }
-        if let bad = minimum.firstIndex(where: { $0 >= unbounded }) {
-            _ = bad
+        if minimum.contains(where: { $0 >= unbounded }) {
             throw JSONSchemaError(path: "schema", problem: "has no finite instance (a required property contains itself)")
         }
         let restRequired = nodes.map { node -> [Int] in
@@ -164,9 +164,4 @@ public struct JSONSchemaError: Error, Sendable, Equatable, CustomStringConvertib
     public let path: String
     public let problem: String
     public var description: String { "\(path) \(problem)" }
-}
-
-extension JSONSchemaGrammar: Equatable {
-    /// One compiled schema is equal only to itself (requests compare their parameters).
-    public static func == (a: JSONSchemaGrammar, b: JSONSchemaGrammar) -> Bool { a === b }
 }

@@ -7,13 +7,12 @@ import XCTest
 /// `n` choices: the first reads the prompt, the others start from a copy of its key/values
 /// (reading only the last prompt token again) and give what they would give alone.
 final class ChoicesShareThePromptTests: XCTestCase {
+    /// Waits for each choice's outcome (a hang is the test runner's timeout to report).
     func outcomes(_ tickets: [GenerationTicket]) throws -> [CompletionOutcome] {
         try tickets.map { ticket in
-            let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline {
+            while true {
                 if let end = ticket.next(timeout: 0.05).end { return try end.get() }
             }
-            throw XCTSkip("a choice did not finish within 60 s")
         }
     }
 

@@ -4,7 +4,7 @@ import Memory3Model
 /// The generation fields shared by /v1/completions and /v1/chat/completions, read from the
 /// request JSON with OpenAI's names, ranges and defaults (plus llama.cpp's top_k, min_p and
 /// repeat_penalty, and `memory`).
-public struct CompletionParameters: Sendable, Equatable {
+public struct CompletionParameters: Sendable {
     public var model: String
     /// As asked; nil means "up to the configured default, within the context".
     public var maxTokens: Int?
@@ -141,6 +141,13 @@ public struct CompletionParameters: Sendable, Equatable {
                 param: "memory.mode", code: "memory_unavailable")
         }
         return p
+    }
+
+    /// A fresh constraint for one choice (its automaton state is its own), or nil for free text.
+    func makeConstraint(_ table: JSONTokenTable) -> JSONConstraint? {
+        if let grammar = toolGrammar { return JSONConstraint(table: table, grammar: grammar, optional: tools?.choice == .auto) }
+        if let grammar = schemaGrammar { return JSONConstraint(table: table, grammar: grammar) }
+        return jsonObject ? JSONConstraint(table: table) : nil
     }
 
     static func stopStrings(_ o: JSONObject) throws(APIError) -> [String] {

@@ -67,11 +67,7 @@ struct CompletionService: Sendable {
         for index in 0 ..< parameters.n {
             var choice = options
             if let seed = parameters.sampling.seed { choice.sampling.seed = seed &+ UInt64(index) }
-            if parameters.jsonObject { choice.constraint = JSONConstraint(table: engine.jsonTokens.value) }
-            if let grammar = parameters.schemaGrammar { choice.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar) }
-            if let grammar = parameters.toolGrammar {
-                choice.constraint = JSONConstraint(table: engine.jsonTokens.value, grammar: grammar, optional: parameters.tools?.choice == .auto)
-            }
+            choice.constraint = parameters.makeConstraint(engine.jsonTokens.value)
             jobs.append(CompletionJob(prompt: prompt, retrievable: retrievable, options: choice,
                                       memoryMode: parameters.memoryMode, memoryK: parameters.memoryK))
         }
@@ -112,8 +108,7 @@ struct CompletionService: Sendable {
             }
             if outcomes.allSatisfy({ $0 != nil }) {
                 let done = outcomes.compactMap { $0 }
-                record(done[0], ticket: tickets[0], context: context)
-                if done.count > 1 { context.annotate("choices", String(done.count)) }
+                record(done, tickets: tickets, context: context)
                 return .json(reply.whole(done))
             }
             if !cancelledForClient && context.isClientGone {
@@ -174,12 +169,12 @@ struct CompletionService: Sendable {
             }
             if let end = update.end {
                 guard alive else {
-                    if case .success(let outcome) = end { record(outcome, ticket: ticket, context: context) }
+                    if case .success(let outcome) = end { record([outcome], tickets: [ticket], context: context) }
                     return
                 }
                 switch end {
                 case .success(let outcome):
-                    record(outcome, ticket: ticket, context: context)
+                    record([outcome], tickets: [ticket], context: context)
                     if holding, !held.isEmpty {
                         if reply.toolCall(outcome) != nil {
                             for delta in call.take(held) where alive { alive = send(reply.toolCallChunk(delta)) }
@@ -226,13 +221,19 @@ struct CompletionService: Sendable {
         }
     }
 
-    private func record(_ outcome: CompletionOutcome, ticket: GenerationTicket, context: RequestContext) {
+    /// Metrics for every choice; the log line names the first choice's memory and timing, and
+    /// the completion tokens of all.
+    private func record(_ outcomes: [CompletionOutcome], tickets: [GenerationTicket], context: RequestContext) {
+        for (outcome, ticket) in zip(outcomes, tickets) {
+            metrics.recordGeneration(outcome, firstToken: ticket.firstTextAt.map { $0 - context.startedAt })
+        }
+        let outcome = outcomes[0], ticket = tickets[0]
         let firstToken = ticket.firstTextAt.map { $0 - context.startedAt }
-        metrics.recordGeneration(outcome, firstToken: firstToken)
         // The request's log line: what was generated, with which memory, and where time went.
         context.annotate("prompt_tokens", String(outcome.promptTokens))
         context.annotate("cached_tokens", String(outcome.cachedPromptTokens))
-        context.annotate("completion_tokens", String(outcome.completionTokens))
+        context.annotate("completion_tokens", String(outcomes.reduce(0) { $0 + $1.completionTokens }))
+        if outcomes.count > 1 { context.annotate("choices", String(outcomes.count)) }
         context.annotate("finish_reason", finishReasonName(outcome.finishReason))
         context.annotate("memory_mode", outcome.memoryMode.rawValue)
         var used: [Int64] = []

@@ -41,9 +41,6 @@ public final class GenerationScheduler: @unchecked Sendable {
         var lastTokenAt: Double?
         /// Prompt tokens read while at the head of the prefill turn.
         var readAsHead = 0
-        /// The request's other choices (`n`), queued once this one has read the prompt and left
-        /// its key/values for them (or has finished).
-        var siblings: [Waiting] = []
 
         init(ticket: GenerationTicket, sequence: any ServingSequence, backend: any GenerationBackend, kvBytes: Int) {
             self.ticket = ticket
@@ -156,8 +153,8 @@ public final class GenerationScheduler: @unchecked Sendable {
         return try enqueue(first, siblings: Array(jobs.dropFirst()), deadline: deadline, kvBytes: kvBytes, backend: backend)
     }
 
-    /// Siblings of a lead ticket not yet started, by the lead (moved to its `Running` entry
-    /// when it starts).
+    /// A request's other choices (`n`), by its first ticket, until that one has read the
+    /// prompt and left its key/values for them, or ended without running.
     private var heldSiblings: [ObjectIdentifier: [Waiting]] = [:]
 
     /// Queues `siblings` at the head of the queue (their lead read the prompt, or ended).
@@ -183,10 +180,6 @@ public final class GenerationScheduler: @unchecked Sendable {
             var held = false
             for key in heldSiblings.keys where heldSiblings[key]!.contains(where: { $0.ticket === ticket }) {
                 heldSiblings[key]!.removeAll { $0.ticket === ticket }
-                held = true
-            }
-            for r in running where r.siblings.contains(where: { $0.ticket === ticket }) {
-                r.siblings.removeAll { $0.ticket === ticket }
                 held = true
             }
             condition.signal()
@@ -267,17 +260,17 @@ public final class GenerationScheduler: @unchecked Sendable {
 
     private func start(_ w: Waiting) {
         let ticket = w.ticket
-        // Held choices of this request go with it; if it does not run, they run on their own.
-        let siblings = condition.withLock { heldSiblings.removeValue(forKey: ObjectIdentifier(ticket)) ?? [] }
+        // A request's held choices run on their own when its first does not run.
+        let releaseSiblings = { self.release(siblings: self.condition.withLock { self.heldSiblings.removeValue(forKey: ObjectIdentifier(ticket)) ?? [] }) }
         if ticket.isCancelled {
             ticket.finish(.failure(GenerationSkipped.cancelled))
-            release(siblings: siblings)
+            releaseSiblings()
             publishCounts()
             return
         }
         guard ticket.shouldContinue() else {
             ticket.finish(.failure(GenerationSkipped.deadlinePassedInQueue))
-            release(siblings: siblings)
+            releaseSiblings()
             publishCounts()
             return
         }
@@ -285,12 +278,10 @@ public final class GenerationScheduler: @unchecked Sendable {
         if let queued = ticket.startedAt { metrics?.recordQueueWait(queued - ticket.enqueuedAt) }
         do {
             let sequence = try w.backend.start(ticket.job)
-            let entry = Running(ticket: ticket, sequence: sequence, backend: w.backend, kvBytes: w.kvBytes)
-            entry.siblings = siblings
-            condition.withLock { running.append(entry) }
+            condition.withLock { running.append(Running(ticket: ticket, sequence: sequence, backend: w.backend, kvBytes: w.kvBytes)) }
         } catch {
             ticket.finish(.failure(error))
-            release(siblings: siblings)
+            releaseSiblings()
         }
         publishCounts()
     }
@@ -344,14 +335,13 @@ public final class GenerationScheduler: @unchecked Sendable {
             metrics?.recordStep(summary, seconds: now - started, interTokenGaps: gaps)
         }
         // Leads whose prompt is read leave its key/values to their siblings, which start next.
-        // (Siblings are read and taken under the lock: `cancel` may remove one from another thread.)
         let ready = condition.withLock { () -> [(lead: Running, siblings: [Waiting])] in
-            var ready: [(lead: Running, siblings: [Waiting])] = []
-            for r in active where !r.siblings.isEmpty && (!r.sequence.isReadingPrompt || r.sequence.isFinished) {
-                ready.append((r, r.siblings))
-                r.siblings = []
+            guard !heldSiblings.isEmpty else { return [] }
+            return active.compactMap { r in
+                guard !r.sequence.isReadingPrompt || r.sequence.isFinished,
+                      let siblings = heldSiblings.removeValue(forKey: ObjectIdentifier(r.ticket)) else { return nil }
+                return (r, siblings)
             }
-            return ready
         }
         for (lead, siblings) in ready {
             if !lead.sequence.isFinished { lead.backend.share(lead.sequence, copies: siblings.count) }
