@@ -10,6 +10,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case emptyInput
     case memoryShapeMismatch(String)
     case file(GGUFError)
+    /// A sentence encoder's weight file (safetensors) or vocabulary that cannot be used.
+    case invalidWeights(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .emptyInput: return "no tokens to process"
         case .memoryShapeMismatch(let why): return "memory segment does not fit this model: \(why)"
         case .file(let e): return e.description
+        case .invalidWeights(let why): return "invalid encoder weights: \(why)"
         }
     }
 }

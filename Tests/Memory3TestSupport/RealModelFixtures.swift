@@ -25,6 +25,17 @@ public enum TestPaths {
         return gemma3
     }
 
+    /// all-MiniLM-L6-v2's folder (model.safetensors, vocab.txt), the dense retriever's encoder.
+    public static let miniLM = repositoryRoot.appendingPathComponent("models/all-MiniLM-L6-v2").path
+
+    /// The sentence encoder's folder; the test is skipped (with the command that fixes it) when it is missing.
+    public static func requireMiniLM() throws -> String {
+        guard FileManager.default.fileExists(atPath: miniLM + "/model.safetensors") else {
+            throw XCTSkip("models/all-MiniLM-L6-v2 is missing: run `scripts/fetch-model.sh minilm` (or `make test`)")
+        }
+        return miniLM
+    }
+
     /// A fresh temporary folder, removed when the test ends.
     public static func temporaryFolder(_ test: XCTestCase) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-tests-\(UUID().uuidString)")

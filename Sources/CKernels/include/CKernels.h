@@ -142,6 +142,17 @@ void m3_geglu_fp16_table(float *gate, const float *up, size_t n, const float *ta
 /// v <- softmax(v) over n values (in place).
 void m3_softmax(float *v, int n);
 
+/// out[i * out_stride + j] = bias[j] + sum_k x[i * k + kk] * w[j * k + kk], for tokens i in [0, n) and
+/// weight rows j in [j0, j1) (a linear layer with row-major float weights; bias may be NULL). The
+/// result of a token does not depend on n.
+void m3_f32_matmul_nt(const float *x, int n, int k, const float *w, int j0, int j1, const float *bias, float *out, int out_stride);
+
+/// out[r] = sum_d query[d] * rows[r * dim + d], for r in [0, count).
+void m3_i8_dot_rows(const int8_t *query, const int8_t *rows, int count, int dim, int32_t *out);
+
+/// out[r] = the number of differing bits between query and rows[r] (`words` 64-bit words each).
+void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int words, uint16_t *out);
+
 /// A spin-wait hint to the CPU (x86 `pause`), for the worker pool's short waits.
 static inline void m3_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,0 +1,155 @@
+// Dense float and small-integer vector kernels for the sentence encoder and the embedding index:
+// a float matrix product against row-major weights (BERT's linear layers), int8 dot products of
+// one query against many stored rows (the exact scan) and Hamming distances over sign bits (the
+// binary prefilter). Scalar reference + AVX-512 path, picked at run time like the other kernels.
+//
+// Every output is computed with the same order of operations whatever the batch it is part of:
+// one 16-lane accumulator per (token, weight row) and the same horizontal sum, so an embedding does
+// not depend on how many texts were encoded together.
+#include "kernels_internal.h"
+
+#include <math.h>
+
+#if defined(M3_HAVE_X86)
+#include <immintrin.h>
+#define M3_AVX512_DENSE __attribute__((target("avx512f,avx512bw,avx512vl,avx512vpopcntdq,fma")))
+static int has_vpopcnt = -1;
+static int dense_avx512(void) {
+    if (has_vpopcnt < 0) {
+        __builtin_cpu_init();
+        has_vpopcnt = __builtin_cpu_supports("avx512vpopcntdq") ? 1 : 0;
+    }
+    return m3_kernels_level() >= M3_LEVEL_AVX512;
+}
+#endif
+
+static void matmul_nt_scalar(const float *x, int n, int k, const float *w, int j0, int j1, const float *bias, float *out, int out_stride) {
+    for (int i = 0; i < n; i++) {
+        const float *xi = x + (size_t)i * k;
+        for (int j = j0; j < j1; j++) {
+            const float *wj = w + (size_t)j * k;
+            float lanes[16] = {0};
+            int kk = 0;
+            for (; kk + 16 <= k; kk += 16)
+                for (int l = 0; l < 16; l++) lanes[l] = fmaf(xi[kk + l], wj[kk + l], lanes[l]);
+            for (int l = 0; kk + l < k; l++) lanes[l] = fmaf(xi[kk + l], wj[kk + l], lanes[l]);
+            float sum = 0;
+            for (int l = 0; l < 16; l++) sum += lanes[l];
+            out[(size_t)i * out_stride + j] = sum + (bias ? bias[j] : 0.0f);
+        }
+    }
+}
+
+#if defined(M3_HAVE_X86)
+M3_AVX512_DENSE static inline __m512 load_part(const float *p, int kk, int k) {
+    const int left = k - kk;
+    return left >= 16 ? _mm512_loadu_ps(p + kk) : _mm512_maskz_loadu_ps((__mmask16)((1u << left) - 1), p + kk);
+}
+
+M3_AVX512_DENSE static void matmul_nt_avx512(const float *x, int n, int k, const float *w, int j0, int j1, const float *bias, float *out, int out_stride) {
+    int i = 0;
+    // Four tokens per pass over a weight row: each row is read once per four tokens.
+    for (; i + 4 <= n; i += 4) {
+        const float *x0 = x + (size_t)i * k, *x1 = x0 + k, *x2 = x1 + k, *x3 = x2 + k;
+        for (int j = j0; j < j1; j++) {
+            const float *wj = w + (size_t)j * k;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int kk = 0; kk < k; kk += 16) {
+                const __m512 wv = load_part(wj, kk, k);
+                a0 = _mm512_fmadd_ps(load_part(x0, kk, k), wv, a0);
+                a1 = _mm512_fmadd_ps(load_part(x1, kk, k), wv, a1);
+                a2 = _mm512_fmadd_ps(load_part(x2, kk, k), wv, a2);
+                a3 = _mm512_fmadd_ps(load_part(x3, kk, k), wv, a3);
+            }
+            const float b = bias ? bias[j] : 0.0f;
+            out[(size_t)i * out_stride + j] = _mm512_reduce_add_ps(a0) + b;
+            out[(size_t)(i + 1) * out_stride + j] = _mm512_reduce_add_ps(a1) + b;
+            out[(size_t)(i + 2) * out_stride + j] = _mm512_reduce_add_ps(a2) + b;
+            out[(size_t)(i + 3) * out_stride + j] = _mm512_reduce_add_ps(a3) + b;
+        }
+    }
+    for (; i < n; i++) {
+        const float *xi = x + (size_t)i * k;
+        for (int j = j0; j < j1; j++) {
+            const float *wj = w + (size_t)j * k;
+            __m512 a = _mm512_setzero_ps();
+            for (int kk = 0; kk < k; kk += 16) a = _mm512_fmadd_ps(load_part(xi, kk, k), load_part(wj, kk, k), a);
+            out[(size_t)i * out_stride + j] = _mm512_reduce_add_ps(a) + (bias ? bias[j] : 0.0f);
+        }
+    }
+}
+
+M3_AVX512_DENSE static void i8_dot_rows_avx512(const int8_t *query, const int8_t *rows, int count, int dim, int32_t *out) {
+    for (int r = 0; r < count; r++) {
+        const int8_t *row = rows + (size_t)r * dim;
+        __m512i acc = _mm512_setzero_si512();
+        int d = 0;
+        for (; d + 32 <= dim; d += 32) {
+            const __m512i q = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(query + d)));
+            const __m512i v = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(row + d)));
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(q, v));
+        }
+        int32_t sum = _mm512_reduce_add_epi32(acc);
+        for (; d < dim; d++) sum += (int32_t)query[d] * row[d];
+        out[r] = sum;
+    }
+}
+
+M3_AVX512_DENSE static void hamming_rows_avx512(const uint64_t *query, const uint64_t *rows, int count, int words, uint16_t *out) {
+    if (words == 6 && has_vpopcnt) {
+        // 384-bit codes (MiniLM's width): one masked 512-bit load per row.
+        const __m512i q = _mm512_maskz_loadu_epi64(0x3f, query);
+        for (int r = 0; r < count; r++) {
+            const __m512i v = _mm512_maskz_loadu_epi64(0x3f, rows + (size_t)r * 6);
+            out[r] = (uint16_t)_mm512_reduce_add_epi64(_mm512_popcnt_epi64(_mm512_xor_si512(q, v)));
+        }
+        return;
+    }
+    for (int r = 0; r < count; r++) {
+        const uint64_t *row = rows + (size_t)r * words;
+        int bits = 0;
+        for (int w = 0; w < words; w++) bits += __builtin_popcountll(query[w] ^ row[w]);
+        out[r] = (uint16_t)bits;
+    }
+}
+#endif
+
+void m3_f32_matmul_nt(const float *x, int n, int k, const float *w, int j0, int j1, const float *bias, float *out, int out_stride) {
+#if defined(M3_HAVE_X86)
+    if (dense_avx512()) {
+        matmul_nt_avx512(x, n, k, w, j0, j1, bias, out, out_stride);
+        return;
+    }
+#endif
+    matmul_nt_scalar(x, n, k, w, j0, j1, bias, out, out_stride);
+}
+
+void m3_i8_dot_rows(const int8_t *query, const int8_t *rows, int count, int dim, int32_t *out) {
+#if defined(M3_HAVE_X86)
+    if (dense_avx512()) {
+        i8_dot_rows_avx512(query, rows, count, dim, out);
+        return;
+    }
+#endif
+    for (int r = 0; r < count; r++) {
+        const int8_t *row = rows + (size_t)r * dim;
+        int32_t sum = 0;
+        for (int d = 0; d < dim; d++) sum += (int32_t)query[d] * row[d];
+        out[r] = sum;
+    }
+}
+
+void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int words, uint16_t *out) {
+#if defined(M3_HAVE_X86)
+    if (dense_avx512()) {
+        hamming_rows_avx512(query, rows, count, words, out);
+        return;
+    }
+#endif
+    for (int r = 0; r < count; r++) {
+        const uint64_t *row = rows + (size_t)r * words;
+        int bits = 0;
+        for (int w = 0; w < words; w++) bits += __builtin_popcountll(query[w] ^ row[w]);
+        out[r] = (uint16_t)bits;
+    }
+}

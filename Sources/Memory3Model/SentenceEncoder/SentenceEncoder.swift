@@ -1,0 +1,193 @@
+import CKernels
+import Foundation
+import Tokenizer
+
+/// A BERT sentence encoder (all-MiniLM-L6-v2 and its kind): WordPiece tokens through the encoder
+/// layers in float32, the last layer's states averaged over the tokens and scaled to unit length,
+/// as sentence-transformers' mean pooling + Normalize does. Used for dense retrieval: one vector per
+/// reference at ingest and one per query chunk at each memory swap.
+///
+/// Each text is encoded alone (no padding), so its vector does not depend on the texts beside it.
+public final class SentenceEncoder: Sendable {
+    public struct Config: Sendable, Equatable {
+        public var hiddenSize = 384
+        public var layers = 6
+        public var heads = 12
+        public var intermediateSize = 1536
+        public var vocabularySize = 30522
+        public var maxPositions = 512
+        public var typeVocabularySize = 2
+        public var layerNormEpsilon: Float = 1e-12
+        /// Longest input in tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length).
+        public var maxTokens = 256
+
+        public init() {}
+    }
+
+    struct Linear: Sendable {
+        let weight: [Float]  // [out, in], row-major
+        let bias: [Float]
+        var inputs: Int { weight.count / bias.count }
+        var outputs: Int { bias.count }
+    }
+
+    struct Norm: Sendable {
+        let weight: [Float]
+        let bias: [Float]
+    }
+
+    struct Layer: Sendable {
+        let query, key, value, attentionOutput: Linear
+        let attentionNorm: Norm
+        let intermediate, output: Linear
+        let outputNorm: Norm
+    }
+
+    public let config: Config
+    public let tokenizer: WordPieceTokenizer
+    /// Names this encoder's vectors in the store (the model's name and its weights' digest), so
+    /// that vectors of another encoder are never compared with its own.
+    public let name: String
+    public let threads: Int
+    let wordEmbeddings, positionEmbeddings, typeEmbeddings: [Float]
+    let embeddingNorm: Norm
+    let layers: [Layer]
+
+    public var dimensions: Int { config.hiddenSize }
+
+    /// Loads a sentence-transformers folder: `model.safetensors` and `vocab.txt`.
+    public convenience init(folder: String, name: String, config: Config = Config(), threads: Int = 1) throws {
+        let weights = try SafetensorsFile(path: folder + "/model.safetensors")
+        let tokenizer = try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt")
+        try self.init(weights: weights, tokenizer: tokenizer, name: name, config: config, threads: threads)
+    }
+
+    public init(weights: SafetensorsFile, tokenizer: WordPieceTokenizer, name: String, config: Config = Config(), threads: Int = 1) throws {
+        let h = config.hiddenSize
+        guard config.heads > 0, h % config.heads == 0 else { throw ModelError.invalidConfig("hidden size \(h) is not a multiple of \(config.heads) heads") }
+        func linear(_ prefix: String, _ outputs: Int, _ inputs: Int) throws -> Linear {
+            Linear(weight: try weights.tensor(prefix + ".weight", shape: [outputs, inputs]), bias: try weights.tensor(prefix + ".bias", shape: [outputs]))
+        }
+        func norm(_ prefix: String) throws -> Norm {
+            Norm(weight: try weights.tensor(prefix + ".weight", shape: [h]), bias: try weights.tensor(prefix + ".bias", shape: [h]))
+        }
+        // Some exports prefix every tensor with "bert." (BertModel inside a task model).
+        let root = weights.tensors["embeddings.word_embeddings.weight"] == nil && weights.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+        self.wordEmbeddings = try weights.tensor(root + "embeddings.word_embeddings.weight", shape: [config.vocabularySize, h])
+        self.positionEmbeddings = try weights.tensor(root + "embeddings.position_embeddings.weight", shape: [config.maxPositions, h])
+        self.typeEmbeddings = try weights.tensor(root + "embeddings.token_type_embeddings.weight", shape: [config.typeVocabularySize, h])
+        self.embeddingNorm = try norm(root + "embeddings.LayerNorm")
+        self.layers = try (0 ..< config.layers).map { i in
+            let p = root + "encoder.layer.\(i)."
+            return Layer(query: try linear(p + "attention.self.query", h, h), key: try linear(p + "attention.self.key", h, h),
+                         value: try linear(p + "attention.self.value", h, h), attentionOutput: try linear(p + "attention.output.dense", h, h),
+                         attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                         intermediate: try linear(p + "intermediate.dense", config.intermediateSize, h),
+                         output: try linear(p + "output.dense", h, config.intermediateSize), outputNorm: try norm(p + "output.LayerNorm"))
+        }
+        guard tokenizer.vocabulary.count <= config.vocabularySize else {
+            throw ModelError.invalidWeights("the vocabulary has \(tokenizer.vocabulary.count) tokens, the embeddings \(config.vocabularySize)")
+        }
+        guard config.maxTokens >= 2, config.maxTokens <= config.maxPositions else {
+            throw ModelError.invalidConfig("maxTokens \(config.maxTokens) must be in 2...\(config.maxPositions)")
+        }
+        self.config = config
+        self.tokenizer = tokenizer
+        self.name = name
+        self.threads = max(1, threads)
+    }
+
+    /// The unit-length embeddings of `texts`, each encoded alone.
+    public func embed(_ texts: [String]) -> [[Float]] { texts.map(embed) }
+
+    /// The unit-length embedding of `text` (its first `config.maxTokens` - 2 word pieces).
+    public func embed(_ text: String) -> [Float] {
+        embed(tokens: tokenizer.encode(text, maxTokens: config.maxTokens))
+    }
+
+    /// The unit-length embedding of WordPiece `tokens` ([CLS] ... [SEP] included).
+    public func embed(tokens: [Int]) -> [Float] {
+        let n = tokens.count, h = config.hiddenSize
+        var x = [Float](repeating: 0, count: n * h)
+        for (i, token) in tokens.enumerated() {
+            let t = min(max(token, 0), config.vocabularySize - 1)
+            for d in 0 ..< h {
+                x[i * h + d] = wordEmbeddings[t * h + d] + positionEmbeddings[i * h + d] + typeEmbeddings[d]
+            }
+        }
+        layerNorm(&x, embeddingNorm, rows: n)
+        for layer in layers { apply(layer, to: &x, rows: n) }
+        var mean = [Double](repeating: 0, count: h)
+        for i in 0 ..< n { for d in 0 ..< h { mean[d] += Double(x[i * h + d]) } }
+        let length = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard length > 0 else { return [Float](repeating: 0, count: h) }
+        return mean.map { Float($0 / length) }
+    }
+
+    private func apply(_ layer: Layer, to x: inout [Float], rows n: Int) {
+        let h = config.hiddenSize, heads = config.heads, dh = h / heads
+        let q = matmul(x, rows: n, layer.query), k = matmul(x, rows: n, layer.key), v = matmul(x, rows: n, layer.value)
+        var context = [Float](repeating: 0, count: n * h)
+        let scale = 1 / Float(dh).squareRoot()
+        var scores = [Float](repeating: 0, count: n)
+        for head in 0 ..< heads {
+            let o = head * dh
+            for i in 0 ..< n {
+                for j in 0 ..< n {
+                    var s: Float = 0
+                    for d in 0 ..< dh { s += q[i * h + o + d] * k[j * h + o + d] }
+                    scores[j] = s * scale
+                }
+                scores.withUnsafeMutableBufferPointer { m3_softmax($0.baseAddress, Int32(n)) }
+                for j in 0 ..< n {
+                    let w = scores[j]
+                    for d in 0 ..< dh { context[i * h + o + d] += w * v[j * h + o + d] }
+                }
+            }
+        }
+        var attended = matmul(context, rows: n, layer.attentionOutput)
+        for i in attended.indices { attended[i] += x[i] }
+        layerNorm(&attended, layer.attentionNorm, rows: n)
+        var inner = matmul(attended, rows: n, layer.intermediate)
+        for i in inner.indices { inner[i] = 0.5 * inner[i] * (1 + erff(inner[i] * Float(0.5).squareRoot())) }
+        var out = matmul(inner, rows: n, layer.output)
+        for i in out.indices { out[i] += attended[i] }
+        layerNorm(&out, layer.outputNorm, rows: n)
+        x = out
+    }
+
+    /// x [rows, in] times the layer's weight transposed, plus its bias: [rows, out]. Output rows of
+    /// the weight are split across threads; each token's result is the same however split.
+    private func matmul(_ x: [Float], rows n: Int, _ linear: Linear) -> [Float] {
+        let outputs = linear.outputs, inputs = linear.inputs
+        var out = [Float](repeating: 0, count: n * outputs)
+        x.withUnsafeBufferPointer { xp in
+            linear.weight.withUnsafeBufferPointer { wp in
+                linear.bias.withUnsafeBufferPointer { bp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        let (xa, wa, ba) = (xp.baseAddress, wp.baseAddress, bp.baseAddress)
+                        nonisolated(unsafe) let oa = op.baseAddress
+                        Parallel.forChunks(of: outputs, threads: threads, minimumChunk: 16) { range in
+                            m3_f32_matmul_nt(xa, Int32(n), Int32(inputs), wa, Int32(range.lowerBound), Int32(range.upperBound), ba, oa, Int32(outputs))
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    private func layerNorm(_ x: inout [Float], _ norm: Norm, rows n: Int) {
+        let h = config.hiddenSize
+        for i in 0 ..< n {
+            var mean: Float = 0
+            for d in 0 ..< h { mean += x[i * h + d] }
+            mean /= Float(h)
+            var variance: Float = 0
+            for d in 0 ..< h { let c = x[i * h + d] - mean; variance += c * c }
+            variance /= Float(h)
+            let inverse = 1 / (variance + config.layerNormEpsilon).squareRoot()
+            for d in 0 ..< h { x[i * h + d] = (x[i * h + d] - mean) * inverse * norm.weight[d] + norm.bias[d] }
+        }
+    }
+}
