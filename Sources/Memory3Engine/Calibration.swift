@@ -38,7 +38,7 @@ public struct Calibration {
         var counted = [0, 0]
         for (q, question) in set.questions.enumerated() {
             guard let gold = referenceIds[question.ref] else { throw MemoryEngineError.missingReference(Int64(question.ref)) }
-            var ids = try source.retrieve(question.prompt, limit: k).map(\.referenceId)
+            var ids = try source.retrieve(question.prompt, limit: k, retriever: policy.retriever).map(\.referenceId)
             if !ids.contains(gold) {
                 if ids.count == k { ids.removeLast() }
                 ids.append(gold)

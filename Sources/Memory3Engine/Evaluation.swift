@@ -99,7 +99,7 @@ public struct Evaluation {
             }
             let (lp, _) = try questionGenerator.continuationLogProbability(prompt: prompt, continuation: answer, mode: mode)
             logProbabilities += lp
-            let hits = try questionSource.retrieve(question.prompt, limit: k)
+            let hits = try questionSource.retrieve(question.prompt, limit: k, retriever: generator.policy.retriever)
             if hits.contains(where: { $0.referenceId == gold }) { recalled += 1 }
             progress(i + 1, set.questions.count)
         }
@@ -116,8 +116,8 @@ struct SwappedSource: MemorySource {
     let base: MemorySource
     let gold: Int64
 
-    func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
-        var hits = try base.retrieve(query, limit: limit)
+    func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
+        var hits = try base.retrieve(query, limit: limit, retriever: retriever)
         guard let g = hits.firstIndex(where: { $0.referenceId == gold }),
               let d = hits.indices.filter({ $0 != g }).max(by: { hits[$0].score < hits[$1].score }) else { return hits }
         let (goldScore, distractorScore) = (hits[g].score, hits[d].score)
@@ -136,7 +136,7 @@ struct GoldOnlySource: MemorySource {
     let base: MemorySource
     let gold: Int64
 
-    func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
+    func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
         guard limit > 0 else { return [] }
         // The document id only labels chunk records, which an eval does not read.
         return [RetrievedReference(referenceId: gold, documentId: 0, score: 1)]

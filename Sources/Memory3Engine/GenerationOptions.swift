@@ -101,12 +101,16 @@ public struct GenerationRequest: Sendable {
     public var memoryMode: MemoryMode
     /// Memories retrieved per 64-token chunk.
     public var memoryK: Int
+    /// The retriever (nil: the memory source's default).
+    public var memoryRetriever: RetrieverKind?
 
-    public init(prompt: [Int], retrievable: [Bool]? = nil, options: GenerationOptions, memoryMode: MemoryMode = .off, memoryK: Int = 5) {
+    public init(prompt: [Int], retrievable: [Bool]? = nil, options: GenerationOptions, memoryMode: MemoryMode = .off, memoryK: Int = 5,
+                memoryRetriever: RetrieverKind? = nil) {
         self.prompt = prompt
         self.retrievable = retrievable
         self.options = options
         self.memoryMode = memoryMode
         self.memoryK = memoryK
+        self.memoryRetriever = memoryRetriever
     }
 }

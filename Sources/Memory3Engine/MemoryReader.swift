@@ -76,7 +76,7 @@ final class MemoryReader: ContextReader {
 
     /// The retriever's hits for `query` after the policy's filters.
     func hits(for query: String) throws -> [RetrievedReference] {
-        var hits = query.isEmpty ? [] : try source.retrieve(query, limit: policy.memoriesPerChunk)
+        var hits = query.isEmpty ? [] : try source.retrieve(query, limit: policy.memoriesPerChunk, retriever: policy.retriever)
         if let minimum = policy.minimumScore { hits = hits.filter { $0.score >= minimum } }
         if let ratio = policy.gateRatio, let best = hits.first?.score, best > 0 {
             hits = hits.filter { $0.score >= ratio * best }

@@ -25,6 +25,8 @@ public struct MemoryReadingPolicy: Sendable, Codable, Equatable {
     public var memoryInterval = 64
     /// Memories retrieved per chunk.
     public var memoriesPerChunk = 5
+    /// How they are retrieved (nil: the memory source's default).
+    public var retriever: RetrieverKind?
     /// RoPE position of the first context token; memories sit below it at their own positions.
     public var contextOffset = 512
     /// Attention-logit bias added to every memory but the first-ranked one (0 = plain

@@ -9,9 +9,9 @@ public final class PromptCache: Sendable {
     enum ReadKind: Hashable, Sendable {
         /// No memory (off and text modes): keys from position 0.
         case plain
-        /// Explicit memory with k memories per chunk: keys from the policy's context offset, and
-        /// each chunk's values depend on the memories it read.
-        case explicit(k: Int)
+        /// Explicit memory with k memories per chunk by a retriever (nil: the source's default): keys
+        /// from the policy's context offset, and each chunk's values depend on the memories it read.
+        case explicit(k: Int, retriever: RetrieverKind?)
     }
 
     struct Entry: @unchecked Sendable {

@@ -75,7 +75,7 @@ public final class SequenceBatcher: @unchecked Sendable {
         guard generatedFed >= 0, generatedFed <= sequence.result.tokens.count else { return }
         let tokens = Array(sequence.prompt.prefix(sequence.promptRead)) + sequence.result.tokens.prefix(generatedFed)
         let memory = sequence.reader as? MemoryReader
-        promptCache.put(memory == nil ? .plain : .explicit(k: sequence.request.memoryK), cache: cache, tokens: tokens,
+        promptCache.put(memory == nil ? .plain : .explicit(k: sequence.request.memoryK, retriever: sequence.request.memoryRetriever), cache: cache, tokens: tokens,
                         readings: memory?.readings ?? [])
     }
 
@@ -90,7 +90,7 @@ public final class SequenceBatcher: @unchecked Sendable {
         for _ in 0 ..< copies {
             let copy = model.makeCache(capacity: tokens.count, positionOffset: sequence.cache.positionOffset)
             copy.copyPrefix(of: sequence.cache, tokens: tokens.count)
-            promptCache.put(memory == nil ? .plain : .explicit(k: sequence.request.memoryK), cache: copy, tokens: tokens,
+            promptCache.put(memory == nil ? .plain : .explicit(k: sequence.request.memoryK, retriever: sequence.request.memoryRetriever), cache: copy, tokens: tokens,
                             readings: memory?.readings ?? [])
         }
     }
@@ -209,6 +209,7 @@ public final class SequenceBatcher: @unchecked Sendable {
         let extra = max(request.options.maxTokens, 0)
         var policy = self.policy
         policy.memoriesPerChunk = request.memoryK
+        if let retriever = request.memoryRetriever { policy.retriever = retriever }
         switch (request.memoryMode, source) {
         case (.off, _), (_, nil):
             let capacity = min(prompt.count + extra, limit)
@@ -222,7 +223,7 @@ public final class SequenceBatcher: @unchecked Sendable {
             var kept: [Int] = []
             for (i, t) in prompt.enumerated() where (request.retrievable?[i] ?? true) && !tokenizer.isControl(t) { kept.append(t) }
             let query = tokenizer.decode(kept)
-            let hits = query.isEmpty ? [] : try source.retrieve(query, limit: policy.memoriesPerChunk)
+            let hits = query.isEmpty ? [] : try source.retrieve(query, limit: policy.memoriesPerChunk, retriever: policy.retriever)
             let texts = try hits.map { try source.text(for: $0.referenceId) }
             var context = texts.isEmpty ? [] : tokenizer.encode(texts.joined(separator: "\n\n") + "\n\n", parseSpecial: false, addBOS: false)
             var prompt = prompt
@@ -255,7 +256,7 @@ public final class SequenceBatcher: @unchecked Sendable {
             }
             return Plan(prompt: prompt, retrievable: request.retrievable,
                         reader: MemoryReader(tokenizer: tokenizer, source: source, policy: policy),
-                        capacity: max(capacity, prompt.count), kind: .explicit(k: request.memoryK))
+                        capacity: max(capacity, prompt.count), kind: .explicit(k: request.memoryK, retriever: request.memoryRetriever))
         }
     }
 

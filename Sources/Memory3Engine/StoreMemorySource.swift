@@ -2,25 +2,81 @@ import Foundation
 import Memory3Memory
 import MemoryStore
 
-/// Memories from the SQLite store: BM25 retrieval over reference text, memory blobs decoded
-/// (and checked against the model's fingerprint) on first use and kept in an LRU cache.
+/// Memories from the SQLite store: retrieval over reference text (BM25, dense or hybrid; see
+/// `RetrieverKind`), memory blobs decoded (and checked against the model's fingerprint) on first
+/// use and kept in an LRU cache.
 public final class StoreMemorySource: MemorySource, @unchecked Sendable {
     public let store: MemoryStore
     public let profile: String
     public let modelFingerprint: String
+    /// The sentence encoder; nil: BM25 only.
+    public let dense: DenseRetrieval?
+    /// The store's vectors of that encoder, in memory.
+    public let index: EmbeddingIndex?
+    /// The retriever a request gets when it names none.
+    public let defaultRetriever: RetrieverKind
+    public let hybrid: HybridRanking
+    /// Retrieval returns only references with a memory of this profile (nil: any reference, for
+    /// measuring retrieval alone on a store of text).
+    private let memoryFilter: String?
     private let cache: LRUCache<Int64, EncodedMemory>
 
-    public init(store: MemoryStore, profile: String = "dense", modelFingerprint: String, cacheBytes: Int = 256 << 20) {
+    public init(store: MemoryStore, profile: String = "dense", modelFingerprint: String, cacheBytes: Int = 256 << 20,
+                dense: DenseRetrieval? = nil, defaultRetriever: RetrieverKind? = nil, hybrid: HybridRanking = HybridRanking(),
+                requiresMemory: Bool = true) {
         self.store = store
         self.profile = profile
+        self.memoryFilter = requiresMemory ? profile : nil
         self.modelFingerprint = modelFingerprint
         self.cache = LRUCache(budgetBytes: cacheBytes)
+        self.dense = dense
+        self.index = dense.map { EmbeddingIndex(encoder: $0.encoder.name, dimensions: $0.encoder.dimensions) }
+        self.defaultRetriever = defaultRetriever ?? (dense == nil ? .bm25 : .hybrid)
+        self.hybrid = hybrid
     }
 
-    public func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
-        try store.search(query, limit: limit, profile: profile).map {
-            RetrievedReference(referenceId: $0.referenceId, documentId: $0.documentId, score: $0.score)
+    /// The retrievers this source can run (dense and hybrid need the encoder).
+    public var availableRetrievers: [RetrieverKind] { dense == nil ? [.bm25] : RetrieverKind.allCases }
+
+    public func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
+        let kind = retriever ?? defaultRetriever
+        guard limit > 0 else { return [] }
+        guard kind == .bm25 || dense != nil else { throw MemoryEngineError.retrieverUnavailable(kind.rawValue) }
+        switch kind {
+        case .bm25:
+            return try store.search(query, limit: limit, profile: memoryFilter).map {
+                RetrievedReference(referenceId: $0.referenceId, documentId: $0.documentId, score: $0.score, bm25Score: $0.score)
+            }
+        case .dense:
+            let nearest = try denseCandidates(query, count: limit).nearest
+            let allowed = try store.retrievableReferences(nearest.map(\.referenceId), profile: memoryFilter)
+            return nearest.compactMap { hit in
+                allowed[hit.referenceId].map { RetrievedReference(referenceId: hit.referenceId, documentId: $0, score: hit.cosine, cosine: hit.cosine) }
+            }.prefix(limit).map { $0 }
+        case .hybrid:
+            let lexical = try store.search(query, limit: hybrid.candidates, profile: memoryFilter)
+            let (vector, nearest) = try denseCandidates(query, count: hybrid.candidates)
+            let allowed = try store.retrievableReferences(nearest.map(\.referenceId), profile: memoryFilter)
+            var documents = allowed
+            for hit in lexical { documents[hit.referenceId] = hit.documentId }
+            let fused = hybrid.fuse(bm25: lexical.map { (id: $0.referenceId, score: $0.score) },
+                                    dense: nearest.filter { allowed[$0.referenceId] != nil }.map { (id: $0.referenceId, cosine: $0.cosine) },
+                                    cosine: { self.index?.cosine(vector, referenceId: $0) })
+            return fused.prefix(limit).compactMap { hit in
+                documents[hit.referenceId].map {
+                    RetrievedReference(referenceId: hit.referenceId, documentId: $0, score: hit.score, bm25Score: hit.bm25, cosine: hit.cosine)
+                }
+            }
         }
+    }
+
+    /// The query's embedding and the index's nearest vectors, with room for ones that retrieval
+    /// may not return (staged or deleted references, another profile).
+    private func denseCandidates(_ query: String, count: Int) throws -> (vector: [Float], nearest: [(referenceId: Int64, cosine: Double)]) {
+        guard let dense, let index else { return ([], []) }
+        try index.refresh(from: store)
+        let vector = dense.encoder.embed(query)
+        return (vector, index.nearest(vector, count: count * 2 + 16))
     }
 
     public func memory(for referenceId: Int64) throws -> EncodedMemory {

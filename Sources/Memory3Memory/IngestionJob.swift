@@ -144,7 +144,8 @@ public final class IngestionJob: @unchecked Sendable {
             throw IngestFileError.memoryTooLarge(references: plan.count, estimatedBytes: estimate,
                                                  limit: pipeline.options.maxDocumentMemoryBytes)
         }
-        batch.append(NewReference(ordinal: chunk.ordinal, text: chunk.text, tokenCount: chunk.tokenCount, memories: encoded.memories))
+        batch.append(NewReference(ordinal: chunk.ordinal, text: chunk.text, tokenCount: chunk.tokenCount, memories: encoded.memories,
+                                  embedding: pipeline.embedding?(chunk.text)))
         next += 1
         progress.referencesDone = next
         progress.tokensDone += chunk.tokenCount

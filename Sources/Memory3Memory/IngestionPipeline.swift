@@ -39,23 +39,26 @@ public final class IngestionPipeline: Sendable {
     public let options: IngestOptions
     /// This process, as the owner of the ingestions it carries (see `MemoryStore.claimIngestion`).
     public let owner: String
+    /// Each reference's dense embedding, stored with it (nil: none, BM25 retrieval only).
+    public let embedding: (@Sendable (String) -> StoredEmbedding)?
 
     public init(store: MemoryStore, encoding: any ReferenceEncoding, tokenizer: Tokenizer, options: IngestOptions = IngestOptions(),
-                owner: String = IngestionOwner.current) {
+                owner: String = IngestionOwner.current, embedding: (@Sendable (String) -> StoredEmbedding)? = nil) {
         self.store = store
         self.encoding = encoding
         self.options = options
         self.owner = owner
+        self.embedding = embedding
         self.chunker = ReferenceChunker(tokenizer: tokenizer, maxReferenceTokens: options.maxReferenceTokens)
     }
 
     /// The model encodes with `encoder`, written with the options' codec and compression level.
     public convenience init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions(),
-                            owner: String = IngestionOwner.current) {
+                            owner: String = IngestionOwner.current, embedding: (@Sendable (String) -> StoredEmbedding)? = nil) {
         self.init(store: store,
                   encoding: ModelReferenceEncoding(encoder: encoder, codec: options.codec, fingerprint: fingerprint,
                                                    compressionLevel: options.compressionLevel),
-                  tokenizer: encoder.tokenizer, options: options, owner: owner)
+                  tokenizer: encoder.tokenizer, options: options, owner: owner, embedding: embedding)
     }
 
     /// Why `input` cannot be ingested (too large, not text), checked before anything is written.

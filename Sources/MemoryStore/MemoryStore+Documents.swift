@@ -189,6 +189,9 @@ extension MemoryStore {
                     : error.message
                 throw MemoryStoreError.invalidDocument("reference \(reference.ordinal): \(detail)")
             }
+            if let embedding = reference.embedding {
+                try Self.putEmbedding(embedding, referenceId: referenceId, in: database)
+            }
             for memory in reference.memories {
                 do {
                     try insertMemory.bind([.integer(referenceId), .text(memory.profile), .text(memory.codec), .blob(memory.blob)])

@@ -288,6 +288,7 @@ public final class MemoryStore: @unchecked Sendable {
                 ("tokens", "SELECT coalesce(sum(token_count), 0) FROM document_references"),
                 ("memories", "SELECT count(*) FROM memories"),
                 ("memory_bytes", "SELECT coalesce(sum(length(blob)), 0) FROM memories"),
+                ("embeddings", "SELECT count(*) FROM reference_embeddings"),
             ]
             for (name, query) in recount {
                 let kept = try database.scalarInt("SELECT value FROM store_counts WHERE name = ?", [.text(name)])

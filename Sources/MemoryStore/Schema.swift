@@ -184,5 +184,32 @@ enum Schema {
             "ALTER TABLE ingestions ADD COLUMN owner TEXT",
             "ALTER TABLE ingestions ADD COLUMN heartbeat REAL",
         ],
+        // v6: one dense embedding per reference, for dense and hybrid retrieval: int8 components
+        // times `scale` (a unit vector, so a dot product is a cosine), written by `encoder` (vectors
+        // of another encoder are never compared with this one's). `id` grows with every write (a
+        // re-embedded reference gets a new row), so that a reader's in-memory index picks up new
+        // rows by `id > last`; the kept count tells it when rows went away (reload).
+        [
+            """
+            CREATE TABLE reference_embeddings (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                reference_id INTEGER NOT NULL UNIQUE REFERENCES document_references(id) ON DELETE CASCADE,
+                encoder TEXT NOT NULL,
+                scale REAL NOT NULL,
+                vector BLOB NOT NULL
+            )
+            """,
+            "INSERT INTO store_counts (name, value) VALUES ('embeddings', 0)",
+            """
+            CREATE TRIGGER embeddings_count_insert AFTER INSERT ON reference_embeddings BEGIN
+                UPDATE store_counts SET value = value + 1 WHERE name = 'embeddings';
+            END
+            """,
+            """
+            CREATE TRIGGER embeddings_count_delete AFTER DELETE ON reference_embeddings BEGIN
+                UPDATE store_counts SET value = value - 1 WHERE name = 'embeddings';
+            END
+            """,
+        ],
     ]
 }

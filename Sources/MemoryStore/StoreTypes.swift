@@ -32,13 +32,45 @@ public struct NewReference: Sendable, Equatable {
     public var text: String
     public var tokenCount: Int
     public var memories: [NewMemory]
+    /// The reference's dense embedding, when an encoder is configured.
+    public var embedding: StoredEmbedding?
 
-    public init(ordinal: Int, text: String, tokenCount: Int, memories: [NewMemory]) {
+    public init(ordinal: Int, text: String, tokenCount: Int, memories: [NewMemory], embedding: StoredEmbedding? = nil) {
         self.ordinal = ordinal
         self.text = text
         self.tokenCount = tokenCount
         self.memories = memories
+        self.embedding = embedding
     }
+}
+
+/// A dense embedding as stored: int8 components times `scale` (see `Schema` v6).
+public struct StoredEmbedding: Sendable, Equatable {
+    /// The encoder that wrote it (its name and weights' digest).
+    public var encoder: String
+    public var scale: Float
+    public var components: [Int8]
+
+    public init(encoder: String, scale: Float, components: [Int8]) {
+        self.encoder = encoder
+        self.scale = scale
+        self.components = components
+    }
+
+    /// `vector` quantized to int8 with one scale (largest magnitude -> 127).
+    public init(encoder: String, vector: [Float]) {
+        let largest = vector.reduce(Float(0)) { max($0, abs($1)) }
+        let scale = largest > 0 ? largest / 127 : 1
+        self.init(encoder: encoder, scale: scale, components: vector.map { Int8(max(-127, min(127, ($0 / scale).rounded()))) })
+    }
+}
+
+/// One stored embedding row, as an index loads it.
+public struct EmbeddingRow: Sendable, Equatable {
+    /// Grows with every write (see `Schema` v6).
+    public var rowId: Int64
+    public var referenceId: Int64
+    public var embedding: StoredEmbedding
 }
 
 /// An encoded memory: the blob a codec wrote for one reference under one profile.

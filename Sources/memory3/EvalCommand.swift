@@ -17,6 +17,7 @@ struct EvalCommand: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var retrieverOptions: RetrieverOptions
 
     @Option(help: "The eval set (JSON).")
     var set: String
@@ -74,7 +75,8 @@ struct EvalCommand: ParsableCommand {
         if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
         let (model, tokenizer, _) = try modelOptions.load()
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
-                                        profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec), verbose: true)
+                                        profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec),
+                                        dense: try retrieverOptions.loadDense(threads: model.threads), retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
 
         var policy = MemoryReadingPolicy.defaults(for: model.config)

@@ -14,7 +14,7 @@ struct EvalStore {
     let fingerprint: String
 
     static func build(set: EvalSet, model: any DecoderModel, tokenizer: Tokenizer, profile: MemoryProfile,
-                      codec: MemoryCodec, verbose: Bool) throws -> EvalStore {
+                      codec: MemoryCodec, dense: DenseRetrieval? = nil, retriever: RetrieverKind? = nil, verbose: Bool) throws -> EvalStore {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-eval-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try MemoryStore(path: directory.appendingPathComponent("eval.sqlite").path)
@@ -23,7 +23,9 @@ struct EvalStore {
         let started = Date()
         var options = IngestOptions()
         options.codec = codec
-        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options)
+        var embedding: (@Sendable (String) -> StoredEmbedding)?
+        if let dense { embedding = { dense.storedEmbedding($0) } }
+        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options, embedding: embedding)
         let ids = try Evaluation.buildStore(set, pipeline: pipeline) { done, total in
             if verbose { stderrLine("\rencoding references \(done)/\(total)", newline: done == total) }
         }
@@ -31,7 +33,8 @@ struct EvalStore {
             stderrLine(String(format: "encoded %d references in %.1f s (%@, %@)", ids.count,
                               Date().timeIntervalSince(started), profile.name, codec.name))
         }
-        let source = StoreMemorySource(store: store, profile: profile.name, modelFingerprint: fingerprint)
+        let source = StoreMemorySource(store: store, profile: profile.name, modelFingerprint: fingerprint, dense: dense, defaultRetriever: retriever)
+        if verbose { stderrLine("retriever: \(source.defaultRetriever.rawValue)" + (dense.map { " (encoder \($0.encoder.name))" } ?? "")) }
         return EvalStore(directory: directory, store: store, source: source, referenceIds: ids, fingerprint: fingerprint)
     }
 

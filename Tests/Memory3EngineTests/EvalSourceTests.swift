@@ -7,7 +7,7 @@ import XCTest
 final class EvalSourceTests: XCTestCase {
     struct ScriptedSource: MemorySource {
         let hits: [RetrievedReference]
-        func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] { Array(hits.prefix(limit)) }
+        func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] { Array(hits.prefix(limit)) }
         func memory(for referenceId: Int64) throws -> EncodedMemory { throw MemoryEngineError.missingReference(referenceId) }
         func text(for referenceId: Int64) throws -> String { "text of \(referenceId)" }
     }

@@ -42,7 +42,7 @@ final class FakeMemorySource: MemorySource, @unchecked Sendable {
 
     var queries: [String] { log.withLock { $0 } }
 
-    func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
+    func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
         let call = log.withLock { log -> Int in
             log.append(query)
             return log.count - 1

@@ -29,7 +29,7 @@ final class MemoryModeTests: XCTestCase {
             self.memories = memories
         }
 
-        func retrieve(_ query: String, limit: Int) throws -> [RetrievedReference] {
+        func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
             Array([RetrievedReference(referenceId: 1, documentId: 10, score: 2.5),
                    RetrievedReference(referenceId: 2, documentId: 20, score: 1.0)].prefix(limit))
         }
