@@ -17,7 +17,7 @@ help:
 	@echo "make serve          fetch the model, build, calibrate once, serve on 127.0.0.1:8080 (knowledge/ ingested on first start)"
 	@echo "make test           fetch the model if missing, then swift test"
 	@echo "make run            fetch the model, build, and answer PROMPT (chat, no server)"
-	@echo "make model          fetch MODEL (smollm2: SmolLM2-135M-Instruct Q4_1; gemma3-270m: Gemma 3 270M Q4_K_M) into models/"
+	@echo "make model          fetch MODEL (smollm2: SmolLM2-135M-Instruct Q4_1; gemma3-270m: Gemma 3 270M Q4_K_M) and the retrieval encoder into models/"
 	@echo "make build          release build: $(BIN)"
 	@echo "make calibrate      find the model's retrieval head on config/calibration-set.json (written beside the model)"
 	@echo "make bench          memory3 vs llama.cpp, side by side (A/B pairs, threads 1 and 2)"
@@ -43,8 +43,10 @@ run: model build
 	$(BIN) generate --model $(MODEL_FILE) --chat --prompt "$(PROMPT)" --max-tokens 128
 
 # Fetch the model into models/ (idempotent, verifies size and sha256); a path is used as it is.
+# The sentence encoder of hybrid retrieval (all-MiniLM-L6-v2) comes with every model.
 model:
 	@if [ -n "$(MODEL_FILE_$(MODEL))" ]; then ./scripts/fetch-model.sh $(MODEL); else [ -f "$(MODEL)" ] || { echo "no model file $(MODEL)"; exit 1; }; fi
+	@./scripts/fetch-model.sh minilm
 
 build:
 	swift build -c release
@@ -53,6 +55,7 @@ build:
 test: fixtures
 	./scripts/fetch-model.sh smollm2
 	./scripts/fetch-model.sh gemma3-270m
+	./scripts/fetch-model.sh minilm
 	swift test
 
 # The tiny architecture models the agreement tests read (not in git: written, then checked

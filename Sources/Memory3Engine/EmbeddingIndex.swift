@@ -53,6 +53,15 @@ public final class EmbeddingIndex: @unchecked Sendable {
         }
     }
 
+    /// Adds rows as `refresh` does (rows in row id order), for an index built without a store
+    /// (tests, benchmarks).
+    public func load(_ rows: [EmbeddingRow]) {
+        lock.withLock {
+            for row in rows { add(row) }
+            if let last = rows.last { lastRowId = max(lastRowId, last.rowId) }
+        }
+    }
+
     private func clear() {
         referenceIds = []
         scales = []

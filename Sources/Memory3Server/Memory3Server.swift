@@ -74,7 +74,7 @@ public final class Memory3Server: Sendable {
         router.add(Route("POST", "/v1/chat/completions") { request throws(APIError) in try completions.handle(request, kind: .chat) })
         let documents = DocumentRoutes(
             store: { state.store.withLock { $0 } }, ingestion: ingestion,
-            profile: { state.memorySource.withLock { $0?.profile } },
+            source: { state.memorySource.withLock { $0 } },
             defaultK: configuration.defaultMemoryK, maxK: configuration.maxMemoryK)
         for route in documents.routes() { router.add(route) }
 

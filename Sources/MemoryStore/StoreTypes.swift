@@ -71,6 +71,12 @@ public struct EmbeddingRow: Sendable, Equatable {
     public var rowId: Int64
     public var referenceId: Int64
     public var embedding: StoredEmbedding
+
+    public init(rowId: Int64, referenceId: Int64, embedding: StoredEmbedding) {
+        self.rowId = rowId
+        self.referenceId = referenceId
+        self.embedding = embedding
+    }
 }
 
 /// An encoded memory: the blob a codec wrote for one reference under one profile.

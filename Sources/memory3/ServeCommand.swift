@@ -129,11 +129,20 @@ struct ServeCommand: ParsableCommand {
         var source: StoreMemorySource?
         var policy = MemoryReadingPolicy.defaults(for: model.config)
         if let dbPath = settings.databasePath {
+            let dense: DenseRetrieval?
+            switch loadEncoder(settings, threads: model.threads, log: log) {
+            case .success(let loaded): dense = loaded
+            case .failure(let problem):
+                failStart(server, problem.description)
+                return
+            }
             do {
                 try FileManager.default.createDirectory(at: URL(fileURLWithPath: dbPath).deletingLastPathComponent(), withIntermediateDirectories: true)
                 let store = try MemoryStore(path: dbPath)
                 let fingerprint = ModelFingerprint.of(file)
-                source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint)
+                source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint,
+                                           dense: dense, defaultRetriever: settings.memoryRetriever)
+                log.event("retriever: \(source!.defaultRetriever.rawValue)" + (dense.map { " (sentence encoder \($0.encoder.name))" } ?? ""))
                 policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
                 let statistics = try? store.counts()
@@ -142,7 +151,13 @@ struct ServeCommand: ParsableCommand {
                 var ingestOptions = IngestOptions()
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
-                server.setIngestion(IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions))
+                var embedding: (@Sendable (String) -> StoredEmbedding)?
+                if let dense {
+                    embedding = { dense.storedEmbedding($0) }
+                    backfillEmbeddings(dense, store: store, log: log)
+                }
+                server.setIngestion(IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions,
+                                                      embedding: embedding))
                 if statistics?.documents == 0, let folder = settings.knowledgeDirectory {
                     seedKnowledge(from: folder, into: server, store: store)
                 }
@@ -171,6 +186,43 @@ struct ServeCommand: ParsableCommand {
             log.event("try: curl \(base)/v1/chat/completions -H 'Content-Type: application/json' "
                       + #"-d '{"messages":[{"role":"user","content":"What is explicit memory?"}]}'"#)
         }
+    }
+
+    struct StartProblem: Error, CustomStringConvertible { let description: String }
+
+    /// The sentence encoder for dense and hybrid retrieval: loaded when configured and present; a
+    /// missing one is an error only when the retriever was asked for explicitly (else BM25, logged).
+    static func loadEncoder(_ settings: ServerConfiguration, threads: Int, log: RequestLog) -> Result<DenseRetrieval?, StartProblem> {
+        guard settings.memoryRetriever != .bm25 else { return .success(nil) }
+        let folder = settings.encoderPath
+        guard let folder, FileManager.default.fileExists(atPath: folder + "/model.safetensors") else {
+            if let kind = settings.memoryRetriever {
+                return .failure(StartProblem(description: "memory.retriever '\(kind.rawValue)' needs the sentence encoder, which is not at '\(folder ?? "(none)")'; "
+                                             + "run `scripts/fetch-model.sh minilm`"))
+            }
+            if let folder { log.event("no sentence encoder at \(folder)/ (scripts/fetch-model.sh minilm): retrieval is bm25 only") }
+            return .success(nil)
+        }
+        do {
+            return .success(try DenseRetrieval.load(folder: folder, threads: threads))
+        } catch {
+            return .failure(StartProblem(description: "cannot load the sentence encoder in '\(folder)': \(error)"))
+        }
+    }
+
+    /// Embeds, in the background, the references stored before dense retrieval was set up (until
+    /// then dense and hybrid retrieval do not see them; BM25 does).
+    static func backfillEmbeddings(_ dense: DenseRetrieval, store: MemoryStore, log: RequestLog) {
+        let thread = Thread {
+            let started = Date()
+            do {
+                let done = try dense.backfill(store)
+                if done > 0 { log.event(String(format: "embedded %d stored references for dense retrieval in %.1f s", done, Date().timeIntervalSince(started))) }
+            } catch {
+                log.event("embedding stored references stopped: \(error)")
+            }
+        }
+        thread.start()
     }
 
     /// Queues the default knowledge base (an empty store's first start, nothing pending) and logs

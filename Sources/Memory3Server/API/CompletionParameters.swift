@@ -14,6 +14,8 @@ public struct CompletionParameters: Sendable {
     public var includeUsage = false
     public var memoryMode = MemoryMode.off
     public var memoryK = 5
+    /// nil: the server's default retriever.
+    public var memoryRetriever: RetrieverKind?
     public var user: String?
     /// `ignore_eos` (llama.cpp, vLLM): generate through end-of-generation tokens, to max_tokens.
     public var ignoreEOS = false
@@ -47,6 +49,21 @@ public struct CompletionParameters: Sendable {
         public var defaultMemoryK: Int
         public var maxMemoryK: Int
         public var memoryAvailable: Bool
+        public var retrievers: [RetrieverKind] = [.bm25]
+    }
+
+    /// A retriever named in a request: one of `available`, or a 400 that says which exist.
+    static func retriever(_ name: String?, available: [RetrieverKind], param: String) throws(APIError) -> RetrieverKind? {
+        guard let name else { return nil }
+        let names = RetrieverKind.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+        guard let kind = RetrieverKind(rawValue: name) else {
+            throw .invalidRequest("'\(param)' must be one of \(names), not \"\(name)\"", param: param)
+        }
+        guard available.contains(kind) else {
+            throw .invalidRequest("the '\(name)' retriever is not available on this server: it has no sentence encoder "
+                                  + "(models/all-MiniLM-L6-v2; scripts/fetch-model.sh minilm); use \"bm25\"", param: param, code: "retriever_unavailable")
+        }
+        return kind
     }
 
     public static func parse(_ o: JSONObject, chat: Bool, context c: Context) throws(APIError) -> CompletionParameters {
@@ -134,6 +151,7 @@ public struct CompletionParameters: Sendable {
                 p.memoryMode = parsed
             }
             p.memoryK = try memory.int("k", in: 1...c.maxMemoryK) ?? p.memoryK
+            p.memoryRetriever = try Self.retriever(memory.string("retriever"), available: c.retrievers, param: "memory.retriever")
         }
         if p.memoryMode != .off && !c.memoryAvailable {
             throw .invalidRequest(

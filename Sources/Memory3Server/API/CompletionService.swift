@@ -23,7 +23,7 @@ struct CompletionService: Sendable {
             maxTokensLimit: min(configuration.maxTokensLimit, engine.contextLength),
             defaultMemoryMode: engine.memoryAvailable ? configuration.defaultMemoryMode : .off,
             defaultMemoryK: configuration.defaultMemoryK, maxMemoryK: configuration.maxMemoryK,
-            memoryAvailable: engine.memoryAvailable)
+            memoryAvailable: engine.memoryAvailable, retrievers: engine.retrievers)
         let parameters = try CompletionParameters.parse(object, chat: kind == .chat, context: parameterContext)
 
         var prompt: [Int]
@@ -69,7 +69,8 @@ struct CompletionService: Sendable {
             if let seed = parameters.sampling.seed { choice.sampling.seed = seed &+ UInt64(index) }
             choice.constraint = parameters.makeConstraint(engine.jsonTokens.value)
             jobs.append(CompletionJob(prompt: prompt, retrievable: retrievable, options: choice,
-                                      memoryMode: parameters.memoryMode, memoryK: parameters.memoryK))
+                                      memoryMode: parameters.memoryMode, memoryK: parameters.memoryK,
+                                      memoryRetriever: parameters.memoryRetriever))
         }
         // The other choices start from the first one's prompt key/values.
         let tickets = try scheduler.submit(choices: jobs, deadline: deadline, kvBytes: kvBytes, backend: engine.backend)

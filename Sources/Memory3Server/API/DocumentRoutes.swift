@@ -8,8 +8,9 @@ import MemoryStore
 struct DocumentRoutes: Sendable {
     let store: @Sendable () -> MemoryStore?
     let ingestion: IngestionService
-    /// The memory profile whose memories generation reads (retrieval inspection filters on it).
-    let profile: @Sendable () -> String?
+    /// Generation's memory source (retrieval inspection runs its retrievers and filters on its
+    /// profile); nil while the model loads (then /v1/retrieve runs BM25 over every reference).
+    let source: @Sendable () -> StoreMemorySource?
     let defaultK: Int
     let maxK: Int
 
@@ -67,6 +68,9 @@ struct DocumentRoutes: Sendable {
         let reference_id: Int64
         let document_id: Int64
         let score: Double
+        /// The parts of the score: BM25's (nil when BM25 did not find it) and the cosine (dense, hybrid).
+        let bm25_score: Double?
+        let cosine: Double?
         let text: String?
         let document_title: String?
     }
@@ -75,6 +79,7 @@ struct DocumentRoutes: Sendable {
         let object = "list"
         let query: String
         let k: Int
+        let retriever: String
         let data: [Hit]
     }
 
@@ -183,8 +188,25 @@ struct DocumentRoutes: Sendable {
         }
         let k = try body.int("k", in: 1...maxK) ?? defaultK
         let withText = try body.bool("include_text") ?? true
-        let profile = profile()
-        let hits = try Self.storeCall { () throws(MemoryStoreError) in try store.search(query, limit: k, profile: profile) }
+        let source = source()
+        let retriever = try CompletionParameters.retriever(try body.string("retriever"), available: source?.availableRetrievers ?? [.bm25],
+                                                           param: "retriever")
+        let hits: [RetrievedReference]
+        let used: RetrieverKind
+        if let source {
+            used = retriever ?? source.defaultRetriever
+            do {
+                hits = try source.retrieve(query, limit: k, retriever: used)
+            } catch let error as MemoryStoreError {
+                throw Self.apiError(error)
+            } catch {
+                throw .internalError("\(error)")
+            }
+        } else {
+            used = .bm25
+            hits = try Self.storeCall { () throws(MemoryStoreError) in try store.search(query, limit: k) }
+                .map { RetrievedReference(referenceId: $0.referenceId, documentId: $0.documentId, score: $0.score, bm25Score: $0.score) }
+        }
         var titles: [Int64: String] = [:]
         var data: [Hit] = []
         for (rank, hit) in hits.enumerated() {
@@ -196,9 +218,9 @@ struct DocumentRoutes: Sendable {
                 titles[hit.documentId] = try Self.storeCall { () throws(MemoryStoreError) in try store.document(id: hit.documentId)?.summary.title }
             }
             data.append(Hit(rank: rank, reference_id: hit.referenceId, document_id: hit.documentId, score: hit.score,
-                            text: text, document_title: titles[hit.documentId]))
+                            bm25_score: hit.bm25Score, cosine: hit.cosine, text: text, document_title: titles[hit.documentId]))
         }
-        return .json(Retrieval(query: query, k: k, data: data))
+        return .json(Retrieval(query: query, k: k, retriever: used.rawValue, data: data))
     }
 
     static func documentID(_ request: RouteRequest) throws(APIError) -> Int64 {

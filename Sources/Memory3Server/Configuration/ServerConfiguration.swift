@@ -49,6 +49,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxMemoryK = 32
     /// The memory profile whose memories generation reads (the one documents were ingested with).
     public var memoryProfile = "dense"
+    /// How references are retrieved when a request names no retriever; nil: hybrid when the
+    /// sentence encoder is present, else bm25.
+    public var memoryRetriever: RetrieverKind?
+    /// The sentence encoder's folder (dense and hybrid retrieval); nil: none, BM25 only.
+    public var encoderPath: String? = "models/all-MiniLM-L6-v2"
     /// Documents (.md, .markdown, .txt) ingested when the knowledge base is empty; nil: none.
     public var knowledgeDirectory: String? = "knowledge"
     /// Uploaded documents that may wait for encoding (429 beyond).
@@ -101,7 +106,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
                        "default_max_tokens", "max_tokens_limit"],
         "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir",
-                   "max_document_memory_mb"],
+                   "max_document_memory_mb", "retriever", "encoder"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
         "log": ["requests", "format"],
@@ -177,6 +182,13 @@ public struct ServerConfiguration: Sendable, Equatable {
             defaultMemoryK = try m.int("default_k", in: 1...256) ?? defaultMemoryK
             maxMemoryK = try m.int("max_k", in: 1...256) ?? maxMemoryK
             memoryProfile = try m.string("profile") ?? memoryProfile
+            if let retriever = try m.string("retriever") {
+                guard let kind = RetrieverKind(rawValue: retriever) else {
+                    throw .invalidRequest("'memory.retriever' must be bm25, dense or hybrid")
+                }
+                memoryRetriever = kind
+            }
+            if m.fields["encoder"] == .null { encoderPath = nil } else { encoderPath = try m.string("encoder") ?? encoderPath }
             if m.fields["knowledge_dir"] == .null { knowledgeDirectory = nil } else {
                 knowledgeDirectory = try m.string("knowledge_dir") ?? knowledgeDirectory
             }

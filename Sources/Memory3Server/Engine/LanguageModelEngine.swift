@@ -19,6 +19,8 @@ public struct LanguageModelEngine: Sendable {
     /// Whether the engine can read memories (a knowledge base is open); if not, modes other
     /// than "off" answer 400.
     public let memoryAvailable: Bool
+    /// The retrievers a request may name (dense and hybrid need the sentence encoder).
+    public let retrievers: [RetrieverKind]
     /// Key/value bytes one context token takes (sizes the default slot count); 0 when unknown.
     public let kvBytesPerToken: Int
     public let backend: any GenerationBackend
@@ -29,8 +31,10 @@ public struct LanguageModelEngine: Sendable {
 
     public init(modelID: String, aliases: Set<String> = [], tokenizer: Tokenizer, chatTemplate: ChatTemplate?,
                 chatTemplateProblem: String? = nil, contextLength: Int, memoryAvailable: Bool = false,
-                kvBytesPerToken: Int = 0, backend: any GenerationBackend, embedder: HiddenStateEmbedder? = nil) {
+                kvBytesPerToken: Int = 0, backend: any GenerationBackend, embedder: HiddenStateEmbedder? = nil,
+                retrievers: [RetrieverKind] = [.bm25]) {
         self.embedder = embedder
+        self.retrievers = retrievers
         self.jsonTokens = LazyJSONTokenTable(tokenizer: tokenizer)
         self.modelID = modelID
         self.aliases = aliases
@@ -60,7 +64,8 @@ public struct LanguageModelEngine: Sendable {
         self.init(modelID: modelID, aliases: aliases, tokenizer: tokenizer, chatTemplate: template,
                   chatTemplateProblem: problem, contextLength: model.config.contextLength,
                   memoryAvailable: memorySource != nil, kvBytesPerToken: model.config.kvBytesPerToken,
-                  backend: ModelBackend(batcher: batcher), embedder: HiddenStateEmbedder(model: model, tokenizer: tokenizer))
+                  backend: ModelBackend(batcher: batcher), embedder: HiddenStateEmbedder(model: model, tokenizer: tokenizer),
+                  retrievers: (memorySource as? StoreMemorySource)?.availableRetrievers ?? [.bm25])
     }
 
     /// Whether `name` names this model.
