@@ -1,4 +1,4 @@
-.PHONY: browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
+.PHONY: retrieval bench-retrieval browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off)"
 	@echo "make bench-serve    1/4/8/16 concurrent streams: memory3 serve vs llama.cpp's server (-np N), memory off and explicit"
 	@echo "make quality        the explicit-memory quality bars on the public eval sets"
+	@echo "make retrieval      recall@1/@5 of bm25, dense and hybrid retrieval on the public eval sets (no model)"
+	@echo "make bench-retrieval  retrieval latency p50/p99, build time and disk size at 10k, 100k and 1M synthetic references"
 	@echo "make client-tests   the official openai client, curl and prometheus_client against memory3 serve"
 	@echo "make deploy-check   hadolint, kubernetes-validate and systemd-analyze on deploy/"
 	@echo "make crash-test     kill -9 the server 20 times during ingestion and streams: nothing answered 202 may be lost"
@@ -88,6 +90,13 @@ bench-memory: model build
 
 bench-serve: model build
 	python3 scripts/bench-serve.py
+
+retrieval: build
+	./scripts/check-retrieval.sh
+
+bench-retrieval: build
+	./scripts/fetch-model.sh minilm
+	$(BIN) bench-retrieval --references 10000,100000,1000000
 
 quality: model build
 	./scripts/check-memory-quality.sh

@@ -20,7 +20,9 @@ def body(schema, required=True, ctype="application/json", extra=None):
     return {"required": required, "content": content}
 obj = lambda props, req=(): {"type": "object", "properties": props, **({"required": list(req)} if req else {})}
 S = {"type": "string"}; I = {"type": "integer"}; B = {"type": "boolean"}; N = {"type": "number"}
-memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "k": {"type": "integer", "minimum": 1}})
+retriever = {"type": "string", "enum": ["bm25", "dense", "hybrid"],
+             "description": "bm25 (full-text), dense (all-MiniLM-L6-v2 cosine), hybrid (0.5 BM25 score over the best + 0.5 cosine); default: the server's memory.retriever"}
+memory = obj({"mode": {"type": "string", "enum": ["explicit", "text", "off"]}, "k": {"type": "integer", "minimum": 1}, "retriever": retriever})
 common_gen = {"model": S, "max_tokens": I, "temperature": N, "top_p": N, "top_k": I, "min_p": N,
               "frequency_penalty": N, "presence_penalty": N, "seed": I, "stop": {"oneOf": [S, {"type": "array", "items": S}]},
               "stream": B, "stream_options": obj({"include_usage": B}), "memory": memory, "ignore_eos": B, "user": S,
@@ -85,8 +87,12 @@ paths = {
     "delete": {"summary": "Delete a document, or cancel a pending ingestion", "parameters": [id_param],
                "responses": {"200": resp("deleted or cancelled", {"type": "object"}), "401": err, "404": err, "409": err, "507": err}}},
   "/v1/retrieve": {"post": {"summary": "What the retriever would pick for a query",
-                            "requestBody": body(obj({"query": S, "k": I, "include_text": B}, ["query"])),
-                            "responses": {"200": resp("ranked references", obj({"object": S, "query": S, "k": I, "data": {"type": "array", "items": {"type": "object"}}})), "400": err, "401": err, "503": err}}},
+                            "requestBody": body(obj({"query": S, "k": I, "include_text": B, "retriever": retriever}, ["query"])),
+                            "responses": {"200": resp("ranked references", obj({"object": S, "query": S, "k": I, "retriever": S, "data": {"type": "array", "items": obj({
+                                "rank": I, "reference_id": I, "document_id": I, "score": N,
+                                "bm25_score": {"type": ["number", "null"], "description": "BM25's score (null: BM25 did not find it)"},
+                                "cosine": {"type": ["number", "null"], "description": "the embedding cosine (dense, hybrid)"},
+                                "text": S, "document_title": S})}})), "400": err, "401": err, "503": err}}},
   "/v1/embeddings": {"post": {"summary": "Embeddings from the model's hidden states (mean of the final-normed states over the tokens, BOS left out, unit length)",
                               "requestBody": body(obj({"input": {"oneOf": [S, {"type": "array", "items": S}, {"type": "array", "items": I},
                                                                            {"type": "array", "items": {"type": "array", "items": I}}]},

@@ -23,14 +23,14 @@ public final class StoreMemorySource: MemorySource, @unchecked Sendable {
 
     public init(store: MemoryStore, profile: String = "dense", modelFingerprint: String, cacheBytes: Int = 256 << 20,
                 dense: DenseRetrieval? = nil, defaultRetriever: RetrieverKind? = nil, hybrid: HybridRanking = HybridRanking(),
-                requiresMemory: Bool = true) {
+                requiresMemory: Bool = true, index: EmbeddingIndex? = nil) {
         self.store = store
         self.profile = profile
         self.memoryFilter = requiresMemory ? profile : nil
         self.modelFingerprint = modelFingerprint
         self.cache = LRUCache(budgetBytes: cacheBytes)
         self.dense = dense
-        self.index = dense.map { EmbeddingIndex(encoder: $0.encoder.name, dimensions: $0.encoder.dimensions) }
+        self.index = index ?? dense.map { EmbeddingIndex(encoder: $0.encoder.name, dimensions: $0.encoder.dimensions) }
         self.defaultRetriever = defaultRetriever ?? (dense == nil ? .bm25 : .hybrid)
         self.hybrid = hybrid
     }
@@ -40,28 +40,36 @@ public final class StoreMemorySource: MemorySource, @unchecked Sendable {
 
     public func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
         let kind = retriever ?? defaultRetriever
+        guard kind == .bm25 || (dense != nil && index != nil) else { throw MemoryEngineError.retrieverUnavailable(kind.rawValue) }
+        let vector = kind == .bm25 || limit <= 0 ? nil : dense?.encoder.embed(query)
+        return try retrieve(query, vector: vector, limit: limit, retriever: kind)
+    }
+
+    /// Retrieval with the query's embedding already made (`vector`, unit length; needed by dense
+    /// and hybrid). Benchmarks time the search apart from the encoder this way.
+    public func retrieve(_ query: String, vector: [Float]?, limit: Int, retriever kind: RetrieverKind) throws -> [RetrievedReference] {
         guard limit > 0 else { return [] }
-        guard kind == .bm25 || dense != nil else { throw MemoryEngineError.retrieverUnavailable(kind.rawValue) }
+        guard kind == .bm25 || index != nil else { throw MemoryEngineError.retrieverUnavailable(kind.rawValue) }
         switch kind {
         case .bm25:
             return try store.search(query, limit: limit, profile: memoryFilter).map {
                 RetrievedReference(referenceId: $0.referenceId, documentId: $0.documentId, score: $0.score, bm25Score: $0.score)
             }
         case .dense:
-            let nearest = try denseCandidates(query, count: limit).nearest
+            let nearest = try denseCandidates(vector, count: limit)
             let allowed = try store.retrievableReferences(nearest.map(\.referenceId), profile: memoryFilter)
             return nearest.compactMap { hit in
                 allowed[hit.referenceId].map { RetrievedReference(referenceId: hit.referenceId, documentId: $0, score: hit.cosine, cosine: hit.cosine) }
             }.prefix(limit).map { $0 }
         case .hybrid:
             let lexical = try store.search(query, limit: hybrid.candidates, profile: memoryFilter)
-            let (vector, nearest) = try denseCandidates(query, count: hybrid.candidates)
+            let nearest = try denseCandidates(vector, count: hybrid.candidates)
             let allowed = try store.retrievableReferences(nearest.map(\.referenceId), profile: memoryFilter)
             var documents = allowed
             for hit in lexical { documents[hit.referenceId] = hit.documentId }
             let fused = hybrid.fuse(bm25: lexical.map { (id: $0.referenceId, score: $0.score) },
                                     dense: nearest.filter { allowed[$0.referenceId] != nil }.map { (id: $0.referenceId, cosine: $0.cosine) },
-                                    cosine: { self.index?.cosine(vector, referenceId: $0) })
+                                    cosine: { id in vector.flatMap { self.index?.cosine($0, referenceId: id) } })
             return fused.prefix(limit).compactMap { hit in
                 documents[hit.referenceId].map {
                     RetrievedReference(referenceId: hit.referenceId, documentId: $0, score: hit.score, bm25Score: hit.bm25, cosine: hit.cosine)
@@ -70,13 +78,12 @@ public final class StoreMemorySource: MemorySource, @unchecked Sendable {
         }
     }
 
-    /// The query's embedding and the index's nearest vectors, with room for ones that retrieval
-    /// may not return (staged or deleted references, another profile).
-    private func denseCandidates(_ query: String, count: Int) throws -> (vector: [Float], nearest: [(referenceId: Int64, cosine: Double)]) {
-        guard let dense, let index else { return ([], []) }
+    /// The index's nearest vectors to the query's, with room for ones that retrieval may not
+    /// return (staged or deleted references, another profile).
+    private func denseCandidates(_ vector: [Float]?, count: Int) throws -> [(referenceId: Int64, cosine: Double)] {
+        guard let index, let vector else { return [] }
         try index.refresh(from: store)
-        let vector = dense.encoder.embed(query)
-        return (vector, index.nearest(vector, count: count * 2 + 16))
+        return index.nearest(vector, count: count * 2 + 16)
     }
 
     public func memory(for referenceId: Int64) throws -> EncodedMemory {

@@ -6,7 +6,20 @@ extension MemoryStore {
     /// `SearchQuery`); text without words returns no hits. With `profile`, only references that have
     /// a memory of that profile are returned.
     public func search(_ text: String, limit: Int, profile: String? = nil) throws(MemoryStoreError) -> [SearchHit] {
-        guard limit > 0, let expression = SearchQuery.matchExpression(for: text) else { return [] }
+        guard limit > 0 else { return [] }
+        var words = SearchQuery.words(in: text)
+        let references = try counts().references
+        if references > SearchQuery.pruneAbove {
+            words = try withDatabase { database in
+                try SearchQuery.pruned(words, references: references, cache: documentFrequencies) { word, cap in
+                    // Counting stops past the cap: a common word's whole posting list is never read.
+                    Int(try database.scalarInt("SELECT count(*) FROM (SELECT rowid FROM reference_fts WHERE reference_fts MATCH ? LIMIT ?)",
+                                               [.text(SearchQuery.quoted(word)), .integer(Int64(cap))]) ?? 0)
+                }
+            }
+        }
+        guard !words.isEmpty else { return [] }
+        let expression = words.map(SearchQuery.quoted).joined(separator: " OR ")
         let profileFilter = profile == nil ? "" : """
             AND EXISTS (SELECT 1 FROM memories m WHERE m.reference_id = r.id AND m.profile = ?3)
             """
@@ -63,6 +76,17 @@ extension MemoryStore {
                     return blobs
                 }
             }
+        }
+    }
+}
+
+extension MemoryStore {
+    /// Merges the full-text index's segments into one (FTS5 `optimize`). Each batch of inserted
+    /// references adds a segment, and a query looks every query word up in every segment, so a store
+    /// filled in many small batches searches slower until merged.
+    public func optimizeSearchIndex() throws(MemoryStoreError) {
+        try withDatabase(writing: true) { database in
+            try database.execute("INSERT INTO reference_fts(reference_fts) VALUES ('optimize')")
         }
     }
 }

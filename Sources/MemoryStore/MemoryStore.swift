@@ -23,6 +23,8 @@ public final class MemoryStore: @unchecked Sendable {
     /// Guards `database`; every access to the connection happens while holding it.
     private let lock = NSLock()
     private var database: Database?
+    /// How many references each query word is in, as last counted (see `SearchQuery.pruned`).
+    let documentFrequencies = DocumentFrequencyCache()
 
     /// Page size of a new store: larger pages mean fewer overflow pages per memory blob (a dense
     /// int8 memory of a 128-token reference is ~1.5 MB).

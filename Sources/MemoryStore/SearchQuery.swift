@@ -37,6 +37,50 @@ enum SearchQuery {
         return words
     }
 
+    /// Stores up to this many references search with every word of the query; larger ones prune.
+    /// (BM25's cost is in the rows that match: FTS5 computes bm25() for every matching row before
+    /// it can sort, about 1.5 us each, so a 64-word OR query on 100k references took 300 ms.)
+    static let pruneAbove = 2_000
+    /// Words in more than this share of the references are dropped from a query on a large store.
+    static let commonShare = 0.02
+    /// The most words a query keeps on a large store (the rarest ones), and the most references
+    /// they may be in together (what the query reads).
+    static let maximumPrunedWords = 24
+    static let postingBudget = 2_000
+
+    /// The words worth searching for on a store of `references` references: the cost of an OR query
+    /// grows with the references each word is in, and BM25 gives a word in many references almost no
+    /// weight (its IDF is near 0), so words in over `commonShare` of the references are dropped and the
+    /// rarest kept, at most `maximumPrunedWords` of them and `postingBudget` references in all.
+    /// Measured with `memory3 bench-retrieval` (docs/retrieval.md): at 100k synthetic references a
+    /// 64-word query went from 300 ms to 6 ms (p50), its reference still first 99% of the time.
+    /// `frequency` counts the references a word is in, up to a cap (past it the word is too common
+    /// anyway); counts are cached (`cache`) until the store grows by a tenth.
+    static func pruned(_ words: [String], references: Int, cache: DocumentFrequencyCache,
+                       frequency: (_ word: String, _ cap: Int) throws -> Int) throws -> [String] {
+        // Counts above the common share only need to be known as "too common".
+        let cap = Int(commonShare * Double(references)) + 1
+        var counted: [(word: String, frequency: Int)] = []
+        for word in words {
+            let n: Int
+            if let known = cache.frequency(of: word, references: references) {
+                n = known
+            } else {
+                n = try frequency(word, cap)
+                cache.record(word, frequency: n, references: references)
+            }
+            if n > 0, Double(n) <= commonShare * Double(references) { counted.append((word, n)) }
+        }
+        var kept: [String] = []
+        var postings = 0
+        for entry in counted.sorted(by: { $0.frequency != $1.frequency ? $0.frequency < $1.frequency : $0.word < $1.word }) {
+            guard kept.count < maximumPrunedWords, kept.isEmpty || postings + entry.frequency <= postingBudget else { break }
+            kept.append(entry.word)
+            postings += entry.frequency
+        }
+        return kept
+    }
+
     /// The MATCH expression for `text`, or nil when it has no words.
     static func matchExpression(for text: String) -> String? {
         let words = words(in: text)
@@ -58,6 +102,28 @@ enum SearchQuery {
             return true
         default:
             return false
+        }
+    }
+}
+
+/// Document frequencies of query words, counted once and reused until the store has grown (or
+/// shrunk) by a tenth since; bounded (cleared when full).
+final class DocumentFrequencyCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (frequency: Int, references: Int)] = [:]
+    static let capacity = 200_000
+
+    func frequency(of word: String, references: Int) -> Int? {
+        lock.withLock {
+            guard let entry = entries[word], abs(references - entry.references) * 10 <= entry.references else { return nil }
+            return entry.frequency
+        }
+    }
+
+    func record(_ word: String, frequency: Int, references: Int) {
+        lock.withLock {
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[word] = (frequency, references)
         }
     }
 }

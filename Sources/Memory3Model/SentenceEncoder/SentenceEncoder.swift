@@ -125,26 +125,8 @@ public final class SentenceEncoder: Sendable {
     }
 
     private func apply(_ layer: Layer, to x: inout [Float], rows n: Int) {
-        let h = config.hiddenSize, heads = config.heads, dh = h / heads
         let q = matmul(x, rows: n, layer.query), k = matmul(x, rows: n, layer.key), v = matmul(x, rows: n, layer.value)
-        var context = [Float](repeating: 0, count: n * h)
-        let scale = 1 / Float(dh).squareRoot()
-        var scores = [Float](repeating: 0, count: n)
-        for head in 0 ..< heads {
-            let o = head * dh
-            for i in 0 ..< n {
-                for j in 0 ..< n {
-                    var s: Float = 0
-                    for d in 0 ..< dh { s += q[i * h + o + d] * k[j * h + o + d] }
-                    scores[j] = s * scale
-                }
-                scores.withUnsafeMutableBufferPointer { m3_softmax($0.baseAddress, Int32(n)) }
-                for j in 0 ..< n {
-                    let w = scores[j]
-                    for d in 0 ..< dh { context[i * h + o + d] += w * v[j * h + o + d] }
-                }
-            }
-        }
+        let context = attend(q: q, k: k, v: v, rows: n)
         var attended = matmul(context, rows: n, layer.attentionOutput)
         for i in attended.indices { attended[i] += x[i] }
         layerNorm(&attended, layer.attentionNorm, rows: n)
@@ -154,6 +136,36 @@ public final class SentenceEncoder: Sendable {
         for i in out.indices { out[i] += attended[i] }
         layerNorm(&out, layer.outputNorm, rows: n)
         x = out
+    }
+
+    /// Multi-head self-attention over all rows (no mask: every text is encoded alone, unpadded).
+    /// Per head, the scores and the weighted values are two float matrix products in the C kernel.
+    private func attend(q: [Float], k: [Float], v: [Float], rows n: Int) -> [Float] {
+        let h = config.hiddenSize, heads = config.heads, dh = h / heads
+        let scale = 1 / Float(dh).squareRoot()
+        var context = [Float](repeating: 0, count: n * h)
+        var qh = [Float](repeating: 0, count: n * dh), kh = qh, vt = qh
+        var scores = [Float](repeating: 0, count: n * n)
+        var out = [Float](repeating: 0, count: n * dh)
+        for head in 0 ..< heads {
+            let o = head * dh
+            for i in 0 ..< n {
+                for d in 0 ..< dh {
+                    qh[i * dh + d] = q[i * h + o + d] * scale
+                    kh[i * dh + d] = k[i * h + o + d]
+                    vt[d * n + i] = v[i * h + o + d]
+                }
+            }
+            m3_f32_matmul_nt(qh, Int32(n), Int32(dh), kh, 0, Int32(n), nil, &scores, Int32(n))
+            scores.withUnsafeMutableBufferPointer { p in
+                for i in 0 ..< n { m3_softmax(p.baseAddress! + i * n, Int32(n)) }
+            }
+            m3_f32_matmul_nt(scores, Int32(n), Int32(n), vt, 0, Int32(dh), nil, &out, Int32(dh))
+            for i in 0 ..< n {
+                for d in 0 ..< dh { context[i * h + o + d] = out[i * dh + d] }
+            }
+        }
+        return context
     }
 
     /// x [rows, in] times the layer's weight transposed, plus its bias: [rows, out]. Output rows of

@@ -455,6 +455,15 @@ enum OpenAPIDocument {
              "off"
             ],
             "type": "string"
+           },
+           "retriever": {
+            "description": "bm25 (full-text), dense (all-MiniLM-L6-v2 cosine), hybrid (0.5 BM25 score over the best + 0.5 cosine); default: the server's memory.retriever",
+            "enum": [
+             "bm25",
+             "dense",
+             "hybrid"
+            ],
+            "type": "string"
            }
           },
           "type": "object"
@@ -787,6 +796,15 @@ enum OpenAPIDocument {
              "explicit",
              "text",
              "off"
+            ],
+            "type": "string"
+           },
+           "retriever": {
+            "description": "bm25 (full-text), dense (all-MiniLM-L6-v2 cosine), hybrid (0.5 BM25 score over the best + 0.5 cosine); default: the server's memory.retriever",
+            "enum": [
+             "bm25",
+             "dense",
+             "hybrid"
             ],
             "type": "string"
            }
@@ -1519,6 +1537,15 @@ enum OpenAPIDocument {
          },
          "query": {
           "type": "string"
+         },
+         "retriever": {
+          "description": "bm25 (full-text), dense (all-MiniLM-L6-v2 cosine), hybrid (0.5 BM25 score over the best + 0.5 cosine); default: the server's memory.retriever",
+          "enum": [
+           "bm25",
+           "dense",
+           "hybrid"
+          ],
+          "type": "string"
          }
         },
         "required": [
@@ -1538,6 +1565,40 @@ enum OpenAPIDocument {
          "properties": {
           "data": {
            "items": {
+            "properties": {
+             "bm25_score": {
+              "description": "BM25's score (null: BM25 did not find it)",
+              "type": [
+               "number",
+               "null"
+              ]
+             },
+             "cosine": {
+              "description": "the embedding cosine (dense, hybrid)",
+              "type": [
+               "number",
+               "null"
+              ]
+             },
+             "document_id": {
+              "type": "integer"
+             },
+             "document_title": {
+              "type": "string"
+             },
+             "rank": {
+              "type": "integer"
+             },
+             "reference_id": {
+              "type": "integer"
+             },
+             "score": {
+              "type": "number"
+             },
+             "text": {
+              "type": "string"
+             }
+            },
             "type": "object"
            },
            "type": "array"
@@ -1549,6 +1610,9 @@ enum OpenAPIDocument {
            "type": "string"
           },
           "query": {
+           "type": "string"
+          },
+          "retriever": {
            "type": "string"
           }
          },
