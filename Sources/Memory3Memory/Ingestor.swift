@@ -10,8 +10,9 @@ public final class Ingestor: Sendable {
     public var store: MemoryStore { pipeline.store }
     public var options: IngestOptions { pipeline.options }
 
-    public init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions()) {
-        pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options)
+    public init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions(),
+                embedding: (@Sendable (String) -> StoredEmbedding)? = nil) {
+        pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options, embedding: embedding)
     }
 
     public init(pipeline: IngestionPipeline) {

@@ -14,6 +14,7 @@ struct GenerateCommand: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var retrieverOptions: RetrieverOptions
 
     @Option(name: .shortAndLong, help: "The prompt (or the user message with --chat).")
     var prompt: String
@@ -114,7 +115,9 @@ struct GenerateCommand: ParsableCommand {
         policy.memoriesPerChunk = k
         if let db, mode != .off {
             let fingerprint = ModelFingerprint.of(model.file)
-            source = StoreMemorySource(store: try MemoryStore(path: db, readOnly: true), profile: profile, modelFingerprint: fingerprint)
+            // A read-only store: references without a vector (stored before the encoder) are found by BM25 only.
+            source = StoreMemorySource(store: try MemoryStore(path: db, readOnly: true), profile: profile, modelFingerprint: fingerprint,
+                                       dense: try retrieverOptions.loadDense(threads: model.threads), defaultRetriever: retrieverOptions.kind)
             policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: fingerprint)?.retrievalHead
         }
         let generator = MemoryGenerator(model: model, tokenizer: tokenizer, source: source, policy: policy)

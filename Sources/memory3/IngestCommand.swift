@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GGUF
+import Memory3Engine
 import Memory3Memory
 import MemoryStore
 
@@ -20,6 +21,7 @@ struct IngestCommand: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var retrieverOptions: RetrieverOptions
 
     @Option(help: "SQLite knowledge base (created when missing).")
     var db: String
@@ -96,7 +98,10 @@ struct IngestCommand: ParsableCommand {
         do { encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: profile) } catch {
             throw CLIError("\(error)")
         }
-        let ingestor = Ingestor(store: store, encoder: encoder, fingerprint: fingerprint, options: options)
+        // Each reference's sentence embedding is stored with it when the encoder is there (--retriever bm25: none).
+        var embedding: (@Sendable (String) -> StoredEmbedding)?
+        if let dense = try retrieverOptions.loadDense(threads: model.threads) { embedding = { dense.storedEmbedding($0) } }
+        let ingestor = Ingestor(store: store, encoder: encoder, fingerprint: fingerprint, options: options, embedding: embedding)
         let bar = IngestProgressBar(enabled: !quiet)
         let summary = ingestor.ingest(paths) { bar.update($0) }
         bar.finish()

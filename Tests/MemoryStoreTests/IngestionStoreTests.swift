@@ -169,12 +169,13 @@ final class IngestionStoreTests: XCTestCase {
         let store = try MemoryStore(path: path)
         let id = try store.insertDocument(NewDocument(title: "t", source: "s", sha256: "abc", bytes: 3, references: [reference(0, "old text")]))
         store.close()
-        // Back to version 2: the v3 and v4 objects removed, as a store written by an earlier release.
+        // Back to version 2: the v3 to v6 objects removed, as a store written by an earlier release.
         let database = try Database(path: path, options: [.readWrite], busyTimeoutMilliseconds: 1000)
         for trigger in try database.strings("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name LIKE '%count%'") {
             try database.execute("DROP TRIGGER \(trigger)")
         }
         try database.execute("DROP TABLE store_counts")
+        try database.execute("DROP TABLE reference_embeddings")
         try database.execute("DROP TABLE ingestions")
         try database.execute("DROP INDEX documents_external_key")
         try database.execute("DROP INDEX documents_staged_by")
