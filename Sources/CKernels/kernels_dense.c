@@ -40,6 +40,15 @@ static void matmul_nt_scalar(const float *x, int n, int k, const float *w, int j
     }
 }
 
+static void hamming_rows_scalar(const uint64_t *query, const uint64_t *rows, int count, int words, uint16_t *out) {
+    for (int r = 0; r < count; r++) {
+        const uint64_t *row = rows + (size_t)r * words;
+        int bits = 0;
+        for (int w = 0; w < words; w++) bits += __builtin_popcountll(query[w] ^ row[w]);
+        out[r] = (uint16_t)bits;
+    }
+}
+
 #if defined(M3_HAVE_X86)
 M3_AVX512_DENSE static inline __m512 load_part(const float *p, int kk, int k) {
     const int left = k - kk;
@@ -105,12 +114,7 @@ M3_AVX512_DENSE static void hamming_rows_avx512(const uint64_t *query, const uin
         }
         return;
     }
-    for (int r = 0; r < count; r++) {
-        const uint64_t *row = rows + (size_t)r * words;
-        int bits = 0;
-        for (int w = 0; w < words; w++) bits += __builtin_popcountll(query[w] ^ row[w]);
-        out[r] = (uint16_t)bits;
-    }
+    hamming_rows_scalar(query, rows, count, words, out);
 }
 #endif
 
@@ -146,10 +150,5 @@ void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int
         return;
     }
 #endif
-    for (int r = 0; r < count; r++) {
-        const uint64_t *row = rows + (size_t)r * words;
-        int bits = 0;
-        for (int w = 0; w < words; w++) bits += __builtin_popcountll(query[w] ^ row[w]);
-        out[r] = (uint16_t)bits;
-    }
+    hamming_rows_scalar(query, rows, count, words, out);
 }
