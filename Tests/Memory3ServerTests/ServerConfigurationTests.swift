@@ -33,6 +33,15 @@ final class ServerConfigurationTests: XCTestCase {
         XCTAssertEqual(c.apiKeys, ["a", "b"])
     }
 
+    func testRetrieverAndEncoderSettings() throws {
+        XCTAssertNil(ServerConfiguration().memoryRetriever, "unset: hybrid when the encoder is there, else bm25")
+        let c = try ServerConfiguration.load(json: Array(#"{"memory": {"retriever": "dense", "encoder": "/m/enc"}}"#.utf8))
+        XCTAssertEqual(c.memoryRetriever, .dense)
+        XCTAssertEqual(c.encoderPath, "/m/enc")
+        XCTAssertNil(try ServerConfiguration.load(json: Array(#"{"memory": {"encoder": null}}"#.utf8)).encoderPath)
+        XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"retriever": "vector"}}"#.utf8)))
+    }
+
     func testMistakesAreRefusedWithTheirPlace() {
         let cases: [(String, String)] = [
             (#"{"server": {"prot": 1}}"#, "unknown setting 'server.prot'"),
