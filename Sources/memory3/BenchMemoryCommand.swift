@@ -17,6 +17,7 @@ struct BenchMemoryCommand: ParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var retrieverOptions: RetrieverOptions
 
     @Option(help: "The eval set whose references fill the store.")
     var set: String = "../shared/eval/fictional-public.json"
@@ -36,7 +37,9 @@ struct BenchMemoryCommand: ParsableCommand {
     func run() throws {
         let evalSet = try EvalSet.load(path: set)
         let (model, tokenizer, _) = try modelOptions.load()
-        let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: .dense, codec: .int8, verbose: true)
+        let dense = try retrieverOptions.loadDense(threads: model.threads)
+        let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: .dense, codec: .int8,
+                                        dense: dense, retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
         var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k
@@ -59,7 +62,8 @@ struct BenchMemoryCommand: ParsableCommand {
             return Date().timeIntervalSince(start)
         }
         func coldSource() -> StoreMemorySource {
-            StoreMemorySource(store: built.store, profile: "dense", modelFingerprint: built.fingerprint)
+            StoreMemorySource(store: built.store, profile: "dense", modelFingerprint: built.fingerprint, dense: dense,
+                              defaultRetriever: retrieverOptions.kind)
         }
         _ = try timeFirstToken(warm, .explicit)
         _ = try timeFirstToken(warm, .text)
