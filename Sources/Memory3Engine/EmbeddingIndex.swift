@@ -18,6 +18,10 @@ public final class EmbeddingIndex: @unchecked Sendable {
     public let dimensions: Int
     public var exactScanLimit = 100_000
     public var rescoreCount = 1024
+    /// Threads of a scan over many vectors (each takes a contiguous share of the rows).
+    public var scanThreads = min(ProcessInfo.processInfo.activeProcessorCount, 4)
+    /// Below this many rows a scan runs on the calling thread alone.
+    static let parallelScanRows = 32_768
 
     private let lock = NSLock()
     private var referenceIds: [Int64] = []
@@ -118,7 +122,15 @@ public final class EmbeddingIndex: @unchecked Sendable {
             var dots = [Int32](repeating: 0, count: candidates.count)
             components.withUnsafeBufferPointer { rows in
                 if candidates.count == n {
-                    m3_i8_dot_rows(q.components, rows.baseAddress, Int32(n), Int32(dimensions), &dots)
+                    nonisolated(unsafe) let base = rows.baseAddress!
+                    let dims = dimensions
+                    dots.withUnsafeMutableBufferPointer { out in
+                        nonisolated(unsafe) let target = out.baseAddress!
+                        forShares(of: n) { range in
+                            m3_i8_dot_rows(q.components, base + range.lowerBound * dims, Int32(range.count), Int32(dims),
+                                           target + range.lowerBound)
+                        }
+                    }
                 } else {
                     for (i, slot) in candidates.enumerated() {
                         m3_i8_dot_rows(q.components, rows.baseAddress! + slot * dimensions, 1, Int32(dimensions), &dots[i])
@@ -143,7 +155,15 @@ public final class EmbeddingIndex: @unchecked Sendable {
         let n = referenceIds.count
         let bits = Self.signBits(query, words: words)
         var distances = [UInt16](repeating: 0, count: n)
-        codes.withUnsafeBufferPointer { m3_hamming_rows(bits, $0.baseAddress, Int32(n), Int32(words), &distances) }
+        let words = self.words
+        codes.withUnsafeBufferPointer { codes in
+            distances.withUnsafeMutableBufferPointer { out in
+                nonisolated(unsafe) let (source, target) = (codes.baseAddress!, out.baseAddress!)
+                forShares(of: n) { range in
+                    m3_hamming_rows(bits, source + range.lowerBound * words, Int32(range.count), Int32(words), target + range.lowerBound)
+                }
+            }
+        }
         // Distances are at most `dimensions`: a histogram finds the cut-off in one pass.
         var histogram = [Int](repeating: 0, count: dimensions + 1)
         for d in distances { histogram[Int(d)] += 1 }
@@ -156,6 +176,18 @@ public final class EmbeddingIndex: @unchecked Sendable {
         slots.reserveCapacity(total + histogram[cutoff])
         for (slot, d) in distances.enumerated() where Int(d) <= cutoff { slots.append(slot) }
         return slots
+    }
+
+    /// Runs `body` over contiguous shares of 0..<n, on `scanThreads` threads when n is large.
+    private func forShares(of n: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let threads = n >= Self.parallelScanRows ? max(1, scanThreads) : 1
+        guard threads > 1 else {
+            body(0 ..< n)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            body(n * t / threads ..< n * (t + 1) / threads)
+        }
     }
 
     /// The first `count` of `items` under `before`, in order, without sorting them all.

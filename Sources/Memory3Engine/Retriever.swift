@@ -65,11 +65,13 @@ public final class DenseRetrieval: Sendable {
     /// of other weights are never mixed with its own).
     public static func load(folder: String, threads: Int) throws -> DenseRetrieval {
         let path = folder + "/model.safetensors"
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.invalidWeights("cannot read \(path); fetch the default encoder with `scripts/fetch-model.sh minilm`")
         }
-        let digest = ModelFingerprint.sha256Hex(Array(data)).prefix(16)
-        let weights = try SafetensorsFile(data: data, name: path)
+        // The file's bytes are held only while loading: the encoder keeps its layers and reads
+        // word-embedding rows from the file.
+        let weights = try SafetensorsFile(path: path)
+        let digest = ModelFingerprint.sha256Hex(weights.data).prefix(16)
         let tokenizer = try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt")
         let name = URL(fileURLWithPath: folder).lastPathComponent + "-" + digest
         return DenseRetrieval(encoder: try SentenceEncoder(weights: weights, tokenizer: tokenizer, name: name, threads: threads))

@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 import GGUF
 
 /// Identifies the model that wrote a memory: the hex SHA-256 of a GGUF file's metadata (keys
@@ -26,6 +27,15 @@ public enum ModelFingerprint {
     }
 
     /// Hex SHA-256 of `bytes` (lowercase, 64 characters).
+    /// Hex SHA-256 of `data`, read in place (a mapped file is not copied).
+    public static func sha256Hex(_ data: Data) -> String {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        data.withUnsafeBytes { b in
+            _ = COpenSSL.SHA256(b.bindMemory(to: UInt8.self).baseAddress, b.count, &digest)
+        }
+        return hex(digest)
+    }
+
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         bytes.withUnsafeBufferPointer { b in

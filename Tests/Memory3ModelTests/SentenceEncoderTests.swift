@@ -48,6 +48,10 @@ final class SentenceEncoderTests: XCTestCase {
         XCTAssertEqual(two.embed(texts), alone)
         XCTAssertEqual(two.embed(texts[1]), alone[1])
         for v in alone { XCTAssertEqual(v.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5) }
+        // Word embeddings read from the file (above) or held in memory (weights given as bytes): the same.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: folder + "/model.safetensors"))
+        let inMemory = try SentenceEncoder(weights: try SafetensorsFile(data: bytes), tokenizer: one.tokenizer, name: "m")
+        XCTAssertEqual(inMemory.embed(texts), alone)
     }
 
     func testFloatMatmulKernelMatchesScalarWithinRounding() {

@@ -49,7 +49,10 @@ public final class SentenceEncoder: Sendable {
     /// that vectors of another encoder are never compared with its own.
     public let name: String
     public let threads: Int
-    let wordEmbeddings, positionEmbeddings, typeEmbeddings: [Float]
+    /// The word-embedding table (47 MB, of which a text reads a few rows) stays in the weights file
+    /// when there is one, read a row at a time; the layers, read whole for every text, are in memory.
+    let wordEmbeddings: WordTable
+    let positionEmbeddings, typeEmbeddings: [Float]
     let embeddingNorm: Norm
     let layers: [Layer]
 
@@ -73,7 +76,12 @@ public final class SentenceEncoder: Sendable {
         }
         // Some exports prefix every tensor with "bert." (BertModel inside a task model).
         let root = weights.tensors["embeddings.word_embeddings.weight"] == nil && weights.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
-        self.wordEmbeddings = try weights.tensor(root + "embeddings.word_embeddings.weight", shape: [config.vocabularySize, h])
+        let table = root + "embeddings.word_embeddings.weight"
+        if let path = weights.path {
+            self.wordEmbeddings = try WordTable(path: path, offset: weights.checked(table, shape: [config.vocabularySize, h]).range.lowerBound)
+        } else {
+            self.wordEmbeddings = .memory(try weights.tensor(table, shape: [config.vocabularySize, h]))
+        }
         self.positionEmbeddings = try weights.tensor(root + "embeddings.position_embeddings.weight", shape: [config.maxPositions, h])
         self.typeEmbeddings = try weights.tensor(root + "embeddings.token_type_embeddings.weight", shape: [config.typeVocabularySize, h])
         self.embeddingNorm = try norm(root + "embeddings.LayerNorm")
@@ -97,6 +105,10 @@ public final class SentenceEncoder: Sendable {
         self.threads = max(1, threads)
     }
 
+    deinit {
+        if case .file(let descriptor, _) = wordEmbeddings { close(descriptor) }
+    }
+
     /// The unit-length embeddings of `texts`, each encoded alone.
     public func embed(_ texts: [String]) -> [[Float]] { texts.map(embed) }
 
@@ -109,10 +121,11 @@ public final class SentenceEncoder: Sendable {
     public func embed(tokens: [Int]) -> [Float] {
         let n = tokens.count, h = config.hiddenSize
         var x = [Float](repeating: 0, count: n * h)
+        var row = [Float](repeating: 0, count: h)
         for (i, token) in tokens.enumerated() {
-            let t = min(max(token, 0), config.vocabularySize - 1)
+            wordEmbeddings.read(row: min(max(token, 0), config.vocabularySize - 1), into: &row)
             for d in 0 ..< h {
-                x[i * h + d] = wordEmbeddings[t * h + d] + positionEmbeddings[i * h + d] + typeEmbeddings[d]
+                x[i * h + d] = row[d] + positionEmbeddings[i * h + d] + typeEmbeddings[d]
             }
         }
         layerNorm(&x, embeddingNorm, rows: n)
@@ -200,6 +213,34 @@ public final class SentenceEncoder: Sendable {
             variance /= Float(h)
             let inverse = 1 / (variance + config.layerNormEpsilon).squareRoot()
             for d in 0 ..< h { x[i * h + d] = (x[i * h + d] - mean) * inverse * norm.weight[d] + norm.bias[d] }
+        }
+    }
+}
+
+/// Where the word-embedding rows are: in memory, or in the weights file (read with `pread`, which
+/// any number of threads may call at once; the file's pages sit in the page cache, not in this
+/// process's memory).
+enum WordTable: Sendable {
+    case memory([Float])
+    case file(descriptor: Int32, offset: Int)
+
+    init(path: String, offset: Int) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw ModelError.invalidWeights("cannot open \(path)") }
+        self = .file(descriptor: descriptor, offset: offset)
+    }
+
+    func read(row: Int, into out: inout [Float]) {
+        let width = out.count
+        switch self {
+        case .memory(let values):
+            for d in 0 ..< width { out[d] = values[row * width + d] }
+        case .file(let descriptor, let offset):
+            let bytes = width * 4
+            let done = out.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, bytes, off_t(offset + row * bytes)) }
+            // The file was checked to hold the whole table when it was opened; a short read means it
+            // changed underneath: the row reads as zeros rather than as stale bytes.
+            if done != bytes { for d in 0 ..< width { out[d] = 0 } }
         }
     }
 }
