@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Memory3Model
 import MemoryStore
 
 /// The store's reference embeddings of one encoder, held in memory for fast nearest-neighbour
@@ -18,10 +19,10 @@ public final class EmbeddingIndex: @unchecked Sendable {
     public let dimensions: Int
     public var exactScanLimit = 100_000
     public var rescoreCount = 1024
-    /// Threads of a scan over many vectors (each takes a contiguous share of the rows).
-    public var scanThreads = min(ProcessInfo.processInfo.activeProcessorCount, 4)
-    /// Below this many rows a scan runs on the calling thread alone.
-    static let parallelScanRows = 32_768
+    /// Threads of a scan over many vectors (the shared worker pool's, as the model's matrix work).
+    public var scanThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// Rows per share of a parallel scan: smaller scans run on the calling thread alone.
+    static let scanShareRows = 16_384
 
     private let lock = NSLock()
     private var referenceIds: [Int64] = []
@@ -122,10 +123,9 @@ public final class EmbeddingIndex: @unchecked Sendable {
             var dots = [Int32](repeating: 0, count: candidates.count)
             components.withUnsafeBufferPointer { rows in
                 if candidates.count == n {
-                    nonisolated(unsafe) let base = rows.baseAddress!
-                    let dims = dimensions
+                    let (base, dims) = (rows.baseAddress!, dimensions)
                     dots.withUnsafeMutableBufferPointer { out in
-                        nonisolated(unsafe) let target = out.baseAddress!
+                        let target = out.baseAddress!
                         forShares(of: n) { range in
                             m3_i8_dot_rows(q.components, base + range.lowerBound * dims, Int32(range.count), Int32(dims),
                                            target + range.lowerBound)
@@ -158,7 +158,7 @@ public final class EmbeddingIndex: @unchecked Sendable {
         let words = self.words
         codes.withUnsafeBufferPointer { codes in
             distances.withUnsafeMutableBufferPointer { out in
-                nonisolated(unsafe) let (source, target) = (codes.baseAddress!, out.baseAddress!)
+                let (source, target) = (codes.baseAddress!, out.baseAddress!)
                 forShares(of: n) { range in
                     m3_hamming_rows(bits, source + range.lowerBound * words, Int32(range.count), Int32(words), target + range.lowerBound)
                 }
@@ -178,16 +178,13 @@ public final class EmbeddingIndex: @unchecked Sendable {
         return slots
     }
 
-    /// Runs `body` over contiguous shares of 0..<n, on `scanThreads` threads when n is large.
-    private func forShares(of n: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let threads = n >= Self.parallelScanRows ? max(1, scanThreads) : 1
-        guard threads > 1 else {
+    /// Runs `body` over contiguous shares of 0..<n: on the worker pool when n is large.
+    private func forShares(of n: Int, _ body: (Range<Int>) -> Void) {
+        guard n >= 2 * Self.scanShareRows else {
             body(0 ..< n)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            body(n * t / threads ..< n * (t + 1) / threads)
-        }
+        Parallel.forChunks(of: n, threads: scanThreads, minimumChunk: Self.scanShareRows, body)
     }
 
     /// The first `count` of `items` under `before`, in order, without sorting them all.

@@ -86,6 +86,11 @@ public final class DenseRetrieval: Sendable {
         StoredEmbedding(encoder: encoder.name, vector: encoder.embed(text))
     }
 
+    /// `storedEmbedding` as the function an `IngestionPipeline` calls for each reference.
+    public var referenceEmbedding: @Sendable (String) -> StoredEmbedding {
+        { [self] in storedEmbedding($0) }
+    }
+
     /// Embeds every reference of `store` that has no vector of this encoder yet (references
     /// written before dense retrieval was configured), `batch` per transaction. Returns how many.
     @discardableResult

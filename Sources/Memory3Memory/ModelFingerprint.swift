@@ -27,20 +27,18 @@ public enum ModelFingerprint {
     }
 
     /// Hex SHA-256 of `bytes` (lowercase, 64 characters).
-    /// Hex SHA-256 of `data`, read in place (a mapped file is not copied).
-    public static func sha256Hex(_ data: Data) -> String {
-        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        data.withUnsafeBytes { b in
-            _ = COpenSSL.SHA256(b.bindMemory(to: UInt8.self).baseAddress, b.count, &digest)
-        }
-        return hex(digest)
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes(sha256Hex(raw:))
     }
 
-    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+    /// Hex SHA-256 of `data`, read in place (not copied into an array first).
+    public static func sha256Hex(_ data: Data) -> String {
+        data.withUnsafeBytes(sha256Hex(raw:))
+    }
+
+    private static func sha256Hex(raw: UnsafeRawBufferPointer) -> String {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
-        bytes.withUnsafeBufferPointer { b in
-            _ = COpenSSL.SHA256(b.baseAddress, b.count, &digest)
-        }
+        _ = COpenSSL.SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest)
         return hex(digest)
     }
 

@@ -1,12 +1,13 @@
-/// Splits index ranges across threads of the shared worker pool.
-enum Parallel {
+/// Splits index ranges across threads of the shared worker pool (also used by the vector index's
+/// scans: a second caller while a loop runs does its loop alone, so a scan never waits on decode).
+public enum Parallel {
     /// Chunks per thread: enough that a slowed thread's share can be taken over by the others.
     static let chunksPerThread = 8
 
     /// Runs `body` over chunks of 0..<count. Chunks hold at least `minimumChunk` indices where
     /// that still gives every thread one (callers whose neighbouring indices share work ask for
     /// more than 1).
-    static func forChunks(of count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    public static func forChunks(of count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         guard threads > 1, count > 1 else {
             body(0 ..< count)
             return

@@ -115,7 +115,8 @@ struct GenerateCommand: ParsableCommand {
         policy.memoriesPerChunk = k
         if let db, mode != .off {
             let fingerprint = ModelFingerprint.of(model.file)
-            // A read-only store: references without a vector (stored before the encoder) are found by BM25 only.
+            // A read-only store is not backfilled: references stored without a vector (before the encoder)
+            // are found by BM25 (alone, or as hybrid's BM25 side) and never by dense retrieval.
             source = StoreMemorySource(store: try MemoryStore(path: db, readOnly: true), profile: profile, modelFingerprint: fingerprint,
                                        dense: try retrieverOptions.loadDense(threads: model.threads), defaultRetriever: retrieverOptions.kind)
             policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: fingerprint)?.retrievalHead

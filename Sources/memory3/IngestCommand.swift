@@ -99,9 +99,8 @@ struct IngestCommand: ParsableCommand {
             throw CLIError("\(error)")
         }
         // Each reference's sentence embedding is stored with it when the encoder is there (--retriever bm25: none).
-        var embedding: (@Sendable (String) -> StoredEmbedding)?
-        if let dense = try retrieverOptions.loadDense(threads: model.threads) { embedding = { dense.storedEmbedding($0) } }
-        let ingestor = Ingestor(store: store, encoder: encoder, fingerprint: fingerprint, options: options, embedding: embedding)
+        let ingestor = Ingestor(store: store, encoder: encoder, fingerprint: fingerprint, options: options,
+                                embedding: try retrieverOptions.loadDense(threads: model.threads)?.referenceEmbedding)
         let bar = IngestProgressBar(enabled: !quiet)
         let summary = ingestor.ingest(paths) { bar.update($0) }
         bar.finish()

@@ -23,9 +23,8 @@ struct EvalStore {
         let started = Date()
         var options = IngestOptions()
         options.codec = codec
-        var embedding: (@Sendable (String) -> StoredEmbedding)?
-        if let dense { embedding = { dense.storedEmbedding($0) } }
-        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options, embedding: embedding)
+        let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options,
+                                         embedding: dense?.referenceEmbedding)
         let ids = try Evaluation.buildStore(set, pipeline: pipeline) { done, total in
             if verbose { stderrLine("\rencoding references \(done)/\(total)", newline: done == total) }
         }

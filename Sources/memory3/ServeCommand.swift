@@ -151,13 +151,9 @@ struct ServeCommand: ParsableCommand {
                 var ingestOptions = IngestOptions()
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
-                var embedding: (@Sendable (String) -> StoredEmbedding)?
-                if let dense {
-                    embedding = { dense.storedEmbedding($0) }
-                    backfillEmbeddings(dense, store: store, log: log)
-                }
+                if let dense { backfillEmbeddings(dense, store: store, log: log) }
                 server.setIngestion(IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions,
-                                                      embedding: embedding))
+                                                      embedding: dense?.referenceEmbedding))
                 if statistics?.documents == 0, let folder = settings.knowledgeDirectory {
                     seedKnowledge(from: folder, into: server, store: store)
                 }
