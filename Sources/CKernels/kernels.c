@@ -147,6 +147,10 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
                 const int r1 = row_end - r0 < row_tile ? row_end : r0 + row_tile;
                 for (int r = r0; r < r1; r++) {
                     const void *row = base + (size_t)r * row_bytes;
+                    if (tokens == 1) {  // decode of the K-quants: weights streamed, ask ahead
+                        const char *ahead = (const char *)row + M3_DECODE_PREFETCH_BYTES;
+                        for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(ahead + o, 0, 3);
+                    }
                     for (int t = t0; t < t1; t += 4) {
                         const int count = t1 - t < 4 ? t1 - t : 4;
                         const m3_block_q8 *xs[4];

@@ -130,6 +130,9 @@ M3_AVX512 __attribute__((always_inline)) static inline void packed_dot_row_pair(
         const __mmask8 m = (__mmask8)((1u << (n)) - 1);                                                \
         for (int i = 0; i < nrows; i++) {                                                              \
             __m512i first, second = _mm512_setzero_si512();                                            \
+            const char *ahead = (const char *)(row + (size_t)i * row_bytes + (size_t)b * bits * 4) + M3_DECODE_PREFETCH_BYTES; \
+            _mm_prefetch(ahead, _MM_HINT_T0);                                                          \
+            if (bits == 8) _mm_prefetch(ahead + 64, _MM_HINT_T0);                                      \
             load_codes(bits, row + (size_t)i * row_bytes, b, n, &first, &second);                      \
             acc[i] = add_blocks(acc[i], first, second, n, q, d, _mm_cvtph_ps(_mm_maskz_loadu_epi16(m, ds[i] + b)), b); \
         }                                                                                              \

@@ -156,14 +156,24 @@ void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, i
             if (r < row_end) m3_packed_dot_avx512(bits, (const uint8_t *)packed + (size_t)r * row_bytes, blocks, x, 0, 1, y + r);
             return;
         }
-        // Each row's codes are unpacked once per group and used for up to 4 tokens.
-        for (int r = row_begin; r < row_end; r++) {
-            const uint8_t *row = (const uint8_t *)packed + (size_t)r * row_bytes;
-            for (int t = 0; t < tokens; t += 4) {
-                const int count = tokens - t < 4 ? tokens - t : 4;
-                float out[4];
-                m3_packed_dot_avx512(bits, row, blocks, x, t, count, out);
-                for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
+        // Each row's codes are unpacked once per group and used for up to 4 tokens. Rows and
+        // tokens are walked in tiles (as m3_matmul's AVX2 path does), so that a tile's
+        // activations stay in L1 while its rows pass over them, instead of every row streaming
+        // all tokens' activations from L2. Every output is the same, bit for bit. Measured: 16 KB
+        // tiles +10% prefill (512 tokens, SmolLM2, runs alternating with and without).
+        const size_t tile_bytes = 16384, token_bytes = (size_t)blocks * (32 + 2 * sizeof(float));
+        int token_tile = (int)(tile_bytes / token_bytes) & ~3;
+        if (token_tile < 4) token_tile = 4;
+        for (int t0 = 0; t0 < tokens; t0 += token_tile) {
+            const int t1 = tokens - t0 < token_tile ? tokens : t0 + token_tile;
+            for (int r = row_begin; r < row_end; r++) {
+                const uint8_t *row = (const uint8_t *)packed + (size_t)r * row_bytes;
+                for (int t = t0; t < t1; t += 4) {
+                    const int count = t1 - t < 4 ? t1 - t : 4;
+                    float out[4];
+                    m3_packed_dot_avx512(bits, row, blocks, x, t, count, out);
+                    for (int k = 0; k < count; k++) y[(size_t)(t + k) * y_stride + r] = out[k];
+                }
             }
         }
         return;

@@ -151,9 +151,8 @@ public final class Gemma3Model: DecoderModel {
             let rope = local ? localRope : globalRope
             // Attention block: x += postnorm(Wo · attention(rope(qnorm(Wq·norm(x))), rope(knorm(Wk·norm(x))), Wv·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: eps, into: normed)
-            layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
-            layer.key.multiply(normed, tokens: n, into: s.k, blocks: s.blocks, threads: threads)
-            layer.value.multiply(normed, tokens: n, into: s.v, blocks: s.blocks, threads: threads)
+            WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
+                                  blocks: s.blocks, threads: threads)
             for (request, sequence) in zip(batch, sequences) {
                 request.observe?(LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
                                                   queries: s.q + sequence.row * c.queryDim, keys: s.k + sequence.row * c.kvDim))
@@ -179,8 +178,7 @@ public final class Gemma3Model: DecoderModel {
 
             // Feed-forward block (GeGLU): x += postnorm(Wdown · (gelu(Wgate·norm(x)) * Wup·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)
-            layer.gate.multiply(normed, tokens: n, into: s.gate, blocks: s.blocks, threads: threads)
-            layer.up.multiply(normed, tokens: n, into: s.up, blocks: s.blocks, threads: threads)
+            WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
             DecoderBlocks.geGLU(s.gate, s.up, count: n * g.feedForwardLength)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.rmsNorm(normed, weight: layer.postFeedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)

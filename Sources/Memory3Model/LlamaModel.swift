@@ -53,9 +53,8 @@ public final class LlamaModel: DecoderModel {
             if let lastLayer, layerIndex > lastLayer { break }
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
-            layer.query.multiply(normed, tokens: n, into: s.q, blocks: s.blocks, threads: threads)
-            layer.key.multiply(normed, tokens: n, into: s.k, blocks: s.blocks, threads: threads)
-            layer.value.multiply(normed, tokens: n, into: s.v, blocks: s.blocks, threads: threads)
+            WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
+                                  blocks: s.blocks, threads: threads)
             if let b = layer.queryBias { DecoderBlocks.addBias(b, to: s.q, rows: n) }
             if let b = layer.keyBias { DecoderBlocks.addBias(b, to: s.k, rows: n) }
             if let b = layer.valueBias { DecoderBlocks.addBias(b, to: s.v, rows: n) }
@@ -84,8 +83,7 @@ public final class LlamaModel: DecoderModel {
 
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
-            layer.gate.multiply(normed, tokens: n, into: s.gate, blocks: s.blocks, threads: threads)
-            layer.up.multiply(normed, tokens: n, into: s.up, blocks: s.blocks, threads: threads)
+            WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
             DecoderBlocks.swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.add(normed, into: x, count: n * e)
