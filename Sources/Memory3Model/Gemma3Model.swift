@@ -144,6 +144,8 @@ public final class Gemma3Model: DecoderModel {
             self.tokenEmbedding.dequantizeRow(token, into: row)
             DecoderBlocks.scale(row, by: embeddingScale, count: e)
         }, x: x, width: e)
+        let profile = StepProfile.active
+        profile?.lap(.embedding)
 
         for (layerIndex, layer) in layers.enumerated() {
             if let lastLayer, layerIndex > lastLayer { break }
@@ -151,8 +153,10 @@ public final class Gemma3Model: DecoderModel {
             let rope = local ? localRope : globalRope
             // Attention block: x += postnorm(Wo · attention(rope(qnorm(Wq·norm(x))), rope(knorm(Wk·norm(x))), Wv·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: eps, into: normed)
+            profile?.lap(.norms)
             WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
                                   blocks: s.blocks, threads: threads)
+            profile?.lap(.queryKeyValue)
             for (request, sequence) in zip(batch, sequences) {
                 request.observe?(LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
                                                   queries: s.q + sequence.row * c.queryDim, keys: s.k + sequence.row * c.kvDim))
@@ -170,23 +174,31 @@ public final class Gemma3Model: DecoderModel {
             // Gemma scales the queries, not the scores (the rounding to fp16 comes after).
             DecoderBlocks.scale(s.q, by: g.attentionScale, count: n * c.queryDim)
             DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
+            profile?.lap(.ropeAndCache)
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: c, into: s.attention, threads: threads,
                           window: local ? g.slidingWindow : nil, scale: 1, halfProbabilities: false)
+            profile?.lap(.attention)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.rmsNorm(normed, weight: layer.postAttentionNorm, rows: n, width: e, epsilon: eps, into: normed)
             DecoderBlocks.add(normed, into: x, count: n * e)
+            profile?.lap(.attentionOutput)
 
             // Feed-forward block (GeGLU): x += postnorm(Wdown · (gelu(Wgate·norm(x)) * Wup·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)
+            profile?.lap(.norms)
             WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
+            profile?.lap(.gateUp)
             DecoderBlocks.geGLU(s.gate, s.up, count: n * g.feedForwardLength)
+            profile?.lap(.activation)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.rmsNorm(normed, weight: layer.postFeedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)
             DecoderBlocks.add(normed, into: x, count: n * e)
+            profile?.lap(.down)
         }
         if lastLayer != nil { return batch.map { _ in [] } }  // a probe pass: the caches keep their counts
         for sequence in sequences { sequence.cache.advance(by: sequence.tokens) }
         let cap = g.finalLogitSoftcap
+        defer { profile?.lap(.logits) }
         return DecoderBlocks.logits(
             batch, sequences: sequences, x: x, normed: normed, width: e, vocabulary: c.vocabularySize,
             norm: { DecoderBlocks.rmsNorm($0, weight: self.outputNorm, rows: $1, width: e, epsilon: eps, into: $2) },

@@ -47,14 +47,18 @@ public final class LlamaModel: DecoderModel {
         let c = llamaConfig
         let e = c.embeddingLength
         let x = s.x, normed = s.normed
+        let profile = StepProfile.active
         let sequences = DecoderBlocks.layout(batch, embed: { weights.tokenEmbedding.dequantizeRow($0, into: $1) }, x: x, width: e)
+        profile?.lap(.embedding)
 
         for (layerIndex, layer) in weights.layers.enumerated() {
             if let lastLayer, layerIndex > lastLayer { break }
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
+            profile?.lap(.norms)
             WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
                                   blocks: s.blocks, threads: threads)
+            profile?.lap(.queryKeyValue)
             if let b = layer.queryBias { DecoderBlocks.addBias(b, to: s.q, rows: n) }
             if let b = layer.keyBias { DecoderBlocks.addBias(b, to: s.k, rows: n) }
             if let b = layer.valueBias { DecoderBlocks.addBias(b, to: s.v, rows: n) }
@@ -77,19 +81,27 @@ public final class LlamaModel: DecoderModel {
                 DecoderBlocks.storeKeyValues(keys: s.k, values: s.v, sequence: sequence, layer: layerIndex, config: config)
             }
             DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
+            profile?.lap(.ropeAndCache)
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: config, into: s.attention, threads: threads)
+            profile?.lap(.attention)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.add(normed, into: x, count: n * e)
+            profile?.lap(.attentionOutput)
 
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
+            profile?.lap(.norms)
             WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
+            profile?.lap(.gateUp)
             DecoderBlocks.swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
+            profile?.lap(.activation)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.add(normed, into: x, count: n * e)
+            profile?.lap(.down)
         }
         if lastLayer != nil { return batch.map { _ in [] } }  // a probe pass: the caches keep their counts
         for sequence in sequences { sequence.cache.advance(by: sequence.tokens) }
+        defer { profile?.lap(.logits) }
         return DecoderBlocks.logits(
             batch, sequences: sequences, x: x, normed: normed, width: e, vocabulary: c.vocabularySize,
             norm: { DecoderBlocks.rmsNorm($0, weight: weights.outputNorm, rows: $1, width: e, epsilon: c.rmsNormEpsilon, into: $2) },

@@ -40,6 +40,9 @@ struct BenchCommand: ParsableCommand {
     out to sea.
     """
 
+    @Flag(help: "Also print where a token's time goes: matmuls, attention, norms, RoPE, activation, sampling (timers around each phase of the forward step; a few % slower).")
+    var profile = false
+
     func run() throws {
         if let kernels {
             guard let family = ComputeKernels(rawValue: kernels) else {
@@ -58,13 +61,21 @@ struct BenchCommand: ParsableCommand {
         }
 
         var prefillRates: [Double] = [], decodeRates: [Double] = []
+        let prefillProfile = profile ? StepProfile() : nil, decodeProfile = profile ? StepProfile() : nil
+        defer { StepProfile.active = nil }
         for _ in 0 ..< repetitions {
             let cache = model.makeCache(capacity: prompt.count + genTokens)
+            StepProfile.active = prefillProfile
             let t0 = Date()
+            prefillProfile?.start()
             var logits = try model.forward(prompt, cache: cache)
             let t1 = Date()
+            StepProfile.active = decodeProfile
             for _ in 0 ..< genTokens {
-                logits = try model.forward([Sampler.argmax(logits)], cache: cache)
+                decodeProfile?.start()
+                let token = Sampler.argmax(logits)
+                decodeProfile?.lap(.sampling)
+                logits = try model.forward([token], cache: cache)
             }
             let t2 = Date()
             prefillRates.append(Double(prompt.count) / t1.timeIntervalSince(t0))
@@ -79,6 +90,21 @@ struct BenchCommand: ParsableCommand {
         } else {
             print(String(format: "prefill %.1f tok/s, decode %.1f tok/s, load %.2f s, peak RSS %.0f MB (%d threads)",
                          result.prefill_tps, result.decode_tps, result.load_s, result.peak_rss_mb, result.threads))
+        }
+        if let prefillProfile, let decodeProfile {
+            let prefillTokens = Double(prompt.count * repetitions), decodeTokens = Double(genTokens * repetitions)
+            print("")
+            print("where a token's time goes (wall clock on the calling thread; a parallel phase counts until its last chunk ends):")
+            print("| phase | prefill us/token | prefill % | decode us/token | decode % |")
+            print("| --- | --- | --- | --- | --- |")
+            let prefillSum = StepProfile.Phase.allCases.reduce(0) { $0 + prefillProfile.seconds($1) }
+            let decodeSum = StepProfile.Phase.allCases.reduce(0) { $0 + decodeProfile.seconds($1) }
+            for phase in StepProfile.Phase.allCases {
+                let p = prefillProfile.seconds(phase), d = decodeProfile.seconds(phase)
+                print(String(format: "| %@ | %.1f | %.1f | %.1f | %.1f |", phase.label, p / prefillTokens * 1e6, 100 * p / prefillSum,
+                             d / decodeTokens * 1e6, 100 * d / decodeSum))
+            }
+            print(String(format: "| total | %.1f | 100 | %.1f | 100 |", prefillSum / prefillTokens * 1e6, decodeSum / decodeTokens * 1e6))
         }
     }
 }
