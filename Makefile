@@ -20,7 +20,7 @@ help:
 	@echo "make model          fetch MODEL (smollm2: SmolLM2-135M-Instruct Q4_1; gemma3-270m: Gemma 3 270M Q4_K_M) and the retrieval encoder into models/"
 	@echo "make build          release build: $(BIN)"
 	@echo "make calibrate      find the model's retrieval head on config/calibration-set.json (written beside the model)"
-	@echo "make bench          memory3 vs llama.cpp, side by side (A/B pairs, threads 1 and 2)"
+	@echo "make bench          memory3 vs llama.cpp built for this CPU and the python wheel, alternating (threads 1 and 2; docs/speed.md)"
 	@echo "make bench-contended  the same with a busy loop on one core"
 	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off)"
 	@echo "make bench-serve    1/4/8/16 concurrent streams: memory3 serve vs llama.cpp's server (-np N), memory off and explicit"
