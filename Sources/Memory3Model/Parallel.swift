@@ -4,6 +4,10 @@ public enum Parallel {
     /// Chunks per thread: enough that a slowed thread's share can be taken over by the others.
     static let chunksPerThread = 8
 
+    /// How often the pool for `threads` threads has run its loops on the caller alone because its
+    /// workers were being descheduled (StallDetector); benchmarks report it beside their speeds.
+    public static func contentionPeriods(threads: Int) -> Int { WorkerPool.contentionPeriods(threads: threads) }
+
     /// Runs `body` over chunks of 0..<count. Chunks hold at least `minimumChunk` indices where
     /// that still gives every thread one (callers whose neighbouring indices share work ask for
     /// more than 1).

@@ -54,6 +54,15 @@ final class WorkerPool: @unchecked Sendable {
 
     var threadCount: Int { workers.count + 1 }
 
+    /// Times this pool has switched to running loops on the caller alone (contention seen);
+    /// read without the caller's lock, for benchmarks' reports.
+    var contentionPeriods: Int { stalls.contentionPeriods }
+
+    /// `contentionPeriods` of the pool for `threads` threads, 0 when it was never made.
+    static func contentionPeriods(threads: Int) -> Int {
+        pools.withLock { $0[threads]?.contentionPeriods ?? 0 }
+    }
+
     /// Calls `body(chunk)` for every chunk in 0..<chunks, spread over the pool's threads; returns
     /// when all are done. A second caller while a loop runs does its loop alone.
     func run(chunks: Int, _ body: (Int) -> Void) {
@@ -149,11 +158,17 @@ final class WorkerPool: @unchecked Sendable {
 /// loops: waits that are long against the caller's own chunks (so long prefill chunks on a quiet
 /// machine are not mistaken for a stall), or a caller that gets through few of the chunks.
 struct StallDetector {
-    /// Loops looked at together (decode runs ~200 per token), stalls among them that mean
+    /// Loops looked at together (decode runs ~170 per token), stalls among them that mean
     /// contention, and loops then run alone. Measured with a busy loop on one of 2 cores: a worker
-    /// stalls about once per token, 3.4 ms each; on a quiet machine 2 stalls in 40,000 loops.
-    static let window = 512
-    static let stallsForContention = 2
+    /// stalls about once per token, 3.4 ms each (~12 per window); on a quiet machine 2 stalls in
+    /// 40,000 loops. The window was 512 loops with 2 stalls until 2026-12-03: on the 2-core Xeon
+    /// VM its neighbours tripped that, and "quiet" runs of `memory3 bench` with 1-3 periods alone
+    /// decoded at 77-104 tok/s, runs with none at 112-154. With 2,048 and 6 (alternating runs of
+    /// the two binaries): quiet, no period in 5 runs, decode median 146.8 vs 144.3 tok/s and
+    /// max/min 1.38 vs 1.66; contended, 3 periods each, the same speed (94-113 tok/s). Without
+    /// the detector at all (against 512 and 2): quiet 139.6 vs 119.9, contended 65-76 vs 77-83.
+    static let window = 2048
+    static let stallsForContention = 6
     static let aloneLoops = 8192
     /// A wait counts as a stall beyond this many of the caller's own chunk times, and this floor.
     static let chunkTimesPerStall: UInt64 = 8

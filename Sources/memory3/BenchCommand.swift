@@ -84,12 +84,12 @@ struct BenchCommand: ParsableCommand {
         let result = BenchResult(
             prefill_tps: median(prefillRates), decode_tps: median(decodeRates), load_s: loadSeconds,
             peak_rss_mb: peakResidentMegabytes(), threads: model.threads, kernels: ComputeKernels.active.rawValue,
-            prompt_tokens: prompt.count, gen_tokens: genTokens)
+            prompt_tokens: prompt.count, gen_tokens: genTokens, alone_periods: Parallel.contentionPeriods(threads: model.threads))
         if json {
             try JSONOutput.print(result)
         } else {
-            print(String(format: "prefill %.1f tok/s, decode %.1f tok/s, load %.2f s, peak RSS %.0f MB (%d threads)",
-                         result.prefill_tps, result.decode_tps, result.load_s, result.peak_rss_mb, result.threads))
+            print(String(format: "prefill %.1f tok/s, decode %.1f tok/s, load %.2f s, peak RSS %.0f MB (%d threads; %d periods on one thread for contention)",
+                         result.prefill_tps, result.decode_tps, result.load_s, result.peak_rss_mb, result.threads, result.alone_periods))
         }
         if let prefillProfile, let decodeProfile {
             let prefillTokens = Double(prompt.count * repetitions), decodeTokens = Double(genTokens * repetitions)
@@ -118,4 +118,6 @@ struct BenchResult: Encodable {
     let kernels: String
     let prompt_tokens: Int
     let gen_tokens: Int
+    /// Times the worker pool ran its loops on one thread because a worker was being descheduled.
+    let alone_periods: Int
 }
