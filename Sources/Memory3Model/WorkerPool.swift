@@ -108,7 +108,7 @@ final class WorkerPool: @unchecked Sendable {
             guard next < chunkCount else { return ran }
             let (exchanged, original) = claim.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged {
-                body!(next)
+                runChunk(next)
                 finishedChunks.add(1, ordering: .releasing)
                 ran += 1
                 current = current + 1
@@ -117,6 +117,16 @@ final class WorkerPool: @unchecked Sendable {
             }
         }
         return ran
+    }
+
+    /// Runs one claimed chunk. Not inlined, so that the reference to the job's closure taken here
+    /// is dropped before the chunk is counted done: the caller's `withoutActuallyEscaping` block
+    /// ends as soon as the count is full and traps if a worker still holds the closure. (A test
+    /// process trapped there once, 2026-12-03, in a server test; whether this was the path is not
+    /// proven: it is the one place a worker holds the closure.)
+    @inline(never)
+    private func runChunk(_ chunk: Int) {
+        body!(chunk)
     }
 
     private func workerLoop(_ worker: Worker) {
