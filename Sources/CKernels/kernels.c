@@ -135,7 +135,7 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
         // are walked in tiles of about 16 KB each, so that a tile's weights and activations stay
         // in L1 while they meet (row by row over all tokens, the activations of a 256-token step
         // streamed from L2 for every row). Every output is computed as before, bit for bit.
-        const size_t tile_bytes = 16384;
+        const size_t tile_bytes = M3_TILE_BYTES;
         const size_t token_bytes = (size_t)blocks * sizeof(m3_block_q8);
         int token_tile = (int)(tile_bytes / token_bytes) & ~3;
         if (token_tile < 4) token_tile = 4;
@@ -147,10 +147,8 @@ void m3_matmul(int type, const void *weights, size_t row_bytes, int row_begin, i
                 const int r1 = row_end - r0 < row_tile ? row_end : r0 + row_tile;
                 for (int r = r0; r < r1; r++) {
                     const void *row = base + (size_t)r * row_bytes;
-                    if (tokens == 1) {  // decode of the K-quants: weights streamed, ask ahead
-                        const char *ahead = (const char *)row + M3_DECODE_PREFETCH_BYTES;
-                        for (size_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(ahead + o, 0, 3);
-                    }
+                    // Decode of the K-quants: the weights stream past once, ask ahead.
+                    if (tokens == 1) m3_prefetch_lines((const char *)row + M3_DECODE_PREFETCH_BYTES, row_bytes);
                     for (int t = t0; t < t1; t += 4) {
                         const int count = t1 - t < 4 ? t1 - t : 4;
                         const m3_block_q8 *xs[4];

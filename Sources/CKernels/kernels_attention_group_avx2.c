@@ -18,8 +18,7 @@
 
 M3_AVX2 M3_INLINE void prefetch_rows(const void *base, size_t index, int rows, int dim, const int type) {
     const size_t esize = type == M3_KV_F16 ? 2 : 4;
-    const char *p = (const char *)base + index * esize + KV_PREFETCH_BYTES;
-    for (size_t o = 0; o < (size_t)rows * (size_t)dim * esize; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    m3_prefetch_lines((const char *)base + index * esize + KV_PREFETCH_BYTES, (size_t)rows * (size_t)dim * esize);
 }
 
 /// 8 consecutive elements of a key/value array as floats.

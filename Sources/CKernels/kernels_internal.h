@@ -14,12 +14,24 @@ float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blo
 /// How far ahead of the weights being read a decode kernel (one token against every row) asks
 /// for more, in bytes. The weights stream from L3 or memory once per token, and the hardware
 /// prefetcher alone held the kernels at about half of one core's read bandwidth (7-10 GB/s of 14).
-/// Measured on the 2-core Xeon (AVX-512 packed kernel, SmolLM2's 98 MB of weights per token, one
-/// thread): none 9.6-14.8 ms, 3072 8.5-9.1, 4096 5.6-8.0, 5120-6144 5.8-8.5, 8192 7.5-8.8 (two
-/// pages ahead loses: the prefetches that miss the TLB are dropped). In the engine, tokens
+/// Measured on the 2-core Xeon with scripts/prefetch-distance.sh (AVX-512 packed kernel, SmolLM2's
+/// 98 MB of weights per pass, one thread): 0 (the line being read) 14.1-15.0 ms, 2048 10.0-10.1,
+/// 4096 8.1-9.4, 8192 8.0-8.8; an earlier run of the same harness: 4096 5.6-8.0, 8192 7.5-8.8
+/// (4 KB never lost; past it, no steady gain). In the engine, tokens
 /// interleaved with and without: decode +30-35% (AVX-512), +25% (AVX2 and AVX-VNNI paths), Gemma 3
 /// +30%. Prefetching past a matrix's end is harmless (a prefetch never faults).
+#ifndef M3_DECODE_PREFETCH_BYTES  // scripts/prefetch-distance.sh builds its harness with others
 #define M3_DECODE_PREFETCH_BYTES 4096
+#endif
+
+/// Asks for the `bytes` from `p` on, one prefetch per 64-byte line (a prefetch never faults).
+static inline void m3_prefetch_lines(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + o, 0, 3);
+}
+
+/// Bytes of activations a tile of tokens holds in the multi-token matrix products, so that a
+/// tile stays in L1 while the rows pass over it (m3_matmul's AVX2 path, m3_matmul_packed).
+#define M3_TILE_BYTES 16384
 
 /// Bytes per 256-element K-quant superblock.
 #define M3_Q2_K_BYTES 84

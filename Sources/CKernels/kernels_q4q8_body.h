@@ -150,8 +150,7 @@ M3_TARGET void M3_SUFFIX(m3_vec_dot_small_rows)(int type, const void *rows, size
     // Each row's lines a few KB ahead are asked for before its dot (M3_DECODE_PREFETCH_BYTES).
 #define M3_ROWS(T) \
     for (int r = 0; r < row_count; r++) { \
-        const char *ahead = (const char *)(p + (size_t)r * row_bytes) + M3_DECODE_PREFETCH_BYTES; \
-        for (size_t o = 0; o < row_bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0); \
+        m3_prefetch_lines(p + (size_t)r * row_bytes + M3_DECODE_PREFETCH_BYTES, row_bytes); \
         M3_SUFFIX(dot_small)(T, p + (size_t)r * row_bytes, xs, 1, blocks, out + r); \
     } \
     break

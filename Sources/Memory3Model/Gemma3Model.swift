@@ -87,6 +87,8 @@ public final class Gemma3Model: DecoderModel {
     let globalRope: Rope
     let localRope: Rope
     private let scratch: ScratchPool
+    /// Each layer's query/key/value and gate/up, grouped once (WeightMatrix.swift).
+    private let groups: [LayerMatrixGroups]
 
     public init(file: GGUFFile, threads: Int? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         let c = try Gemma3Config(gguf: file)
@@ -119,6 +121,9 @@ public final class Gemma3Model: DecoderModel {
             progress?(i + 1, s.layerCount)
         }
         self.layers = layers
+        groups = layers.map {
+            LayerMatrixGroups(queryKeyValue: MatrixGroup($0.query, $0.key, $0.value), gateUp: MatrixGroup($0.gate, $0.up))
+        }
         try loader.checkMultipliable()
         globalRope = Rope(headDim: s.headDim, rotaryDims: s.headDim, base: c.ropeFreqBase, pairing: .halfSplit)
         localRope = Rope(headDim: s.headDim, rotaryDims: s.headDim, base: c.ropeFreqBaseLocal, pairing: .halfSplit)
@@ -154,8 +159,7 @@ public final class Gemma3Model: DecoderModel {
             // Attention block: x += postnorm(Wo · attention(rope(qnorm(Wq·norm(x))), rope(knorm(Wk·norm(x))), Wv·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: eps, into: normed)
             profile?.lap(.norms)
-            WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
-                                  blocks: s.blocks, threads: threads)
+            groups[layerIndex].queryKeyValue.multiply(normed, tokens: n, into: s.q, s.k, s.v, blocks: s.blocks, threads: threads)
             profile?.lap(.queryKeyValue)
             for (request, sequence) in zip(batch, sequences) {
                 request.observe?(LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
@@ -186,7 +190,7 @@ public final class Gemma3Model: DecoderModel {
             // Feed-forward block (GeGLU): x += postnorm(Wdown · (gelu(Wgate·norm(x)) * Wup·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)
             profile?.lap(.norms)
-            WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
+            groups[layerIndex].gateUp.multiply(normed, tokens: n, into: s.gate, s.up, blocks: s.blocks, threads: threads)
             profile?.lap(.gateUp)
             DecoderBlocks.geGLU(s.gate, s.up, count: n * g.feedForwardLength)
             profile?.lap(.activation)

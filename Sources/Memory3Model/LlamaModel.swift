@@ -12,6 +12,8 @@ public final class LlamaModel: DecoderModel {
     /// Threads for matrix work. Defaults to the core count.
     public let threads: Int
     private let scratch: ScratchPool
+    /// Each layer's query/key/value and gate/up, grouped once (WeightMatrix.swift).
+    private let groups: [LayerMatrixGroups]
 
     public init(file: GGUFFile, threads: Int? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil) throws {
         let config = try LlamaConfig(gguf: file)
@@ -23,6 +25,9 @@ public final class LlamaModel: DecoderModel {
                          pairing: config.variant.halfSplitRope ? .halfSplit : .adjacent,
                          frequencyFactors: weights.ropeFrequencyFactors)
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        self.groups = weights.layers.map {
+            LayerMatrixGroups(queryKeyValue: MatrixGroup($0.query, $0.key, $0.value), gateUp: MatrixGroup($0.gate, $0.up))
+        }
         self.scratch = ScratchPool(shape: .init(embedding: config.embeddingLength, queryDim: config.queryDim,
                                                 kvDim: config.kvDim, hidden: config.feedForwardLength))
     }
@@ -56,8 +61,7 @@ public final class LlamaModel: DecoderModel {
             // Attention block: x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
             profile?.lap(.norms)
-            WeightMatrix.multiply([(layer.query, s.q), (layer.key, s.k), (layer.value, s.v)], normed, tokens: n,
-                                  blocks: s.blocks, threads: threads)
+            groups[layerIndex].queryKeyValue.multiply(normed, tokens: n, into: s.q, s.k, s.v, blocks: s.blocks, threads: threads)
             profile?.lap(.queryKeyValue)
             if let b = layer.queryBias { DecoderBlocks.addBias(b, to: s.q, rows: n) }
             if let b = layer.keyBias { DecoderBlocks.addBias(b, to: s.k, rows: n) }
@@ -91,7 +95,7 @@ public final class LlamaModel: DecoderModel {
             // Feed-forward block (SwiGLU): x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
             DecoderBlocks.rmsNorm(x, weight: layer.feedForwardNorm, rows: n, width: e, epsilon: c.rmsNormEpsilon, into: normed)
             profile?.lap(.norms)
-            WeightMatrix.multiply([(layer.gate, s.gate), (layer.up, s.up)], normed, tokens: n, blocks: s.blocks, threads: threads)
+            groups[layerIndex].gateUp.multiply(normed, tokens: n, into: s.gate, s.up, blocks: s.blocks, threads: threads)
             profile?.lap(.gateUp)
             DecoderBlocks.swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
             profile?.lap(.activation)

@@ -48,13 +48,10 @@ struct WeightMatrix: @unchecked Sendable {
     /// rows split across threads. `blocks` holds tokens * columns / 32 activation blocks.
     func multiply(_ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                   blocks: ActivationBuffers, threads: Int) {
-        if let packed {
-            m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
-            let split = blocks.split(count: tokens * columns / 32)
-            let type = Int32(self.type.rawValue), perRow = Int32(columns / 32)
+        if packed != nil {
+            let split = Self.quantizeForPacked(x, count: tokens * columns, blocks: blocks)
             Parallel.forChunks(of: rows, threads: threads) { range in
-                m3_matmul_packed(type, packed.base, perRow, Int32(range.lowerBound), Int32(range.upperBound),
-                                 split, Int32(tokens), y, self.rows)
+                self.multiplyPacked(rows: range, split, tokens: tokens, into: y)
             }
         } else if usesQuantizedKernel {
             if type.blockSize == 256 {
@@ -75,34 +72,16 @@ struct WeightMatrix: @unchecked Sendable {
         }
     }
 
-    /// Several matrices over the same input (a layer's query, key and value; gate and up): when
-    /// all have packed rows, the input is quantized once and one parallel loop covers all their
-    /// rows, so a decode step has one fork/join where it had one per matrix (30 layers x 5 fewer
-    /// per token for SmolLM2). Otherwise each multiplies in turn. Each product is the same, bit
-    /// for bit, as its own `multiply` (the same kernel over the same rows). Measured: decode
-    /// +2.5-3% (SmolLM2, 2 threads, tokens interleaved with and without).
-    static func multiply(_ matrices: [(matrix: WeightMatrix, into: UnsafeMutablePointer<Float>)], _ x: UnsafePointer<Float>,
-                         tokens: Int, blocks: ActivationBuffers, threads: Int) {
-        guard let columns = matrices.first?.matrix.columns,
-              matrices.allSatisfy({ $0.matrix.packed != nil && $0.matrix.columns == columns }) else {
-            for (matrix, y) in matrices { matrix.multiply(x, tokens: tokens, into: y, blocks: blocks, threads: threads) }
-            return
-        }
-        m3_quantize_q8(x, Int32(tokens * columns), blocks.blocks)
-        let split = blocks.split(count: tokens * columns / 32)
-        let perRow = Int32(columns / 32)
-        let totalRows = matrices.reduce(0) { $0 + $1.matrix.rows }
-        Parallel.forChunks(of: totalRows, threads: threads) { range in
-            var first = 0
-            for (matrix, y) in matrices {
-                let lower = max(range.lowerBound, first), upper = min(range.upperBound, first + matrix.rows)
-                if lower < upper {
-                    m3_matmul_packed(Int32(matrix.type.rawValue), matrix.packed!.base, perRow, Int32(lower - first),
-                                     Int32(upper - first), split, Int32(tokens), y, matrix.rows)
-                }
-                first += matrix.rows
-            }
-        }
+    /// The input as the packed kernels read it: 8-bit blocks, split into arrays.
+    static func quantizeForPacked(_ x: UnsafePointer<Float>, count: Int, blocks: ActivationBuffers) -> m3_q8_rows {
+        m3_quantize_q8(x, Int32(count), blocks.blocks)
+        return blocks.split(count: count / 32)
+    }
+
+    /// Rows `rows` of the product with the packed rows (`packed` must be set).
+    func multiplyPacked(rows range: Range<Int>, _ split: m3_q8_rows, tokens: Int, into y: UnsafeMutablePointer<Float>) {
+        m3_matmul_packed(Int32(type.rawValue), packed!.base, Int32(columns / 32), Int32(range.lowerBound), Int32(range.upperBound),
+                         split, Int32(tokens), y, rows)
     }
 
     /// The path for types without a C kernel (F32, F16, BF16, K-quants): dequantize a row once,
@@ -139,4 +118,54 @@ final class PackedRows: @unchecked Sendable {
     }
 
     deinit { base.deallocate() }
+}
+
+/// Two or three matrices over the same input (a layer's query, key and value; gate and up), made
+/// once at load. When all have packed rows of the same width, the input is quantized once and one
+/// parallel loop covers all their rows, so a decode step has one fork/join where it had one per
+/// matrix (30 layers x 3 fewer per token for SmolLM2); otherwise each multiplies in turn. Each
+/// product is the same, bit for bit, as its own `multiply` (the same kernel over the same rows).
+/// Measured: decode +2.5-3% (SmolLM2, 2 threads, tokens interleaved with and without).
+struct MatrixGroup: Sendable {
+    let first: WeightMatrix
+    let second: WeightMatrix
+    let third: WeightMatrix?
+    /// Whether one quantized input and one parallel loop serve them all.
+    let fused: Bool
+
+    init(_ first: WeightMatrix, _ second: WeightMatrix, _ third: WeightMatrix? = nil) {
+        (self.first, self.second, self.third) = (first, second, third)
+        fused = [first, second, third].allSatisfy { m in
+            m.map { $0.packed != nil && $0.columns == first.columns } ?? true
+        }
+    }
+
+    /// first · x into `a`, second · x into `b`, third · x into `c` (given when `third` is).
+    func multiply(_ x: UnsafePointer<Float>, tokens: Int, into a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
+                  _ c: UnsafeMutablePointer<Float>? = nil, blocks: ActivationBuffers, threads: Int) {
+        guard fused else {
+            first.multiply(x, tokens: tokens, into: a, blocks: blocks, threads: threads)
+            second.multiply(x, tokens: tokens, into: b, blocks: blocks, threads: threads)
+            if let third, let c { third.multiply(x, tokens: tokens, into: c, blocks: blocks, threads: threads) }
+            return
+        }
+        let split = WeightMatrix.quantizeForPacked(x, count: tokens * first.columns, blocks: blocks)
+        let secondEnd = first.rows + second.rows, total = secondEnd + (third?.rows ?? 0)
+        Parallel.forChunks(of: total, threads: threads) { range in
+            // The chunk's part of each matrix's rows (the matrices' rows laid end to end).
+            func part(_ m: WeightMatrix, from start: Int, into y: UnsafeMutablePointer<Float>) {
+                let lower = max(range.lowerBound, start) - start, upper = min(range.upperBound, start + m.rows) - start
+                if lower < upper { m.multiplyPacked(rows: lower ..< upper, split, tokens: tokens, into: y) }
+            }
+            part(first, from: 0, into: a)
+            part(second, from: first.rows, into: b)
+            if let third, let c { part(third, from: secondEnd, into: c) }
+        }
+    }
+}
+
+/// A layer's matrix groups: query/key/value and gate/up.
+struct LayerMatrixGroups: Sendable {
+    let queryKeyValue: MatrixGroup
+    let gateUp: MatrixGroup
 }

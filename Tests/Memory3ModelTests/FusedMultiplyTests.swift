@@ -3,7 +3,7 @@ import GGUF
 @testable import Memory3Model
 import XCTest
 
-/// `WeightMatrix.multiply` over several matrices (one quantization, one parallel loop) gives each
+/// `MatrixGroup.multiply` (one quantization, one parallel loop over several matrices) gives each
 /// product exactly as its own `multiply` does.
 final class FusedMultiplyTests: XCTestCase {
     func testFusedProductsEqualSeparateOnesBitForBit() throws {
@@ -19,19 +19,18 @@ final class FusedMultiplyTests: XCTestCase {
                 let matrices = [layer.query, layer.key, layer.value, layer.gate, layer.up]
                 let blocks = ActivationBuffers(capacity: tokens * columns / 32)
                 var separate = matrices.map { [Float](repeating: .nan, count: tokens * $0.rows) }
-                var fused = separate
                 for (i, m) in matrices.enumerated() {
                     separate[i].withUnsafeMutableBufferPointer { y in
                         m.multiply(x, tokens: tokens, into: y.baseAddress!, blocks: blocks, threads: 2)
                     }
                 }
-                let outputs = fused.indices.map { i in
-                    UnsafeMutablePointer<Float>.allocate(capacity: fused[i].count)
-                }
+                let outputs = matrices.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0.rows) }
                 defer { outputs.forEach { $0.deallocate() } }
-                WeightMatrix.multiply(Array(zip(matrices, outputs)).map { (matrix: $0.0, into: $0.1) }, x, tokens: tokens,
-                                      blocks: blocks, threads: 2)
-                for i in fused.indices { fused[i] = Array(UnsafeBufferPointer(start: outputs[i], count: fused[i].count)) }
+                let qkv = MatrixGroup(layer.query, layer.key, layer.value), gateUp = MatrixGroup(layer.gate, layer.up)
+                XCTAssertEqual(qkv.fused, layer.query.packed != nil, "\(type): packed rows fuse")
+                qkv.multiply(x, tokens: tokens, into: outputs[0], outputs[1], outputs[2], blocks: blocks, threads: 2)
+                gateUp.multiply(x, tokens: tokens, into: outputs[3], outputs[4], blocks: blocks, threads: 2)
+                let fused = matrices.indices.map { Array(UnsafeBufferPointer(start: outputs[$0], count: tokens * matrices[$0].rows)) }
                 XCTAssertEqual(fused, separate, "\(type), \(tokens) tokens")
                 XCTAssert(fused.allSatisfy { $0.allSatisfy(\.isFinite) })
             }
