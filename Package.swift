@@ -26,11 +26,14 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
+        // libpq, PostgreSQL's client library: the shared store of replicas (memory.store = postgres://...).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "GGUF", swiftSettings: engineSettings),
         .target(name: "Tokenizer", dependencies: ["GGUF"], swiftSettings: engineSettings),
         .target(name: "Memory3Model", dependencies: ["CKernels", "GGUF", "Tokenizer"], swiftSettings: engineSettings),
-        // SQLite store of documents, references and encoded memories; knows nothing of models.
-        .target(name: "MemoryStore", dependencies: ["CSQLite"], swiftSettings: engineSettings),
+        // The store of documents, references and encoded memories, on SQLite (embedded) or
+        // PostgreSQL (shared by replicas); knows nothing of models.
+        .target(name: "MemoryStore", dependencies: ["CSQLite", "CLibPQ"], swiftSettings: engineSettings),
         // Explicit memory: chunking, encoding (profiles), codecs, ingestion.
         .target(
             name: "Memory3Memory",

@@ -137,22 +137,26 @@ extension MemoryStore {
 
     // MARK: Helpers (called with the lock held, inside a transaction)
 
-    private static func insert(_ document: NewDocument, id: Int64?, into database: Database) throws -> Int64 {
+    private static func insert(_ document: NewDocument, id: Int64?, into database: any SQLConnection) throws -> Int64 {
         if let existing = try database.scalarInt("SELECT id FROM documents WHERE sha256 = ?", [.text(document.sha256)]) {
             throw MemoryStoreError.duplicateDocument(existingId: existing)
         }
         let documentId: Int64
         do {
-            try database.run(
-                "INSERT INTO documents (id, title, source, sha256, bytes, created_at, external_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    id.map { .integer($0) } ?? .null,
+            // An id column given NULL is drawn by SQLite, refused by PostgreSQL: named only when set.
+            let idColumn = id == nil ? "" : "id, "
+            let idValue: [SQLiteValue] = id.map { [.integer($0)] } ?? []
+            documentId = try database.scalarInt(
+                """
+                INSERT INTO documents (\(idColumn)title, source, sha256, bytes, created_at, external_key)
+                VALUES (\(id == nil ? "" : "?, ")?, ?, ?, ?, ?, ?) RETURNING id
+                """,
+                idValue + [
                     .text(document.title), .text(document.source), .text(document.sha256),
                     .integer(Int64(document.bytes)), .integer(Int64(Date().timeIntervalSince1970.rounded(.down))),
                     document.externalKey.map { .text($0) } ?? .null,
                 ]
-            )
-            documentId = database.lastInsertRowID
+            ) ?? 0
         } catch let error as SQLiteError {
             guard error.isConstraintViolation else { throw error }
             throw MemoryStoreError.invalidDocument("document: \(error.message)")
@@ -162,12 +166,12 @@ extension MemoryStore {
     }
 
     /// Inserts references with their memories under `documentId`.
-    static func insertReferences(_ references: [NewReference], documentId: Int64, into database: Database) throws {
-        let insertReference = try database.prepare(
-            "INSERT INTO document_references (document_id, ordinal, text, token_count) VALUES (?, ?, ?, ?)"
+    static func insertReferences(_ references: [NewReference], documentId: Int64, into database: any SQLConnection) throws {
+        let insertReference = try database.prepareStatement(
+            "INSERT INTO document_references (document_id, ordinal, text, token_count) VALUES (?, ?, ?, ?) RETURNING id"
         )
         defer { insertReference.finalize() }
-        let insertMemory = try database.prepare(
+        let insertMemory = try database.prepareStatement(
             "INSERT INTO memories (reference_id, profile, codec, blob) VALUES (?, ?, ?, ?)"
         )
         defer { insertMemory.finalize() }
@@ -179,10 +183,10 @@ extension MemoryStore {
                     .integer(documentId), .integer(Int64(reference.ordinal)),
                     .text(reference.text), .integer(Int64(reference.tokenCount)),
                 ])
-                try insertReference.run()
+                _ = try insertReference.step()
+                referenceId = insertReference.int64(0)
                 insertReference.reset()
-                referenceId = database.lastInsertRowID
-            } catch {
+            } catch let error as SQLiteError {
                 guard error.isConstraintViolation else { throw error }
                 let detail = error.extendedCode == SQLiteError.constraintUnique
                     ? "ordinal \(reference.ordinal) appears more than once"
@@ -197,7 +201,7 @@ extension MemoryStore {
                     try insertMemory.bind([.integer(referenceId), .text(memory.profile), .text(memory.codec), .blob(memory.blob)])
                     try insertMemory.run()
                     insertMemory.reset()
-                } catch {
+                } catch let error as SQLiteError {
                     guard error.isConstraintViolation else { throw error }
                     let detail = error.extendedCode == SQLiteError.constraintPrimaryKey
                         ? "profile \"\(memory.profile)\" appears more than once"
@@ -208,14 +212,14 @@ extension MemoryStore {
         }
     }
 
-    static func deleteDocument(id: Int64, in database: Database) throws -> Bool {
+    static func deleteDocument(id: Int64, in database: any SQLConnection) throws -> Bool {
         // References, memories and full-text rows go by ON DELETE CASCADE and the FTS triggers.
         // A staged document is not a document yet: it goes with its ingestion.
         try database.run("DELETE FROM documents WHERE id = ? AND staged_by IS NULL", [.integer(id)])
         return database.changes > 0
     }
 
-    static func summaries(where clause: String, _ values: [SQLiteValue], in database: Database) throws -> [DocumentSummary] {
+    static func summaries(where clause: String, _ values: [SQLiteValue], in database: any SQLConnection) throws -> [DocumentSummary] {
         try database.withStatement(
             """
             SELECT d.id, d.title, d.source, d.sha256, d.bytes, d.created_at,
@@ -243,7 +247,7 @@ extension MemoryStore {
         }
     }
 
-    static func reference(from statement: Statement) -> StoredReference {
+    static func reference(from statement: any SQLStatement) -> StoredReference {
         StoredReference(
             id: statement.int64(0),
             documentId: statement.int64(1),

@@ -16,7 +16,7 @@ extension MemoryStore {
     }
 
     /// Delete then insert (not INSERT OR REPLACE, whose implied delete would not fire the count trigger).
-    static func putEmbedding(_ embedding: StoredEmbedding, referenceId: Int64, in database: Database) throws {
+    static func putEmbedding(_ embedding: StoredEmbedding, referenceId: Int64, in database: any SQLConnection) throws {
         try database.run("DELETE FROM reference_embeddings WHERE reference_id = ?", [.integer(referenceId)])
         let bytes = embedding.components.map { UInt8(bitPattern: $0) }
         try database.run("INSERT INTO reference_embeddings (reference_id, encoder, scale, vector) VALUES (?, ?, ?, ?)",

@@ -56,9 +56,12 @@ extension MemoryStore {
     /// Ingestions in these states (all when nil), oldest first.
     public func ingestions(states: [IngestionState]? = nil, limit: Int = 1000, offset: Int = 0) throws(MemoryStoreError) -> [IngestionRecord] {
         try withDatabase { database in
+            // SQLite's rowid is the insertion order; PostgreSQL has none (ids are random: a tie on
+            // created_at, rare, is then broken by id).
+            let order = database.dialect == .sqlite ? "created_at, rowid" : "created_at, id"
             let filter = states.map { list in "WHERE state IN (\(list.map { "'\($0.rawValue)'" }.joined(separator: ", ")))" } ?? ""
             return try database.withStatement(
-                "SELECT \(Self.ingestionColumns) FROM ingestions \(filter) ORDER BY created_at, rowid LIMIT ? OFFSET ?"
+                "SELECT \(Self.ingestionColumns) FROM ingestions \(filter) ORDER BY \(order) LIMIT ? OFFSET ?"
             ) { statement in
                 try statement.bind(max(0, limit), at: 1)
                 try statement.bind(max(0, offset), at: 2)
@@ -108,11 +111,10 @@ extension MemoryStore {
                 }
                 try Self.checkOwner(record, owner, in: database)
                 if record.state == .encoding, let staged = record.documentId { return staged }
-                try database.run(
-                    "INSERT INTO documents (title, source, sha256, bytes, created_at, staged_by) VALUES (?, ?, ?, ?, ?, ?)",
+                let staged = try database.scalarInt(
+                    "INSERT INTO documents (title, source, sha256, bytes, created_at, staged_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                     [.text(record.title), .text(record.source), .text("staged:\(id)"), .integer(Int64(record.bytes)),
-                     .integer(Int64(Date().timeIntervalSince1970.rounded(.down))), .text(id)])
-                let staged = database.lastInsertRowID
+                     .integer(Int64(Date().timeIntervalSince1970.rounded(.down))), .text(id)]) ?? 0
                 try database.run(
                     """
                     UPDATE ingestions SET state = 'encoding', references_total = ?, references_done = 0, document_id = ?,
@@ -217,7 +219,7 @@ extension MemoryStore {
 
     /// With an owner given, the ingestion must be that owner's (else another process took it
     /// over: `ingestionHeldElsewhere`, nothing written); its heartbeat is renewed.
-    private static func checkOwner(_ record: IngestionRecord, _ owner: String?, in database: Database) throws {
+    private static func checkOwner(_ record: IngestionRecord, _ owner: String?, in database: any SQLConnection) throws {
         guard let owner else { return }
         guard record.owner == owner else { throw MemoryStoreError.ingestionHeldElsewhere(id: record.id, owner: record.owner ?? "none") }
         try database.run("UPDATE ingestions SET heartbeat = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(record.id)])
@@ -228,14 +230,14 @@ extension MemoryStore {
         document_id, error, created_at, updated_at, owner, heartbeat
         """
 
-    private static func ingestion(_ id: String, in database: Database) throws -> IngestionRecord? {
+    private static func ingestion(_ id: String, in database: any SQLConnection) throws -> IngestionRecord? {
         try database.withStatement("SELECT \(ingestionColumns) FROM ingestions WHERE id = ?") { statement in
             try statement.bind(id, at: 1)
             return try statement.step() ? ingestionRecord(from: statement) : nil
         }
     }
 
-    private static func ingestionRecord(from s: Statement) -> IngestionRecord {
+    private static func ingestionRecord(from s: any SQLStatement) -> IngestionRecord {
         func optionalText(_ c: Int32) -> String? { s.isNull(c) ? nil : s.string(c) }
         func optionalInt(_ c: Int32) -> Int64? { s.isNull(c) ? nil : s.int64(c) }
         return IngestionRecord(
@@ -250,7 +252,7 @@ extension MemoryStore {
 
     /// Sets a final state, deletes the staged document (with its references, memories and index
     /// rows) unless it became the final one, and drops the bytes.
-    private static func finish(_ id: String, state: IngestionState, documentId: Int64?, error: String?, in database: Database) throws {
+    private static func finish(_ id: String, state: IngestionState, documentId: Int64?, error: String?, in database: any SQLConnection) throws {
         try database.run("DELETE FROM documents WHERE staged_by = ?", [.text(id)])
         try database.run(
             "UPDATE ingestions SET state = ?, document_id = ?, error = ?, content = NULL, updated_at = ? WHERE id = ?",

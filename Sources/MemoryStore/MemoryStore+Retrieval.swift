@@ -13,36 +13,61 @@ extension MemoryStore {
             words = try withDatabase { database in
                 try SearchQuery.pruned(words, references: references, cache: documentFrequencies) { word, cap in
                     // Counting stops past the cap: a common word's whole posting list is never read.
-                    Int(try database.scalarInt("SELECT count(*) FROM (SELECT rowid FROM reference_fts WHERE reference_fts MATCH ? LIMIT ?)",
-                                               [.text(SearchQuery.quoted(word)), .integer(Int64(cap))]) ?? 0)
+                    Int(try database.scalarInt(Self.frequencyQuery(database.dialect),
+                                               [.text(SearchQuery.quoted(word, for: database.dialect)), .integer(Int64(cap))]) ?? 0)
                 }
             }
         }
         guard !words.isEmpty else { return [] }
-        let expression = words.map(SearchQuery.quoted).joined(separator: " OR ")
-        let profileFilter = profile == nil ? "" : """
-            AND EXISTS (SELECT 1 FROM memories m WHERE m.reference_id = r.id AND m.profile = ?3)
-            """
         return try withDatabase { database in
-            try database.withStatement(
-                """
-                SELECT r.id, r.document_id, bm25(reference_fts) AS rank_score
-                FROM reference_fts JOIN document_references r ON r.id = reference_fts.rowid
-                JOIN documents d ON d.id = r.document_id AND d.staged_by IS NULL
-                WHERE reference_fts MATCH ?1 \(profileFilter)
-                ORDER BY rank_score, r.id
-                LIMIT ?2
-                """
-            ) { statement in
+            let expression = SearchQuery.expression(words, for: database.dialect)
+            return try database.withStatement(Self.searchQuery(database.dialect, profile: profile != nil)) { statement in
                 try statement.bind(expression, at: 1)
                 try statement.bind(limit, at: 2)
                 if let profile { try statement.bind(profile, at: 3) }
                 var hits: [SearchHit] = []
                 while try statement.step() {
-                    hits.append(SearchHit(referenceId: statement.int64(0), documentId: statement.int64(1), score: -statement.double(2)))
+                    hits.append(SearchHit(referenceId: statement.int64(0), documentId: statement.int64(1), score: statement.double(2)))
                 }
                 return hits
             }
+        }
+    }
+
+    /// How many references hold a word, counting no further than a cap (?1 the word, ?2 the cap).
+    private static func frequencyQuery(_ dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite:
+            "SELECT count(*) FROM (SELECT rowid FROM reference_fts WHERE reference_fts MATCH ? LIMIT ?)"
+        case .postgres:
+            "SELECT count(*) FROM (SELECT 1 FROM document_references WHERE search @@ to_tsquery('memory3_english', ?) LIMIT ?) AS hits"
+        }
+    }
+
+    /// Visible references matching ?1, best first (score: higher is better), at most ?2; with a
+    /// profile, only those with a memory of profile ?3. SQLite ranks by BM25 (score = -bm25);
+    /// PostgreSQL has no BM25 and ranks by `ts_rank` (term frequency, no IDF).
+    private static func searchQuery(_ dialect: SQLDialect, profile: Bool) -> String {
+        let profileFilter = profile ? "AND EXISTS (SELECT 1 FROM memories m WHERE m.reference_id = r.id AND m.profile = ?3)" : ""
+        switch dialect {
+        case .sqlite:
+            return """
+                SELECT r.id, r.document_id, -bm25(reference_fts) AS score
+                FROM reference_fts JOIN document_references r ON r.id = reference_fts.rowid
+                JOIN documents d ON d.id = r.document_id AND d.staged_by IS NULL
+                WHERE reference_fts MATCH ?1 \(profileFilter)
+                ORDER BY score DESC, r.id
+                LIMIT ?2
+                """
+        case .postgres:
+            return """
+                SELECT r.id, r.document_id, ts_rank(r.search, q.query) AS score
+                FROM to_tsquery('memory3_english', ?1) AS q(query), document_references r
+                JOIN documents d ON d.id = r.document_id AND d.staged_by IS NULL
+                WHERE r.search @@ q.query \(profileFilter)
+                ORDER BY score DESC, r.id
+                LIMIT ?2
+                """
         }
     }
 
@@ -84,9 +109,14 @@ extension MemoryStore {
     /// Merges the full-text index's segments into one (FTS5 `optimize`). Each batch of inserted
     /// references adds a segment, and a query looks every query word up in every segment, so a store
     /// filled in many small batches searches slower until merged.
+    /// On PostgreSQL the GIN index merges its pending list by itself; this refreshes the planner's
+    /// statistics instead.
     public func optimizeSearchIndex() throws(MemoryStoreError) {
         try withDatabase(writing: true) { database in
-            try database.execute("INSERT INTO reference_fts(reference_fts) VALUES ('optimize')")
+            switch database.dialect {
+            case .sqlite: try database.execute("INSERT INTO reference_fts(reference_fts) VALUES ('optimize')")
+            case .postgres: try database.execute("ANALYZE document_references")
+            }
         }
     }
 }

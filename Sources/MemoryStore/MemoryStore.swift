@@ -22,7 +22,7 @@ public final class MemoryStore: @unchecked Sendable {
 
     /// Guards `database`; every access to the connection happens while holding it.
     private let lock = NSLock()
-    private var database: Database?
+    private var database: (any SQLConnection)?
     /// How many references each query word is in, as last counted (see `SearchQuery.pruned`).
     let documentFrequencies = DocumentFrequencyCache()
 
@@ -33,13 +33,24 @@ public final class MemoryStore: @unchecked Sendable {
     static let walSizeLimit = 64 << 20
 
     /// Opens the store at `path`, creating the file and its schema when missing (unless read-only),
-    /// and migrating an older schema forward (refused when read-only).
+    /// and migrating an older schema forward (refused when read-only). `path` may also be
+    /// `sqlite:PATH`, or a PostgreSQL server (`postgres://user:password@host:port/database`, any
+    /// libpq connection URL): a store that replicas share (see `PostgresDatabase`).
     ///
     /// - Parameter busyTimeoutMilliseconds: how long a write waits for another connection's write
     ///   to finish before failing with `MemoryStoreError.busy`.
-    public init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int = 5000) throws(MemoryStoreError) {
-        self.path = path
+    public init(path location: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int = 5000) throws(MemoryStoreError) {
+        let (database, name) = PostgresURL.isPostgres(location)
+            ? try Self.openPostgres(location, readOnly: readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+            : try Self.openSQLite(location, readOnly: readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        self.path = name
         self.isReadOnly = readOnly
+        self.database = database
+    }
+
+    private static func openSQLite(_ location: String, readOnly: Bool,
+                                   busyTimeoutMilliseconds: Int) throws(MemoryStoreError) -> (any SQLConnection, String) {
+        let path = location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location
         if readOnly, !FileManager.default.fileExists(atPath: path) {
             throw .databaseNotFound(path: path)
         }
@@ -55,9 +66,32 @@ public final class MemoryStore: @unchecked Sendable {
             if error.isCorrupt { throw .corrupt(path: path, detail: error.message) }
             throw .cannotOpen(path: path, detail: error.message)
         }
+        try prepare(database, path: path) { () throws in
+            try configure(database, readOnly: readOnly)
+            try migrate(database, path: path, readOnly: readOnly)
+        }
+        return (database, path)
+    }
+
+    private static func openPostgres(_ url: String, readOnly: Bool,
+                                     busyTimeoutMilliseconds: Int) throws(MemoryStoreError) -> (any SQLConnection, String) {
+        let name = PostgresURL.redacted(url)
+        let database: PostgresDatabase
         do {
-            try Self.configure(database, readOnly: readOnly)
-            try Self.migrate(database, path: path, readOnly: readOnly)
+            database = try PostgresDatabase(url: url, readOnly: readOnly, lockTimeoutMilliseconds: busyTimeoutMilliseconds)
+        } catch {
+            throw .cannotOpen(path: name, detail: error.message)
+        }
+        try prepare(database, path: name) { () throws in
+            try PostgresSchema.migrate(database, path: name, readOnly: readOnly)
+        }
+        return (database, name)
+    }
+
+    /// Runs the opening steps, closing the connection and classifying the error when one fails.
+    private static func prepare(_ database: any SQLConnection, path: String, _ steps: () throws -> Void) throws(MemoryStoreError) {
+        do {
+            try steps()
         } catch let error as MemoryStoreError {
             database.close()
             throw error
@@ -68,7 +102,6 @@ public final class MemoryStore: @unchecked Sendable {
             database.close()
             throw .cannotOpen(path: path, detail: "\(error)")
         }
-        self.database = database
     }
 
     deinit {
@@ -85,7 +118,7 @@ public final class MemoryStore: @unchecked Sendable {
 
     // MARK: Opening
 
-    private static func configure(_ database: Database, readOnly: Bool) throws {
+    private static func configure(_ database: any SQLConnection, readOnly: Bool) throws {
         try database.execute("PRAGMA foreign_keys = ON")
         if readOnly {
             // Reading the schema here surfaces "not a database" at open time, not at first use.
@@ -109,7 +142,7 @@ public final class MemoryStore: @unchecked Sendable {
         var objectCount: Int
     }
 
-    private static func schemaState(_ database: Database) throws -> SchemaState {
+    private static func schemaState(_ database: any SQLConnection) throws -> SchemaState {
         SchemaState(
             version: Int(try database.scalarInt("PRAGMA user_version") ?? 0),
             applicationID: Int32(truncatingIfNeeded: try database.scalarInt("PRAGMA application_id") ?? 0),
@@ -129,7 +162,7 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
-    private static func migrate(_ database: Database, path: String, readOnly: Bool) throws {
+    private static func migrate(_ database: any SQLConnection, path: String, readOnly: Bool) throws {
         let state = try schemaState(database)
         try validate(state, path: path)
         guard state.version < Schema.currentVersion else { return }
@@ -155,12 +188,13 @@ public final class MemoryStore: @unchecked Sendable {
 
     /// Runs `body` with the connection under the store's lock, and turns every failure into a
     /// `MemoryStoreError`.
-    func withDatabase<T>(writing: Bool = false, _ body: (Database) throws -> T) throws(MemoryStoreError) -> T {
+    func withDatabase<T>(writing: Bool = false, _ body: (any SQLConnection) throws -> T) throws(MemoryStoreError) -> T {
         if writing, isReadOnly { throw .readOnly(path: path) }
         lock.lock()
         defer { lock.unlock() }
         guard let database else { throw .closed(path: path) }
         do {
+            try (database as? PostgresDatabase)?.reconnectIfNeeded()
             return try body(database)
         } catch let error as MemoryStoreError {
             throw error
@@ -171,9 +205,19 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
-    /// The schema version of the open store (`PRAGMA user_version`).
+    /// The schema version of the open store (`PRAGMA user_version`; on PostgreSQL, `memory3_schema`).
     public func schemaVersion() throws(MemoryStoreError) -> Int {
-        try withDatabase { Int(try $0.scalarInt("PRAGMA user_version") ?? 0) }
+        try withDatabase { database in
+            switch database.dialect {
+            case .sqlite: Int(try database.scalarInt("PRAGMA user_version") ?? 0)
+            case .postgres: Int(try database.scalarInt("SELECT version FROM memory3_schema") ?? 0)
+            }
+        }
+    }
+
+    /// Which database the store is on.
+    public var backend: String {
+        lock.withLock { database?.dialect == .postgres ? "postgres" : "sqlite" }
     }
 
     /// The newest schema version this build writes.
@@ -237,17 +281,30 @@ public final class MemoryStore: @unchecked Sendable {
                     }
                     return usage
                 }
-                let pageSize = Int(try database.scalarInt("PRAGMA page_size") ?? 0)
+                let (fileBytes, freeBytes) = try Self.databaseSize(database)
                 return StoreStatistics(
                     documents: Int(try database.scalarInt("SELECT count(*) FROM documents WHERE staged_by IS NULL") ?? 0),
                     references: Int(try database.scalarInt("SELECT count(*) FROM document_references") ?? 0),
                     tokens: Int(try database.scalarInt("SELECT coalesce(sum(token_count), 0) FROM document_references") ?? 0),
                     memories: usage.reduce(0) { $0 + $1.count },
                     memoryUsage: usage,
-                    fileBytes: pageSize * Int(try database.scalarInt("PRAGMA page_count") ?? 0),
-                    freeBytes: pageSize * Int(try database.scalarInt("PRAGMA freelist_count") ?? 0)
+                    fileBytes: fileBytes,
+                    freeBytes: freeBytes
                 )
             }
+        }
+    }
+
+    /// Bytes the database takes and, of those, bytes free for reuse (SQLite's free pages; on
+    /// PostgreSQL the whole database's size, free space unknown: 0).
+    private static func databaseSize(_ database: any SQLConnection) throws -> (total: Int, free: Int) {
+        switch database.dialect {
+        case .sqlite:
+            let pageSize = Int(try database.scalarInt("PRAGMA page_size") ?? 0)
+            return (pageSize * Int(try database.scalarInt("PRAGMA page_count") ?? 0),
+                    pageSize * Int(try database.scalarInt("PRAGMA freelist_count") ?? 0))
+        case .postgres:
+            return (Int(try database.scalarInt("SELECT pg_database_size(current_database())") ?? 0), 0)
         }
     }
 
@@ -269,6 +326,9 @@ public final class MemoryStore: @unchecked Sendable {
     /// writes that need more fail as on a full disk. For tests of that path only.
     public func limitPageCountForTesting(extraPages: Int = 4) throws(MemoryStoreError) {
         try withDatabase(writing: true) { database in
+            guard database.dialect == .sqlite else {
+                throw SQLiteError(code: SQLITE_MISUSE, extendedCode: SQLITE_MISUSE, message: "a page limit exists on SQLite stores only")
+            }
             let pages = try database.scalarInt("PRAGMA page_count") ?? 0
             _ = try database.scalarInt("PRAGMA max_page_count = \(pages + Int64(extraPages))")
         }
@@ -278,10 +338,14 @@ public final class MemoryStore: @unchecked Sendable {
     /// full-text index matches the references. Returns the problems found; empty means healthy.
     public func integrityProblems() throws(MemoryStoreError) -> [String] {
         try withDatabase { database in
-            var problems = try database.strings("PRAGMA integrity_check").filter { $0 != "ok" }
-            try database.withStatement("PRAGMA foreign_key_check") { statement in
-                while try statement.step() {
-                    problems.append("foreign key: row \(statement.int64(1)) of \(statement.string(0)) points to a missing row of \(statement.string(2))")
+            // PostgreSQL checks its own pages and enforces foreign keys on every write.
+            var problems: [String] = []
+            if database.dialect == .sqlite {
+                problems = try database.strings("PRAGMA integrity_check").filter { $0 != "ok" }
+                try database.withStatement("PRAGMA foreign_key_check") { statement in
+                    while try statement.step() {
+                        problems.append("foreign key: row \(statement.int64(1)) of \(statement.string(0)) points to a missing row of \(statement.string(2))")
+                    }
                 }
             }
             let recount: [(String, String)] = [
@@ -297,7 +361,7 @@ public final class MemoryStore: @unchecked Sendable {
                 let actual = try database.scalarInt(query)
                 if kept != actual { problems.append("count \(name): kept \(kept.map(String.init) ?? "none"), actual \(actual ?? 0)") }
             }
-            if !isReadOnly {
+            if !isReadOnly, database.dialect == .sqlite {
                 do {
                     try database.execute("INSERT INTO reference_fts (reference_fts) VALUES ('integrity-check')")
                 } catch let error as SQLiteError {

@@ -93,6 +93,20 @@ enum SearchQuery {
         "\"" + word.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
+    /// A word as one operand of the dialect's query syntax: an FTS5 string, or a tsquery
+    /// lexeme in single quotes (embedded quotes doubled, backslashes escaped).
+    static func quoted(_ word: String, for dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite: quoted(word)
+        case .postgres: "'" + word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+        }
+    }
+
+    /// "Any of these words" in the dialect's query syntax (FTS5 MATCH, or `to_tsquery`).
+    static func expression(_ words: [String], for dialect: SQLDialect) -> String {
+        words.map { quoted($0, for: dialect) }.joined(separator: dialect == .sqlite ? " OR " : " | ")
+    }
+
     private static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,

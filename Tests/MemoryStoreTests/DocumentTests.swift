@@ -3,14 +3,14 @@ import XCTest
 @testable import MemoryStore
 
 /// Writing, reading, replacing and deleting documents, references and memories.
-final class DocumentTests: XCTestCase {
+class DocumentTests: StoreBackendTestCase {
     private var directory: TemporaryDirectory!
     private var path: String!
     private var store: MemoryStore!
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory(name)
-        path = directory.path("store.sqlite")
+        path = try storeLocation(directory, "store.sqlite")
         store = try MemoryStore(path: path)
     }
 
@@ -133,7 +133,12 @@ final class DocumentTests: XCTestCase {
             if case .invalidDocument = $0 { return true } else { return false }
         }
 
-        XCTAssertEqual(try store.statistics(), statsBefore)
+        var statsAfter = try store.statistics()
+        if backend == .postgres {
+            // A PostgreSQL database keeps the dead rows of rolled-back writes until vacuumed.
+            statsAfter.fileBytes = statsBefore.fileBytes
+        }
+        XCTAssertEqual(statsAfter, statsBefore)
         XCTAssertEqual(try store.documents().map(\.sha256), ["keep"])
         XCTAssertNil(try store.document(sha256: "broken-1"))
         XCTAssertEqual(try store.search("broken", limit: 10), [])
@@ -155,7 +160,9 @@ final class DocumentTests: XCTestCase {
         XCTAssertEqual(try count("documents"), 1)
         XCTAssertEqual(try count("document_references"), 2)
         XCTAssertEqual(try count("memories"), 4)
-        XCTAssertEqual(try count("reference_fts_docsize"), 2, "full-text rows of the deleted references remain")
+        // SQLite's full-text index is a table of its own; PostgreSQL's is a column of the references.
+        let indexRows = backend == .sqlite ? "reference_fts_docsize" : "document_references"
+        XCTAssertEqual(try count(indexRows), 2, "full-text rows of the deleted references remain")
         XCTAssertEqual(try store.search("zebra", limit: 10), [])
         for reference in goneReferences {
             XCTAssertNil(try store.reference(id: reference.id))
@@ -165,7 +172,7 @@ final class DocumentTests: XCTestCase {
         XCTAssertEqual(try store.integrityProblems(), [])
 
         XCTAssertTrue(try store.deleteDocument(id: keep))
-        for table in ["documents", "document_references", "memories", "reference_fts_docsize"] {
+        for table in ["documents", "document_references", "memories", indexRows] {
             XCTAssertEqual(try count(table), 0, table)
         }
     }
@@ -286,3 +293,4 @@ final class DocumentTests: XCTestCase {
         XCTAssertGreaterThan(statistics.fileBytes, statistics.blobBytes)
     }
 }
+

@@ -4,7 +4,7 @@ import XCTest
 
 /// Reference embeddings in the store (schema v6): written with references, read incrementally,
 /// counted, gone with their document, and found missing by a backfill.
-final class EmbeddingStoreTests: XCTestCase {
+class EmbeddingStoreTests: StoreBackendTestCase {
     func embedding(_ seed: Int, encoder: String = "enc") -> StoredEmbedding {
         StoredEmbedding(encoder: encoder, vector: (0 ..< 8).map { Float(sin(Double(seed * 8 + $0))) })
     }
@@ -20,7 +20,7 @@ final class EmbeddingStoreTests: XCTestCase {
 
     func testEmbeddingsAreWrittenReadIncrementallyCountedAndCascade() throws {
         let directory = try TemporaryDirectory()
-        let store = try MemoryStore(path: directory.path("store.sqlite"))
+        let store = try openStore(directory, "store.sqlite")
         let first = try store.insertDocument(document("a", references: 3, embedded: true))
         XCTAssertEqual(try store.embeddingCount(), 3)
         let rows = try store.embeddingRows(after: 0, limit: 10)
@@ -46,7 +46,7 @@ final class EmbeddingStoreTests: XCTestCase {
 
     func testRetrievableReferencesHideStagedDocumentsAndOtherProfiles() throws {
         let directory = try TemporaryDirectory()
-        let store = try MemoryStore(path: directory.path("store.sqlite"))
+        let store = try openStore(directory, "store.sqlite")
         let id = try store.insertDocument(document("a", references: 2, embedded: true))
         let references = try XCTUnwrap(try store.document(id: id)).references.map(\.id)
         XCTAssertEqual(try store.retrievableReferences(references + [999], profile: "dense"), [references[0]: id, references[1]: id])
@@ -66,3 +66,4 @@ final class EmbeddingStoreTests: XCTestCase {
         XCTAssertEqual(qa.components.map { abs(Int($0)) }.max(), 127)
     }
 }
+

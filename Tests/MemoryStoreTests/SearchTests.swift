@@ -3,7 +3,7 @@ import XCTest
 @testable import MemoryStore
 
 /// Full-text retrieval: BM25 ranking, and user text that must never act as FTS5 syntax.
-final class SearchTests: XCTestCase {
+class SearchTests: StoreBackendTestCase {
     private var directory: TemporaryDirectory!
     private var store: MemoryStore!
     private var referenceIds: [String: Int64] = [:]
@@ -18,7 +18,7 @@ final class SearchTests: XCTestCase {
 
     override func setUpWithError() throws {
         directory = try TemporaryDirectory(name)
-        store = try MemoryStore(path: directory.path("store.sqlite"))
+        store = try openStore(directory, "store.sqlite")
         let keys = texts.keys.sorted()
         let document = NewDocument(
             title: "facts", source: "facts.md", sha256: "facts", bytes: 100,
@@ -134,3 +134,4 @@ final class SearchQueryPruningTests: XCTestCase {
         XCTAssertEqual(try SearchQuery.pruned(["fog"], references: 100_000, cache: DocumentFrequencyCache()) { _, _ in 1_999 }, ["fog"])
     }
 }
+

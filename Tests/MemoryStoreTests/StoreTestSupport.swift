@@ -90,9 +90,12 @@ enum Fixture {
     }
 }
 
-/// Raw access to a store's file for checks the public API does not offer (row counts, pragmas).
-func rawCount(_ path: String, _ sql: String) throws -> Int64 {
-    let database = try Database(path: path, options: [.readOnly])
+/// Raw access to a store (an SQLite file or a PostgreSQL URL) for checks the public API does not
+/// offer (row counts, pragmas).
+func rawCount(_ location: String, _ sql: String) throws -> Int64 {
+    let database: any SQLConnection = PostgresURL.isPostgres(location)
+        ? try PostgresDatabase(url: location, readOnly: true, lockTimeoutMilliseconds: 5000)
+        : try Database(path: location, options: [.readOnly])
     defer { database.close() }
     return try database.scalarInt(sql) ?? -1
 }

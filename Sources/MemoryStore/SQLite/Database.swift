@@ -15,7 +15,7 @@ final class Database {
 
     private(set) var handle: OpaquePointer?
     let path: String
-    private var savepointDepth = 0
+    var savepointDepth = 0
 
     init(path: String, options: OpenOptions, busyTimeoutMilliseconds: Int32 = 5000) throws(SQLiteError) {
         self.path = path
@@ -72,99 +72,22 @@ final class Database {
         try Statement(connection: try live(), sql: sql)
     }
 
-    /// Prepares `sql`, hands the statement to `body`, and finalizes it when `body` returns or throws.
-    func withStatement<T>(_ sql: String, _ body: (Statement) throws -> T) throws -> T {
-        let statement = try prepare(sql)
-        defer { statement.finalize() }
-        return try body(statement)
-    }
-
-    /// Runs a statement with parameters to completion.
-    func run(_ sql: String, _ values: [SQLiteValue] = []) throws {
-        try withStatement(sql) { statement in
-            try statement.bind(values)
-            try statement.run()
-        }
-    }
-
-    /// The first column of the first row as an integer, or nil when there is no row or it is NULL.
-    func scalarInt(_ sql: String, _ values: [SQLiteValue] = []) throws -> Int64? {
-        try withStatement(sql) { statement in
-            try statement.bind(values)
-            guard try statement.step(), !statement.isNull(0) else { return nil }
-            return statement.int64(0)
-        }
-    }
-
-    /// The first column of the first row as text, or nil when there is no row or it is NULL.
-    func scalarString(_ sql: String, _ values: [SQLiteValue] = []) throws -> String? {
-        try withStatement(sql) { statement in
-            try statement.bind(values)
-            guard try statement.step(), !statement.isNull(0) else { return nil }
-            return statement.string(0)
-        }
-    }
-
-    /// The first column of every row as text.
-    func strings(_ sql: String, _ values: [SQLiteValue] = []) throws -> [String] {
-        try withStatement(sql) { statement in
-            try statement.bind(values)
-            var rows: [String] = []
-            while try statement.step() { rows.append(statement.string(0)) }
-            return rows
-        }
-    }
-
-    var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
     /// True when no transaction is open (SQLite's autocommit mode).
     var isAutocommit: Bool { handle.map { sqlite3_get_autocommit($0) != 0 } ?? true }
+}
 
-    enum TransactionKind: String {
-        /// Takes the write lock at BEGIN, so a writer never fails half-way for want of the lock.
-        case immediate = "BEGIN IMMEDIATE"
-        /// Takes locks lazily; for read-only snapshots.
-        case deferred = "BEGIN DEFERRED"
-    }
+extension Database: SQLConnection {
+    var dialect: SQLDialect { .sqlite }
 
-    /// Runs `body` in a transaction: committed when `body` returns, rolled back when it throws.
-    /// Nested calls use savepoints, so an inner failure undoes only the inner work.
-    func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
-        if !isAutocommit {
-            return try savepoint(body)
+    func prepareStatement(_ sql: String) throws -> any SQLStatement { try prepare(sql) }
+
+    func begin(_ kind: TransactionKind) throws {
+        switch kind {
+        // Takes the write lock at BEGIN, so a writer never fails half-way for want of the lock.
+        case .immediate: try execute("BEGIN IMMEDIATE")
+        // Takes locks lazily; the snapshot starts at the first read.
+        case .deferred: try execute("BEGIN DEFERRED")
         }
-        try execute(kind.rawValue)
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            rollbackIfOpen()
-            throw error
-        }
-    }
-
-    private func savepoint<T>(_ body: () throws -> T) throws -> T {
-        savepointDepth += 1
-        defer { savepointDepth -= 1 }
-        let name = "nested_\(savepointDepth)"
-        try execute("SAVEPOINT \(name)")
-        do {
-            let result = try body()
-            try execute("RELEASE \(name)")
-            return result
-        } catch {
-            // Some errors (I/O, full disk) roll the whole transaction back on their own.
-            if !isAutocommit {
-                try? execute("ROLLBACK TO \(name)")
-                try? execute("RELEASE \(name)")
-            }
-            throw error
-        }
-    }
-
-    private func rollbackIfOpen() {
-        // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR, ...).
-        if !isAutocommit { try? execute("ROLLBACK") }
     }
 }

@@ -11,12 +11,16 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     /// The SQL being prepared or run, when there was one (for diagnostics only).
     public let sql: String?
+    /// PostgreSQL's SQLSTATE when the failure came from a PostgreSQL store (its code mapped onto
+    /// SQLite's by `PostgresErrorCodes`); nil for SQLite.
+    public let sqlState: String?
 
-    init(code: Int32, extendedCode: Int32, message: String, sql: String? = nil) {
+    init(code: Int32, extendedCode: Int32, message: String, sql: String? = nil, sqlState: String? = nil) {
         self.code = code
         self.extendedCode = extendedCode
         self.message = message
         self.sql = sql
+        self.sqlState = sqlState
     }
 
     /// Reads the code, extended code and message from a connection right after a failed call.
@@ -39,7 +43,7 @@ public struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "SQLite error \(code) (extended \(extendedCode)): \(message)"
+        var text = sqlState.map { "PostgreSQL error \($0): \(message)" } ?? "SQLite error \(code) (extended \(extendedCode)): \(message)"
         if let sql { text += " [\(sql.prefix(200))]" }
         return text
     }

@@ -16,7 +16,7 @@ private let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.
 /// A prepared statement. Finalized when `finalize()` is called or, at the latest, when the last
 /// reference goes away; `Database.withStatement` finalizes on scope exit. Not thread-safe: used only
 /// under the owning store's lock.
-final class Statement {
+final class Statement: SQLStatement {
     private(set) var handle: OpaquePointer?
     private let connection: OpaquePointer
     let sql: String
@@ -128,13 +128,6 @@ final class Statement {
         }
     }
 
-    /// Binds `values` to parameters 1, 2, ... in order.
-    func bind(_ values: [SQLiteValue]) throws(SQLiteError) {
-        for (offset, value) in values.enumerated() {
-            try bind(value, at: Int32(offset + 1))
-        }
-    }
-
     // MARK: Stepping
 
     /// Advances to the next row: `true` when a row is available, `false` when the statement is done.
@@ -146,11 +139,6 @@ final class Statement {
         case SQLITE_DONE: return false
         default: throw SQLiteError(connection: connection, resultCode: rc, sql: sql)
         }
-    }
-
-    /// Runs the statement to completion, ignoring any rows.
-    func run() throws(SQLiteError) {
-        while try step() {}
     }
 
     /// Makes the statement ready to run again, keeping its bindings unless `clearBindings`.
@@ -170,10 +158,6 @@ final class Statement {
         sqlite3_column_int64(handle, column)
     }
 
-    func int(_ column: Int32) -> Int {
-        Int(sqlite3_column_int64(handle, column))
-    }
-
     func double(_ column: Int32) -> Double {
         sqlite3_column_double(handle, column)
     }
@@ -182,10 +166,6 @@ final class Statement {
         guard let text = sqlite3_column_text(handle, column) else { return "" }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
-    }
-
-    func optionalString(_ column: Int32) -> String? {
-        isNull(column) ? nil : string(column)
     }
 
     func blob(_ column: Int32) -> [UInt8] {

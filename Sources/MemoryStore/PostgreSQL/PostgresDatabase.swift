@@ -1,0 +1,173 @@
+import CLibPQ
+import CSQLite
+import Foundation
+
+/// One connection to a PostgreSQL server (libpq, synchronous), speaking to the store's code as an
+/// `SQLConnection`. Not thread-safe: its owner (`MemoryStore`) serializes access.
+///
+/// Writers exclude each other as SQLite's do: an immediate transaction takes one advisory lock
+/// (`writerLockKey`) at BEGIN and holds it until COMMIT. So every check-then-write of the store
+/// (claiming an ingestion, making a document visible) is race-free across replicas, and row ids
+/// commit in the order they were drawn (an in-memory index that reads new rows by `id > last`
+/// never skips one). Writes are short (memories are encoded outside the transaction), so one
+/// writer at a time costs little.
+final class PostgresDatabase {
+    private(set) var connection: OpaquePointer?
+    /// The server address without its password, for messages and logs.
+    let displayName: String
+    let readOnly: Bool
+    let lockTimeoutMilliseconds: Int
+    var savepointDepth = 0
+    private(set) var lastChanges = 0
+
+    /// Advisory lock key of the store's single writer ("M3ms", the SQLite store's application id).
+    static let writerLockKey: Int64 = 0x4D33_6D73
+
+    init(url: String, readOnly: Bool, lockTimeoutMilliseconds: Int) throws(SQLiteError) {
+        self.displayName = PostgresURL.redacted(url)
+        self.readOnly = readOnly
+        self.lockTimeoutMilliseconds = lockTimeoutMilliseconds
+        let connection = PQconnectdb(url)
+        guard let connection, PQstatus(connection) == CONNECTION_OK else {
+            let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            PQfinish(connection)
+            throw SQLiteError(code: SQLITE_CANTOPEN, extendedCode: SQLITE_CANTOPEN,
+                              message: message.trimmingCharacters(in: .whitespacesAndNewlines), sqlState: "08001")
+        }
+        self.connection = connection
+        try configureSession()
+    }
+
+    deinit { close() }
+
+    /// Session settings, run after every (re)connection. Notices (e.g. "query contains only stop
+    /// words") are dropped, not printed on stderr.
+    private func configureSession() throws(SQLiteError) {
+        guard let connection else { return }
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        var setup = "SET client_min_messages = warning; SET lock_timeout = \(max(1, lockTimeoutMilliseconds))"
+        if readOnly { setup += "; SET default_transaction_read_only = on" }
+        try execute(setup)
+    }
+
+    func live() throws(SQLiteError) -> OpaquePointer {
+        guard let connection else {
+            throw SQLiteError(code: SQLITE_MISUSE, extendedCode: SQLITE_MISUSE, message: "database connection is closed")
+        }
+        return connection
+    }
+
+    /// Reconnects when the server dropped the connection (a restart, a failover) and no
+    /// transaction was open; the next statement then runs on the new connection.
+    func reconnectIfNeeded() throws(SQLiteError) {
+        let connection = try live()
+        guard PQstatus(connection) != CONNECTION_OK else { return }
+        PQreset(connection)
+        guard PQstatus(connection) == CONNECTION_OK else {
+            throw SQLiteError(code: SQLITE_IOERR, extendedCode: SQLITE_IOERR,
+                              message: String(cString: PQerrorMessage(connection)).trimmingCharacters(in: .whitespacesAndNewlines),
+                              sqlState: "08006")
+        }
+        savepointDepth = 0
+        try configureSession()
+    }
+
+    /// Runs one or more statements without parameters.
+    func execute(_ sql: String) throws(SQLiteError) {
+        let result = PQexec(try live(), sql)
+        defer { PQclear(result) }
+        try check(result, sql: sql)
+        lastChanges = Self.changes(of: result)
+    }
+
+    /// Throws the server's error when `result` is not a success.
+    func check(_ result: OpaquePointer?, sql: String) throws(SQLiteError) {
+        guard let result else {
+            throw SQLiteError(code: SQLITE_IOERR, extendedCode: SQLITE_IOERR,
+                              message: connection.map { String(cString: PQerrorMessage($0)) } ?? "no connection", sql: sql, sqlState: "08006")
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY: return
+        default: throw Self.error(from: result, sql: sql)
+        }
+    }
+
+    func recordChanges(_ result: OpaquePointer?) { lastChanges = Self.changes(of: result) }
+
+    private static func changes(of result: OpaquePointer?) -> Int {
+        guard let result, let text = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: text)) ?? 0
+    }
+
+    /// The server's error as the store's error codes (see `PostgresErrorCodes`).
+    static func error(from result: OpaquePointer, sql: String) -> SQLiteError {
+        func field(_ code: Int32) -> String? { PQresultErrorField(result, code).map { String(cString: $0) } }
+        let state = field(Int32(UInt8(ascii: "C"))) ?? "XX000"
+        let message = field(Int32(UInt8(ascii: "M"))) ?? String(cString: PQresultErrorMessage(result))
+        let constraint = field(Int32(UInt8(ascii: "n")))
+        let (code, extended) = PostgresErrorCodes.sqliteCodes(sqlState: state, constraint: constraint)
+        return SQLiteError(code: code, extendedCode: extended, message: message, sql: sql, sqlState: state)
+    }
+
+    func close() {
+        guard let connection else { return }
+        PQfinish(connection)
+        self.connection = nil
+    }
+}
+
+extension PostgresDatabase: SQLConnection {
+    var dialect: SQLDialect { .postgres }
+
+    func prepareStatement(_ sql: String) throws -> any SQLStatement {
+        PostgresStatement(database: self, sql: PostgresStatement.numberedParameters(sql))
+    }
+
+    var changes: Int { lastChanges }
+
+    var isAutocommit: Bool { connection.map { PQtransactionStatus($0) == PQTRANS_IDLE } ?? true }
+
+    func begin(_ kind: TransactionKind) throws {
+        switch kind {
+        case .immediate: try execute("BEGIN; SELECT pg_advisory_xact_lock(\(Self.writerLockKey))")
+        case .deferred: try execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes mapped onto the SQLite result codes the store already acts on
+/// (a constraint, a busy lock, a full disk, a read-only store), so both backends fail alike.
+enum PostgresErrorCodes {
+    static func sqliteCodes(sqlState: String, constraint: String?) -> (code: Int32, extended: Int32) {
+        switch sqlState {
+        case "23505":
+            let key = constraint?.hasSuffix("_pkey") == true ? SQLiteError.constraintPrimaryKey : SQLiteError.constraintUnique
+            return (SQLITE_CONSTRAINT, key)
+        case "23503": return (SQLITE_CONSTRAINT, SQLiteError.constraintForeignKey)
+        case _ where sqlState.hasPrefix("23"): return (SQLITE_CONSTRAINT, SQLITE_CONSTRAINT)
+        case "40001", "40P01", "55P03", "57014": return (SQLITE_BUSY, SQLITE_BUSY)
+        case "25006": return (SQLITE_READONLY, SQLITE_READONLY)
+        case "53100": return (SQLITE_FULL, SQLITE_FULL)
+        case _ where sqlState.hasPrefix("08") || sqlState.hasPrefix("57P"): return (SQLITE_IOERR, SQLITE_IOERR)
+        default: return (SQLITE_ERROR, SQLITE_ERROR)
+        }
+    }
+}
+
+/// `postgres://` and `postgresql://` store addresses.
+public enum PostgresURL {
+    /// True when `location` names a PostgreSQL server rather than an SQLite file.
+    public static func isPostgres(_ location: String) -> Bool {
+        location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
+    }
+
+    /// The address with any password replaced by `***`, safe for logs and error messages.
+    public static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        guard let at = rest.lastIndex(of: "@") else { return url }
+        let credentials = rest[..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<scheme.upperBound]) + credentials[..<colon] + ":***" + rest[at...]
+    }
+}
