@@ -29,7 +29,13 @@ case "$command" in
   start)
     port="${3:?usage: $0 start DIR PORT}"
     mkdir -p "$dir"
-    if [[ "$(id -u)" == 0 ]]; then chown postgres "$dir"; fi
+    if [[ "$(id -u)" == 0 ]]; then
+      chown postgres "$dir"
+      if ! runuser -u postgres -- test -w "$dir"; then
+        echo "postgres-temp: the postgres user cannot reach $dir (a parent directory is private)" >&2
+        exit 1
+      fi
+    fi
     if [[ ! -f "$dir/data/PG_VERSION" ]]; then
       as_owner "${bin}initdb" -D "$dir/data" -U memory3 -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }

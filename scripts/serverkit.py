@@ -28,7 +28,7 @@ def rss_mb(pid):
     return 0.0
 
 
-def start_server(binary, model, work, config, db=None, env=None, log_name="server.log"):
+def start_server(binary, model, work, config, db=None, env=None, log_name="server.log", threads=2):
     """`memory3 serve` on a free loopback port with `config` (a dict, written into `work`) and
     `db`; its output appended to work/log_name. Returns (process, port, log file)."""
     path = os.path.join(work, "config.json")
@@ -36,7 +36,7 @@ def start_server(binary, model, work, config, db=None, env=None, log_name="serve
         json.dump(config, f)
     port = free_port()
     log = open(os.path.join(work, log_name), "ab")
-    command = [binary, "serve", "--config", path, "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", "2"]
+    command = [binary, "serve", "--config", path, "--model", model, "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
     if db:
         command += ["--db", db]
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)

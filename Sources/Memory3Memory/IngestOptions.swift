@@ -11,6 +11,9 @@ public struct IngestOptions: Sendable, Equatable {
     /// A pending ingestion whose owner has not committed for this long (and whose process cannot
     /// be seen to be gone) may be taken over by another process sharing the store.
     public var ownerStaleSeconds: Double = 120
+    /// An accepted upload is recorded as this process's own (true: it alone carries it while it
+    /// lives), or as no one's (false, a store shared by replicas: whichever is idle first claims it).
+    public var claimAtUpload = true
     public var codec: MemoryCodec = .default
     public var maxReferenceTokens: Int = ReferenceChunker.defaultMaxReferenceTokens
     /// Extensions taken from folders (and accepted for files named explicitly), lowercase.

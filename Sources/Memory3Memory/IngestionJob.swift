@@ -55,6 +55,9 @@ public final class IngestionJob: @unchecked Sendable {
     public private(set) var stopped = false
     /// Another live process carries this ingestion.
     public private(set) var heldElsewhere = false
+    /// The ingestion was already final when this job looked (another process finished it, or it was
+    /// cancelled): `result` is the stored outcome, not this job's work.
+    public private(set) var finishedElsewhere = false
     public var isFinished: Bool { result != .pending || stopped }
 
     /// Runs one step; false when the ingestion is finished (or was finished elsewhere).
@@ -168,6 +171,7 @@ public final class IngestionJob: @unchecked Sendable {
     /// Finished elsewhere (cancelled, superseded): take what the store says.
     private func adoptStoredOutcome() {
         batch = []
+        finishedElsewhere = true
         if let record = try? store.ingestion(id: id) {
             adopt(record)
         } else {

@@ -76,7 +76,8 @@ public final class IngestionPipeline: Sendable {
         return try store.addIngestions(inputs.map { input in
             NewIngestion(id: Self.newID(), externalKey: input.externalKey, title: input.title, source: input.source,
                          format: input.format.rawValue, content: input.bytes,
-                         sha256: ModelFingerprint.sha256Hex(input.bytes), replacing: input.replacing, owner: owner)
+                         sha256: ModelFingerprint.sha256Hex(input.bytes), replacing: input.replacing,
+                         owner: options.claimAtUpload ? owner : nil)
         })
     }
 

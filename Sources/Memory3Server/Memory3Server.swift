@@ -130,8 +130,10 @@ public final class Memory3Server: Sendable {
 
     /// Lets uploads be encoded (needs the model and the store), and resumes the ingestions a
     /// stopped server left pending.
-    public func setIngestion(_ pipeline: IngestionPipeline) {
-        ingestion.start(pipeline)
+    /// `rescanInterval`: seconds between looks for pending ingestions no live process carries
+    /// (nil: the default, 30 s).
+    public func setIngestion(_ pipeline: IngestionPipeline, rescanInterval: Double? = nil) {
+        ingestion.start(pipeline, rescanInterval: rescanInterval ?? IngestionService.rescanInterval)
     }
 
     /// Records why the model could not load (/ready reports it).

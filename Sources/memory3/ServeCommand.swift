@@ -31,7 +31,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port to listen on (default 8080; 0 picks a free one).")
     var port: Int?
 
-    @Option(help: "SQLite knowledge base (created when missing).")
+    @Option(name: [.customLong("store"), .customLong("db")],
+            help: "Knowledge base: an SQLite file (created when missing; also sqlite:PATH) or a PostgreSQL server that replicas share (postgres://user:password@host:port/database). Empty: none.")
     var db: String?
 
     @Option(name: .shortAndLong, help: "GGUF model file.")
@@ -137,8 +138,12 @@ struct ServeCommand: ParsableCommand {
                 return
             }
             do {
-                try FileManager.default.createDirectory(at: URL(fileURLWithPath: dbPath).deletingLastPathComponent(), withIntermediateDirectories: true)
+                if !PostgresURL.isPostgres(dbPath) {
+                    let file = dbPath.hasPrefix("sqlite:") ? String(dbPath.dropFirst("sqlite:".count)) : dbPath
+                    try FileManager.default.createDirectory(at: URL(fileURLWithPath: file).deletingLastPathComponent(), withIntermediateDirectories: true)
+                }
                 let store = try MemoryStore(path: dbPath)
+                let shared = store.backend == "postgres"
                 let fingerprint = ModelFingerprint.of(file)
                 source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint,
                                            dense: dense, defaultRetriever: settings.memoryRetriever)
@@ -146,19 +151,24 @@ struct ServeCommand: ParsableCommand {
                 policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
                 let statistics = try? store.counts()
-                log.event("knowledge base \(dbPath): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
+                log.event("knowledge base \(store.path) (\(store.backend)): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
                 let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
                 var ingestOptions = IngestOptions()
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
                 if let dense { backfillEmbeddings(dense, store: store, log: log) }
-                server.setIngestion(IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions,
-                                                      embedding: dense?.referenceEmbedding))
+                // On a shared store an upload is not claimed by the replica that took it: whichever
+                // replica is idle first claims it (and the others' rescans look every 2 s).
+                ingestOptions.claimAtUpload = !shared
+                let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: ingestOptions,
+                                                 embedding: dense?.referenceEmbedding)
+                server.setIngestion(pipeline, rescanInterval: settings.ingestionRescanSeconds ?? (shared ? 2 : nil))
+                if shared { log.event("ingestion: shared store, pending uploads are taken by whichever replica is idle (owner \(pipeline.owner))") }
                 if statistics?.documents == 0, let folder = settings.knowledgeDirectory {
                     seedKnowledge(from: folder, into: server, store: store)
                 }
             } catch {
-                failStart(server, "cannot open the knowledge base '\(dbPath)': \(error)")
+                failStart(server, "cannot open the knowledge base '\(PostgresURL.redacted(dbPath))': \(error)")
                 return
             }
         }

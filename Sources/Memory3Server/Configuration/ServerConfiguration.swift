@@ -41,8 +41,13 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The most tokens one request may ask for (the context length also bounds it).
     public var maxTokensLimit = 4096
     // memory
-    /// The SQLite knowledge base; nil (or a missing file) runs without memory.
+    /// The knowledge base (`memory.store`): an SQLite file (`PATH` or `sqlite:PATH`, created when
+    /// missing) or a PostgreSQL server that replicas share (`postgres://user:password@host:port/db`);
+    /// nil runs without memory.
     public var databasePath: String? = "data/memory3.sqlite"
+    /// Seconds between looks for pending ingestions that no live replica carries; nil: 2 s on a
+    /// shared (PostgreSQL) store, where idle replicas take queued uploads, 30 s on SQLite.
+    public var ingestionRescanSeconds: Double?
     /// Memory mode when a request gives none.
     public var defaultMemoryMode = MemoryMode.explicit
     public var defaultMemoryK = 5
@@ -105,7 +110,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         "model": ["path", "id", "threads"],
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
                        "default_max_tokens", "max_tokens_limit"],
-        "memory": ["db", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir",
+        "memory": ["store", "db", "rescan_s", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir",
                    "max_document_memory_mb", "retriever", "encoder"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
@@ -172,7 +177,13 @@ public struct ServerConfiguration: Sendable, Equatable {
             maxTokensLimit = try g.int("max_tokens_limit", in: 1...1_000_000) ?? maxTokensLimit
         }
         if let m = try root.object("memory") {
-            if m.fields["db"] == .null { databasePath = nil } else { databasePath = try m.string("db") ?? databasePath }
+            // `db` is the older name of `store`.
+            if m.fields["store"] != nil, m.fields["db"] != nil {
+                throw .invalidRequest("'memory.store' and 'memory.db' name the same setting; keep 'memory.store'")
+            }
+            let storeKey = m.fields["db"] != nil ? "db" : "store"
+            if m.fields[storeKey] == .null { databasePath = nil } else { databasePath = try m.string(storeKey) ?? databasePath }
+            ingestionRescanSeconds = try m.double("rescan_s", in: 0.1...3600) ?? ingestionRescanSeconds
             if let mode = try m.string("default_mode") {
                 guard let parsed = MemoryMode(rawValue: mode) else {
                     throw .invalidRequest("'memory.default_mode' must be explicit, text or off")
@@ -233,7 +244,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let host = environment["MEMORY3_HOST"] { self.host = host }
         if let port = try int("MEMORY3_PORT", 0...65535) { self.port = port }
         if let model = environment["MEMORY3_MODEL"] { modelPath = model }
-        if let db = environment["MEMORY3_DB"] { databasePath = db.isEmpty ? nil : db }
+        if let db = environment["MEMORY3_STORE"] ?? environment["MEMORY3_DB"] { databasePath = db.isEmpty ? nil : db }
         if let threads = try int("MEMORY3_THREADS", 1...256) { self.threads = threads }
         if let cert = environment["MEMORY3_TLS_CERT"] { tlsCertificate = cert.isEmpty ? nil : cert }
         if let key = environment["MEMORY3_TLS_KEY"] { tlsKey = key.isEmpty ? nil : key }

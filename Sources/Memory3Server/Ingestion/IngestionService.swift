@@ -26,9 +26,10 @@ final class IngestionService: Sendable {
     var pipeline: IngestionPipeline? { pipelineBox.withLock { $0 } }
 
     /// Lets uploads be encoded, and resumes the ingestions recorded as pending in the store; then
-    /// looks again every `rescanInterval` seconds for pending ingestions that another process
-    /// sharing the store left behind (it crashed, or stopped committing).
-    func start(_ pipeline: IngestionPipeline) {
+    /// looks again every `rescanInterval` seconds for pending ingestions that no live process
+    /// carries: left behind by another process sharing the store (it crashed, or stopped
+    /// committing), or, on a store shared by replicas, uploads no one has claimed yet.
+    func start(_ pipeline: IngestionPipeline, rescanInterval: Double = IngestionService.rescanInterval) {
         pipelineBox.withLock { $0 = pipeline }
         do {
             let pending = try pipeline.pending()
@@ -41,10 +42,10 @@ final class IngestionService: Sendable {
         }
         let rescan = Thread { [weak self] in
             while true {
-                Thread.sleep(forTimeInterval: Self.rescanInterval)
+                Thread.sleep(forTimeInterval: rescanInterval)
                 guard let self, self.pipeline === pipeline else { return }
                 do {
-                    for record in try pipeline.pending() where self.live.task(record.id) == nil {
+                    for record in try pipeline.pending() where self.live.task(record.id) == nil && Self.isClaimable(record, by: pipeline) {
                         self.run(record.id, on: pipeline)
                     }
                 } catch {
@@ -56,8 +57,16 @@ final class IngestionService: Sendable {
         rescan.start()
     }
 
-    /// Seconds between looks for pending ingestions left by other processes.
+    /// Default seconds between looks for pending ingestions left by other processes.
     nonisolated(unsafe) static var rescanInterval = 30.0
+
+    /// Whether `pipeline`'s process may take `record` now (the claim in the store decides for
+    /// good): no owner, this process, an owner of this host that is gone, or a stale heartbeat.
+    static func isClaimable(_ record: IngestionRecord, by pipeline: IngestionPipeline) -> Bool {
+        guard let owner = record.owner, owner != pipeline.owner else { return true }
+        guard IngestionOwner.isAlive(owner), let beat = record.heartbeat else { return true }
+        return Date().timeIntervalSince(beat) >= pipeline.options.ownerStaleSeconds
+    }
 
     /// Records the documents (all or none) and queues them; the records say where to follow them.
     func enqueue(_ documents: [UploadedDocument], replacing: Int64?) throws(APIError) -> [IngestionRecord] {
@@ -129,6 +138,8 @@ final class IngestionService: Sendable {
             let seconds = Date().timeIntervalSince(started)
             let progress = job.progress
             switch job.result {
+            case .ready(let document) where job.finishedElsewhere, .skipped(let document) where job.finishedElsewhere:
+                log.event("ingestion \(id): another process sharing the store finished it (document \(document))")
             case .ready(let document):
                 metrics.recordIngestion(status: "ready", references: progress.referencesDone)
                 log.event(String(format: "ingestion %@: ready as document %lld (%d references, %.1f MB of memories) in %.1f s",
