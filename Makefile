@@ -1,4 +1,4 @@
-.PHONY: retrieval bench-retrieval browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
+.PHONY: replicas-test bench-replicas retrieval bench-retrieval browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
@@ -30,6 +30,8 @@ help:
 	@echo "make client-tests   the official openai client, curl and prometheus_client against memory3 serve"
 	@echo "make deploy-check   hadolint, kubernetes-validate and systemd-analyze on deploy/"
 	@echo "make crash-test     kill -9 the server 20 times during ingestion and streams: nothing answered 202 may be lost"
+	@echo "make replicas-test  3 replicas on one PostgreSQL store: uploads round-robin, one killed mid-document, all agree"
+	@echo "make bench-replicas ingestion throughput with 1, 2, 3 replicas on PostgreSQL and one server on SQLite"
 	@echo "make ingest-memory  the server's RSS while it takes a 5 MB document (bar: 300 MB)"
 	@echo "make attack-test    unauthenticated 32 MB uploads, made-up methods, 4 scrapers, 3,000 silent connections"
 	@echo "make browser-test   the playground (GET /) in headless chromium: upload, chat with explicit memory, the memory panel; docs/playground.png"
@@ -114,6 +116,14 @@ clean:
 # answered 202 must be stored once (or failed with a reason) and the database intact.
 crash-test: model build
 	python3 scripts/crash-test.py
+
+# Three replicas on one throwaway PostgreSQL; kill -9 the one encoding the long document.
+replicas-test: model build
+	python3 scripts/replicas-test.py
+
+# Ingestion throughput: 1, 2, 3 replicas on PostgreSQL and one server on SQLite.
+bench-replicas: model build
+	python3 scripts/bench-replicas.py --sqlite --replicas 1,2,3 --references 200
 
 # Peak RSS through a 5 MB upload, its planning and a minute of encoding (then cancelled).
 ingest-memory: model build

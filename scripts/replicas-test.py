@@ -19,8 +19,6 @@ Exits non-zero on any failure. Needs PostgreSQL's server programs (Debian: postg
 Standard library only.
 """
 import argparse
-import http.client
-import json
 import os
 import random
 import shutil
@@ -30,19 +28,9 @@ import sys
 import tempfile
 import time
 
-from serverkit import BIN, ROOT, SMOLLM2, free_port, start_server, wait_ready
+from serverkit import BIN, SMOLLM2, json_request as request, psql, start_postgres, start_server, stop_postgres, wait_ready
 
 LONG_PARAGRAPHS = 40
-
-
-def request(port, method, path, body=None, timeout=30):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, (json.loads(data) if data else None)
 
 
 def documents():
@@ -60,11 +48,6 @@ def documents():
         docs.append({"title": f"note {i}", "external_id": f"replica-note-{i}",
                      "text": f"Note {i} is about {topic}.\n\n" + prose(3, 100 + i)})
     return docs
-
-
-def psql(url, sql):
-    out = subprocess.run(["psql", url, "-At", "-F", "|", "-c", sql], capture_output=True, text=True, check=True)
-    return [line.split("|") for line in out.stdout.strip().splitlines() if line]
 
 
 class Replica:
@@ -110,8 +93,7 @@ def main():
     failures = []
     replicas = []
     try:
-        url = subprocess.run([os.path.join(ROOT, "scripts/postgres-temp.sh"), "start", pg_dir, str(free_port())],
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        url = start_postgres(pg_dir)
         print(f"replicas: PostgreSQL at {url}")
         # The first replica creates the schema; the others start together.
         replicas.append(Replica(0, args.bin, work, url))
@@ -219,7 +201,7 @@ def main():
     finally:
         for replica in replicas:
             replica.stop()
-        subprocess.run([os.path.join(ROOT, "scripts/postgres-temp.sh"), "stop", pg_dir], check=False)
+        stop_postgres(pg_dir)
         if failures or args.keep:
             print(f"replicas: work directory kept: {work}")
         else:

@@ -60,3 +60,34 @@ def wait_ready(process, port, timeout=120):
             pass
         time.sleep(0.2)
     raise SystemExit("the server was never ready")
+
+
+def json_request(port, method, path, body=None, timeout=30):
+    """One request with an optional JSON body; returns (status, parsed JSON or None)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, (json.loads(data) if data else None)
+
+
+def start_postgres(directory):
+    """A throwaway PostgreSQL (scripts/postgres-temp.sh) in `directory` on a free loopback port;
+    returns its URL. `directory` must be reachable by the postgres user when run as root."""
+    script = os.path.join(ROOT, "scripts/postgres-temp.sh")
+    out = subprocess.run([script, "start", directory, str(free_port())], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"cannot start PostgreSQL: {out.stderr.strip()}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def stop_postgres(directory):
+    subprocess.run([os.path.join(ROOT, "scripts/postgres-temp.sh"), "stop", directory], check=False)
+
+
+def psql(url, sql):
+    """Rows of `sql` run by psql on `url`, each a list of column texts."""
+    out = subprocess.run(["psql", url, "-At", "-F", "|", "-c", sql], capture_output=True, text=True, check=True)
+    return [line.split("|") for line in out.stdout.strip().splitlines() if line]

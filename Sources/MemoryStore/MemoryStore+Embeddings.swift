@@ -75,22 +75,21 @@ extension MemoryStore {
     /// `profile`, they have a memory of that profile), each with its document id.
     public func retrievableReferences(_ referenceIds: [Int64], profile: String?) throws(MemoryStoreError) -> [Int64: Int64] {
         guard !referenceIds.isEmpty else { return [:] }
-        let profileFilter = profile == nil ? "" : "AND EXISTS (SELECT 1 FROM memories m WHERE m.reference_id = r.id AND m.profile = ?2)"
+        // One statement for all candidates (ids are the index's own integers, written into the SQL:
+        // never user text), not one round trip per candidate.
+        let ids = Set(referenceIds).sorted().map(String.init).joined(separator: ", ")
+        let profileFilter = profile == nil ? "" : "AND EXISTS (SELECT 1 FROM memories m WHERE m.reference_id = r.id AND m.profile = ?)"
         return try withDatabase { database in
             try database.withStatement(
                 """
-                SELECT r.document_id FROM document_references r
+                SELECT r.id, r.document_id FROM document_references r
                 JOIN documents d ON d.id = r.document_id AND d.staged_by IS NULL
-                WHERE r.id = ?1 \(profileFilter)
+                WHERE r.id IN (\(ids)) \(profileFilter)
                 """
             ) { statement in
+                if let profile { try statement.bind(profile, at: 1) }
                 var found: [Int64: Int64] = [:]
-                for id in Set(referenceIds) {
-                    try statement.bind(id, at: 1)
-                    if let profile { try statement.bind(profile, at: 2) }
-                    if try statement.step() { found[id] = statement.int64(0) }
-                    statement.reset()
-                }
+                while try statement.step() { found[statement.int64(0)] = statement.int64(1) }
                 return found
             }
         }

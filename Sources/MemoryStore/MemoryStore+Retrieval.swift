@@ -11,10 +11,8 @@ extension MemoryStore {
         let references = try counts().references
         if references > SearchQuery.pruneAbove {
             words = try withDatabase { database in
-                try SearchQuery.pruned(words, references: references, cache: documentFrequencies) { word, cap in
-                    // Counting stops past the cap: a common word's whole posting list is never read.
-                    Int(try database.scalarInt(Self.frequencyQuery(database.dialect),
-                                               [.text(SearchQuery.quoted(word, for: database.dialect)), .integer(Int64(cap))]) ?? 0)
+                try SearchQuery.pruned(words, references: references, cache: documentFrequencies) { uncounted, cap in
+                    try Self.documentFrequencies(of: uncounted, cap: cap, in: database)
                 }
             }
         }
@@ -34,13 +32,31 @@ extension MemoryStore {
         }
     }
 
-    /// How many references hold a word, counting no further than a cap (?1 the word, ?2 the cap).
-    private static func frequencyQuery(_ dialect: SQLDialect) -> String {
-        switch dialect {
+    /// How many references hold each word, counting no further than `cap`: a common word's whole
+    /// posting list is never read. SQLite counts word by word (in process, microseconds each);
+    /// PostgreSQL counts them all in one statement (one round trip, not one per word).
+    private static func documentFrequencies(of words: [String], cap: Int, in database: any SQLConnection) throws -> [Int] {
+        switch database.dialect {
         case .sqlite:
-            "SELECT count(*) FROM (SELECT rowid FROM reference_fts WHERE reference_fts MATCH ? LIMIT ?)"
+            return try words.map { word in
+                Int(try database.scalarInt("SELECT count(*) FROM (SELECT rowid FROM reference_fts WHERE reference_fts MATCH ? LIMIT ?)",
+                                           [.text(SearchQuery.quoted(word)), .integer(Int64(cap))]) ?? 0)
+            }
         case .postgres:
-            "SELECT count(*) FROM (SELECT 1 FROM document_references WHERE search @@ to_tsquery('memory3_english', ?) LIMIT ?) AS hits"
+            // The words travel as one text, split by the server: no word is ever SQL.
+            return try database.withStatement(
+                """
+                SELECT (SELECT count(*) FROM (SELECT 1 FROM document_references
+                        WHERE search @@ to_tsquery('memory3_english', quote_literal(w.word)) LIMIT ?2) AS hits)
+                FROM unnest(string_to_array(?1, ' ')) WITH ORDINALITY AS w(word, position) ORDER BY w.position
+                """
+            ) { statement in
+                try statement.bind(words.joined(separator: " "), at: 1)
+                try statement.bind(cap, at: 2)
+                var counts: [Int] = []
+                while try statement.step() { counts.append(statement.int(0)) }
+                return counts
+            }
         }
     }
 

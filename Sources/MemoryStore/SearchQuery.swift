@@ -58,17 +58,29 @@ enum SearchQuery {
     /// anyway); counts are cached (`cache`) until the store grows by a tenth.
     static func pruned(_ words: [String], references: Int, cache: DocumentFrequencyCache,
                        frequency: (_ word: String, _ cap: Int) throws -> Int) throws -> [String] {
+        try pruned(words, references: references, cache: cache) { uncounted, cap in try uncounted.map { try frequency($0, cap) } }
+    }
+
+    /// `pruned` with the uncached words counted in one call (`frequencies`: one count per word, in
+    /// order), for a store where each count is a round trip to a server.
+    static func pruned(_ words: [String], references: Int, cache: DocumentFrequencyCache,
+                       frequencies: (_ words: [String], _ cap: Int) throws -> [Int]) throws -> [String] {
         // Counts above the common share only need to be known as "too common".
         let cap = Int(commonShare * Double(references)) + 1
-        var counted: [(word: String, frequency: Int)] = []
+        var known: [String: Int] = [:]
+        var uncounted: [String] = []
         for word in words {
-            let n: Int
-            if let known = cache.frequency(of: word, references: references) {
-                n = known
-            } else {
-                n = try frequency(word, cap)
+            if let n = cache.frequency(of: word, references: references) { known[word] = n } else { uncounted.append(word) }
+        }
+        if !uncounted.isEmpty {
+            for (word, n) in zip(uncounted, try frequencies(uncounted, cap)) {
+                known[word] = n
                 cache.record(word, frequency: n, references: references)
             }
+        }
+        var counted: [(word: String, frequency: Int)] = []
+        for word in words {
+            let n = known[word] ?? 0
             if n > 0, Double(n) <= commonShare * Double(references) { counted.append((word, n)) }
         }
         var kept: [String] = []

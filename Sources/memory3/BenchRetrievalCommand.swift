@@ -32,6 +32,9 @@ struct BenchRetrievalCommand: ParsableCommand {
     @Option(help: "Threads for the encoder.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(help: "A PostgreSQL server (postgres://user@host:port/postgres) to measure instead of SQLite: each size fills a new database there, dropped afterwards.")
+    var store: String?
+
     @Flag(inversion: .prefixedNo, help: "Merge the full-text index into one segment after filling (FTS5 optimize; counted in the build time).")
     var optimize = true
 
@@ -84,6 +87,7 @@ struct BenchRetrievalCommand: ParsableCommand {
                          dense.encoder.tokenizer.encode(chunk).count, threads))
         }
         var results: [Result] = []
+        print("store: \(self.store.map { PostgresURL.redacted($0) + " (PostgreSQL)" } ?? "SQLite file")")
         print("| references | retriever | p50 ms | p99 ms | query's reference first | build s | index load s | disk MB |\n|---|---|---|---|---|---|---|---|")
         for n in sizes { results += try measure(n) }
         if json { try JSONOutput.print(results) }
@@ -95,7 +99,13 @@ struct BenchRetrievalCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("store.sqlite").path
-        let store = try MemoryStore(path: path)
+        let database = "memory3_bench_\(n)_\(UInt32.random(in: 0 ... .max))"
+        let location = try self.store.map { server in
+            guard PostgresURL.isPostgres(server) else { throw ValidationError("--store must be a postgres:// URL") }
+            return try PostgresServer.createDatabase(database, on: server)
+        } ?? path
+        defer { if let server = self.store { try? PostgresServer.dropDatabase(database, on: server) } }
+        let store = try MemoryStore(path: location)
         defer { store.close() }
         var generator = SeededGenerator(seed: UInt64(n))
         // Zipf over the vocabulary: cumulative weights 1/rank.
@@ -139,7 +149,9 @@ struct BenchRetrievalCommand: ParsableCommand {
         }
         if optimize { try store.optimizeSearchIndex() }
         let build = Date().timeIntervalSince(started)
-        let disk = Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / 1e6
+        let disk = self.store == nil
+            ? Double((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / 1e6
+            : Double(try store.statistics().fileBytes) / 1e6
         let index = EmbeddingIndex(encoder: encoderName, dimensions: Self.dimensions)
         let loadStarted = Date()
         try index.refresh(from: store)

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Memory3Server
+import MemoryStore
 import XCTest
 
 final class ServerConfigurationTests: XCTestCase {
@@ -31,6 +32,25 @@ final class ServerConfigurationTests: XCTestCase {
         XCTAssertNil(c.databasePath)
         XCTAssertEqual(c.defaultMemoryMode, .text)
         XCTAssertEqual(c.apiKeys, ["a", "b"])
+    }
+
+    func testStoreSettingAndItsOlderName() throws {
+        let url = "postgres://memory3:secret@db:5432/memory3"
+        XCTAssertEqual(try ServerConfiguration.load(json: Array(#"{"memory": {"store": "\#(url)"}}"#.utf8)).databasePath, url)
+        XCTAssertEqual(try ServerConfiguration.load(json: Array(#"{"memory": {"db": "/data/kb.sqlite"}}"#.utf8)).databasePath, "/data/kb.sqlite")
+        XCTAssertNil(try ServerConfiguration.load(json: Array(#"{"memory": {"store": null}}"#.utf8)).databasePath)
+        XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"store": "a", "db": "b"}}"#.utf8)))
+        let rescan = try ServerConfiguration.load(json: Array(#"{"memory": {"rescan_s": 1.5}}"#.utf8))
+        XCTAssertEqual(rescan.ingestionRescanSeconds, 1.5)
+        XCTAssertNil(ServerConfiguration().ingestionRescanSeconds)
+        var environment = ServerConfiguration()
+        try environment.applyEnvironment(["MEMORY3_STORE": url, "MEMORY3_DB": "ignored.sqlite"])
+        XCTAssertEqual(environment.databasePath, url)
+        try environment.applyEnvironment(["MEMORY3_DB": "old.sqlite"])
+        XCTAssertEqual(environment.databasePath, "old.sqlite")
+        XCTAssertEqual(PostgresURL.redacted(url), "postgres://memory3:***@db:5432/memory3")
+        XCTAssertEqual(PostgresURL.redacted("postgres://db/memory3"), "postgres://db/memory3")
+        XCTAssertEqual(PostgresServer.databaseURL("postgres://u@h:1/postgres?sslmode=disable", name: "kb"), "postgres://u@h:1/kb?sslmode=disable")
     }
 
     func testRetrieverAndEncoderSettings() throws {

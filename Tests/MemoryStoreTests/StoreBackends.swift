@@ -89,10 +89,7 @@ final class TemporaryPostgres: @unchecked Sendable {
             databases += 1
             return "store_\(databases)"
         }
-        let admin = try PostgresDatabase(url: url, readOnly: false, lockTimeoutMilliseconds: 5000)
-        defer { admin.close() }
-        try admin.execute("CREATE DATABASE \(name)")
-        return url.replacingOccurrences(of: "/postgres", with: "/\(name)")
+        return try PostgresServer.createDatabase(name, on: url)
     }
 
     nonisolated(unsafe) private static var stopDirectory: String?

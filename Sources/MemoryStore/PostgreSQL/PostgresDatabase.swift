@@ -171,3 +171,42 @@ public enum PostgresURL {
         return String(url[..<scheme.upperBound]) + credentials[..<colon] + ":***" + rest[at...]
     }
 }
+
+/// Databases on a PostgreSQL server, for benchmarks and tests that need a fresh, empty store.
+public enum PostgresServer {
+    /// Creates database `name` on the server of `url` (a URL of any database there, e.g.
+    /// `.../postgres`) and returns the URL of the new one.
+    public static func createDatabase(_ name: String, on url: String) throws(MemoryStoreError) -> String {
+        try administer(url) { "CREATE DATABASE \(quotedName(name))" }
+        return databaseURL(url, name: name)
+    }
+
+    /// Drops database `name` (and every connection to it) when it exists.
+    public static func dropDatabase(_ name: String, on url: String) throws(MemoryStoreError) {
+        try administer(url) { "DROP DATABASE IF EXISTS \(quotedName(name)) WITH (FORCE)" }
+    }
+
+    /// `url` with its database path replaced by `name` (query parameters kept).
+    public static func databaseURL(_ url: String, name: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        let rest = url[scheme.upperBound...]
+        let query = rest.firstIndex(of: "?").map { String(rest[$0...]) } ?? ""
+        let beforeQuery = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+        let authority = beforeQuery.firstIndex(of: "/").map { beforeQuery[..<$0] } ?? beforeQuery
+        return String(url[..<scheme.upperBound]) + authority + "/" + name + query
+    }
+
+    private static func quotedName(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    private static func administer(_ url: String, _ sql: () -> String) throws(MemoryStoreError) {
+        do {
+            let admin = try PostgresDatabase(url: url, readOnly: false, lockTimeoutMilliseconds: 30_000)
+            defer { admin.close() }
+            try admin.execute(sql())
+        } catch {
+            throw .cannotOpen(path: PostgresURL.redacted(url), detail: error.message)
+        }
+    }
+}

@@ -55,7 +55,9 @@ enum PostgresSchema {
                 UNIQUE (document_id, ordinal)
             )
             """,
-            "CREATE INDEX document_references_search ON document_references USING GIN (search)",
+            // No pending list (fastupdate): every search would scan it linearly until a vacuum merged
+            // it (measured: 1.7 ms per word looked up at 10k references, 0.3 ms without).
+            "CREATE INDEX document_references_search ON document_references USING GIN (search) WITH (fastupdate = off)",
             """
             CREATE TABLE memories (
                 reference_id BIGINT NOT NULL REFERENCES document_references(id) ON DELETE CASCADE,
