@@ -152,6 +152,11 @@ public final class Memory3Server: Sendable {
         let scheduler = self.scheduler
         http.shutdown(grace: grace ?? configuration.shutdownGraceSeconds) { scheduler.cancelAll() }
         scheduler.stop()
+        // Pending ingestions this server carried are handed back, so that a replica sharing the
+        // store (or the next start) takes them at once rather than after the heartbeat goes stale.
+        if let pipeline = ingestion.pipeline, let released = try? pipeline.store.releaseIngestions(owner: pipeline.owner), released > 0 {
+            log.event("ingestion: handed back \(released) pending ingestion\(released == 1 ? "" : "s") for another process to finish")
+        }
         // Nothing uses the store any more: closing it checkpoints the WAL into the database file,
         // so a stopped server leaves one self-contained file behind.
         state.store.withLock { $0 }?.close()

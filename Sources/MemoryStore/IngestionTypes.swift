@@ -84,12 +84,15 @@ public enum IngestionOwner {
     }()
 
     /// False only when `owner` names a process of this host that no longer exists (a crashed
-    /// server or CLI): its ingestions can be taken over at once. Other hosts' owners are presumed
+    /// server or CLI, or an earlier process with this one's pid): its ingestions can be taken over at once. Other hosts' owners are presumed
     /// alive (their heartbeat decides).
     public static func isAlive(_ owner: String) -> Bool {
         let parts = owner.split(separator: ":")
         guard parts.count == 3, String(parts[0]) == hostName, let pid = Int32(parts[1]) else { return true }
         if owner == current { return true }
+        // This process's pid with another nonce: an earlier process of a container restarted
+        // with the same host name and pid (pid 1), gone.
+        if pid == getpid() { return false }
         return kill(pid, 0) == 0 || errno == EPERM
     }
 }

@@ -99,6 +99,19 @@ extension MemoryStore {
         }
     }
 
+    /// Gives up `owner`'s pending ingestions (a stopping server): another process sharing the
+    /// store may claim them at once instead of waiting for the heartbeat to go stale. Returns how many.
+    @discardableResult
+    public func releaseIngestions(owner: String) throws(MemoryStoreError) -> Int {
+        try withDatabase(writing: true) { database in
+            try database.transaction(.immediate) {
+                try database.run("UPDATE ingestions SET owner = NULL, heartbeat = NULL WHERE owner = ? AND state IN ('queued', 'encoding')",
+                                 [.text(owner)])
+                return database.changes
+            }
+        }
+    }
+
     /// Moves a queued ingestion to `encoding`: records how many references it will have and makes
     /// the staged document its references are committed under. Returns the staged document's id;
     /// for an ingestion already encoding (resumed after a restart), the one made before. Throws

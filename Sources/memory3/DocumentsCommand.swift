@@ -10,7 +10,7 @@ struct DocumentsCommand: ParsableCommand {
     )
 
     struct StoreOptions: ParsableArguments {
-        @Option(help: "SQLite knowledge base.")
+        @Option(name: [.customLong("store"), .customLong("db")], help: "Knowledge base: an SQLite file or postgres://user:password@host:port/database.")
         var db: String
 
         @Flag(help: "Print JSON.")

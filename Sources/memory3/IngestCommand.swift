@@ -23,7 +23,8 @@ struct IngestCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var retrieverOptions: RetrieverOptions
 
-    @Option(help: "SQLite knowledge base (created when missing).")
+    @Option(name: [.customLong("store"), .customLong("db")],
+            help: "Knowledge base: an SQLite file (created when missing) or postgres://user:password@host:port/database (or PGPASSWORD for the password).")
     var db: String
 
     @Option(help: "Memory profile: dense, paper, or custom:layers=0-14,tokens=16,selection=attention.")
@@ -85,7 +86,7 @@ struct IngestCommand: ParsableCommand {
         do {
             if let stored = try store.setting(Self.fingerprintSetting), stored != fingerprint {
                 throw CLIError("""
-                    '\(db)' holds memories written by another model (fingerprint \(stored.prefix(16))…, this model \
+                    '\(store.path)' holds memories written by another model (fingerprint \(stored.prefix(16))…, this model \
                     \(fingerprint.prefix(16))…); ingest with that model or into another --db
                     """)
             }

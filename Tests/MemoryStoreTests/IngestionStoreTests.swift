@@ -161,6 +161,28 @@ class IngestionStoreTests: StoreBackendTestCase {
         XCTAssertTrue(IngestionOwner.isAlive("another-host:1:x"), "other hosts' owners are presumed alive")
         let host = IngestionOwner.current.split(separator: ":")[0]
         XCTAssertFalse(IngestionOwner.isAlive("\(host):999999999:x"), "no such process on this host")
+        XCTAssertFalse(IngestionOwner.isAlive("\(host):\(getpid()):earlier"), "this pid with another nonce: a restarted container's earlier process")
+    }
+
+    func testAStoppingOwnerHandsItsPendingIngestionsBack() throws {
+        let directory = try TemporaryDirectory()
+        let store = try openStore(directory, "kb.sqlite")
+        var mine = ingestion("ing_m", text: "mine")
+        mine.owner = "host:1:a"
+        var theirs = ingestion("ing_t", text: "theirs")
+        theirs.owner = "host:2:b"
+        try store.addIngestions([mine, theirs])
+        _ = try store.beginEncoding(ingestion: "ing_m", referencesTotal: 2, owner: "host:1:a")
+        try store.appendReferences(ingestion: "ing_m", [reference(0, "first")], referencesDone: 1, owner: "host:1:a")
+        XCTAssertEqual(try store.releaseIngestions(owner: "host:1:a"), 1)
+        XCTAssertNil(try store.ingestion(id: "ing_m")?.owner)
+        XCTAssertEqual(try store.ingestion(id: "ing_t")?.owner, "host:2:b", "another owner's stay")
+        // Anyone takes it over at once, and goes on after the committed reference.
+        XCTAssertTrue(try store.claimIngestion(id: "ing_m", owner: "host:3:c", staleAfter: 60, isAlive: { _ in true }))
+        XCTAssertEqual(try store.ingestion(id: "ing_m")?.referencesDone, 1)
+        try store.appendReferences(ingestion: "ing_m", [reference(1, "second")], referencesDone: 2, owner: "host:3:c")
+        XCTAssertEqual(try store.completeIngestion(id: "ing_m", owner: "host:3:c").state, .ready)
+        XCTAssertEqual(try store.releaseIngestions(owner: "host:3:c"), 0, "a finished ingestion is not handed back")
     }
 
     func testAVersion2StoreMigratesAndKeepsItsDocuments() throws {
