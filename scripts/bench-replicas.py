@@ -57,12 +57,14 @@ def run(binary, count, store, work, threads, references):
             if status != 202:
                 raise SystemExit(f"upload: {status} {body}")
             ids.append(body["id"])
-        done = 0
-        while True:
+        deadline = time.time() + 1800
+        while time.time() < deadline:
             states = [json_request(replicas[0][1], "GET", f"/v1/documents/{i}")[1] for i in ids]
             if all(s["status"] not in ("queued", "encoding") for s in states):
                 break
             time.sleep(0.25)
+        else:
+            raise SystemExit("the documents were not all ingested within 30 minutes")
         seconds = time.time() - started
         failed = [s for s in states if s["status"] != "ready"]
         if failed:
@@ -72,7 +74,11 @@ def run(binary, count, store, work, threads, references):
     finally:
         for process, _, log in replicas:
             process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
+        for process, _, log in replicas:
+            try:
+                process.wait(timeout=60)
+            except Exception:
+                process.kill()
             log.close()
 
 

@@ -98,7 +98,8 @@ def main():
         # The first replica creates the schema; the others start together.
         replicas.append(Replica(0, args.bin, work, url))
         wait_ready(replicas[0].process, replicas[0].port)
-        replicas += [Replica(i, args.bin, work, url) for i in range(1, args.replicas)]
+        for i in range(1, args.replicas):
+            replicas.append(Replica(i, args.bin, work, url))
         for replica in replicas[1:]:
             wait_ready(replica.process, replica.port)
         print(f"replicas: {args.replicas} replicas ready in {time.time() - started:.1f} s "
@@ -168,9 +169,15 @@ def main():
             for replica in live:
                 _, listing = request(replica.port, "GET", "/v1/documents?limit=100")
                 answers = []
+                # bm25 reads the shared database; dense and hybrid also each replica's own
+                # in-memory vector index (when the sentence encoder is there).
                 for query in queries:
-                    _, hits = request(replica.port, "POST", "/v1/retrieve", {"query": query, "k": 5, "retriever": "bm25"})
-                    answers.append([(h["reference_id"], round(h["score"], 6)) for h in hits["data"]])
+                    for retriever in ("bm25", "hybrid"):
+                        status, hits = request(replica.port, "POST", "/v1/retrieve", {"query": query, "k": 5, "retriever": retriever})
+                        if status == 200:
+                            answers.append((retriever, [(h["reference_id"], round(h["score"], 6)) for h in hits["data"]]))
+                        elif retriever == "bm25":
+                            raise SystemExit(f"/v1/retrieve on replica {replica.index}: {status} {hits}")
                 views.append((sorted((d["id"], d["sha256"]) for d in listing["data"]), answers))
             if all(view == views[0] for view in views):
                 agreed_after = time.time() - finished_at
@@ -183,9 +190,12 @@ def main():
         listing = views[0][0]
         if len(listing) != 5 or len({sha for _, sha in listing}) != 5:
             failures.append(f"expected 5 distinct documents, the replicas list {len(listing)}: {listing}")
-        for query, hits in zip(queries[:4], views[0][1][:4]):
+        bm25_answers = [hits for retriever, hits in views[0][1] if retriever == "bm25"]
+        for query, hits in zip(queries[:4], bm25_answers[:4]):
             if not hits:
                 failures.append(f"'{query}' retrieves nothing")
+        compared = sorted({retriever for retriever, _ in views[0][1]})
+        print(f"replicas: retrievers compared across replicas: {', '.join(compared)}")
         long_document = states[long_id].get("document_id")
         if long_document:
             _, detail = request(live[-1].port, "GET", f"/v1/documents/{long_document}")

@@ -58,6 +58,8 @@ public final class IngestionJob: @unchecked Sendable {
     /// The ingestion was already final when this job looked (another process finished it, or it was
     /// cancelled): `result` is the stored outcome, not this job's work.
     public private(set) var finishedElsewhere = false
+    /// Why the job stopped with its ingestion left pending for a later try (a busy or unreachable store).
+    public private(set) var pausedBy: String?
     public var isFinished: Bool { result != .pending || stopped }
 
     /// Runs one step; false when the ingestion is finished (or was finished elsewhere).
@@ -78,6 +80,12 @@ public final class IngestionJob: @unchecked Sendable {
             // resumes it. `result` stays `.pending`.
             batch = []
             stopped = true
+        } catch let error as MemoryStoreError where error.isTransient {
+            // The database was busy or unreachable: the ingestion stays pending (its committed
+            // batches kept) and the next rescan resumes it; the upload is not failed for it.
+            batch = []
+            stopped = true
+            pausedBy = error.description
         } catch let error as IngestFileError {
             fail(error)
         } catch let error as MemoryStoreError {

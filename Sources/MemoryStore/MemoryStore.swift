@@ -194,8 +194,18 @@ public final class MemoryStore: @unchecked Sendable {
         defer { lock.unlock() }
         guard let database else { throw .closed(path: path) }
         do {
-            try (database as? PostgresDatabase)?.reconnectIfNeeded()
-            return try body(database)
+            guard let postgres = database as? PostgresDatabase else { return try body(database) }
+            try postgres.reconnectIfNeeded()
+            postgres.rollbackStrayTransaction()
+            do {
+                return try body(postgres)
+            } catch let error as SQLiteError where postgres.isBroken {
+                // The connection went away (a restart, a failover) before or during this call: its
+                // transaction was rolled back by the server, so it runs once more on a new one.
+                _ = error
+                try postgres.reconnectIfNeeded()
+                return try body(postgres)
+            }
         } catch let error as MemoryStoreError {
             throw error
         } catch let error as SQLiteError {
@@ -337,7 +347,7 @@ public final class MemoryStore: @unchecked Sendable {
     /// Checks the file (`PRAGMA integrity_check`), the foreign keys, and (unless read-only) that the
     /// full-text index matches the references. Returns the problems found; empty means healthy.
     public func integrityProblems() throws(MemoryStoreError) -> [String] {
-        try withDatabase { database in
+        try withDatabase { database in try database.transaction(.deferred) {
             // PostgreSQL checks its own pages and enforces foreign keys on every write.
             var problems: [String] = []
             if database.dialect == .sqlite {
@@ -369,6 +379,6 @@ public final class MemoryStore: @unchecked Sendable {
                 }
             }
             return problems
-        }
+        } }
     }
 }

@@ -80,6 +80,16 @@ public enum MemoryStoreError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var errorDescription: String? { description }
 
+    /// A failure that says nothing about the request: the store was busy, or the database server
+    /// could not be reached (a restart, a failover). Worth trying again later.
+    public var isTransient: Bool {
+        switch self {
+        case .busy: return true
+        case .sqlite(_, let error): return error.code == SQLITE_IOERR && error.sqlState != nil
+        default: return false
+        }
+    }
+
     /// Classifies an SQLite failure into the case a caller can act on.
     init(_ error: SQLiteError, path: String) {
         if error.isReadOnly {

@@ -161,7 +161,17 @@ class IngestionStoreTests: StoreBackendTestCase {
         XCTAssertTrue(IngestionOwner.isAlive("another-host:1:x"), "other hosts' owners are presumed alive")
         let host = IngestionOwner.current.split(separator: ":")[0]
         XCTAssertFalse(IngestionOwner.isAlive("\(host):999999999:x"), "no such process on this host")
-        XCTAssertFalse(IngestionOwner.isAlive("\(host):\(getpid()):earlier"), "this pid with another nonce: a restarted container's earlier process")
+        // This pid with another nonce: a restarted container's earlier process when its heartbeat
+        // predates this process, else a live replica misconfigured with the same host name.
+        let earlier = "\(host):\(getpid()):earlier"
+        XCTAssertTrue(IngestionOwner.isEarlierProcess(earlier, heartbeat: IngestionOwner.processStarted.addingTimeInterval(-1)))
+        XCTAssertFalse(IngestionOwner.isEarlierProcess(earlier, heartbeat: Date()))
+        XCTAssertFalse(IngestionOwner.isEarlierProcess(IngestionOwner.current, heartbeat: .distantPast), "this process is not its own predecessor")
+        var restarted = ingestion("ing_r", text: "restarted")
+        restarted.owner = earlier
+        try store.addIngestions([restarted])
+        XCTAssertFalse(try store.claimIngestion(id: "ing_r", owner: "\(host):1:other", staleAfter: 60),
+                       "heartbeat at upload, after this process started: presumed a live replica")
     }
 
     func testAStoppingOwnerHandsItsPendingIngestionsBack() throws {

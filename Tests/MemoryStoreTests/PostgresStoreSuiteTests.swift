@@ -5,7 +5,7 @@ import XCTest
 /// The store's suites (documents, ingestions, search, embeddings) run again on PostgreSQL: this
 /// test binary, run as a child with `MEMORY3_TEST_STORE=postgres` and a filter for those suites.
 final class PostgresStoreSuiteTests: XCTestCase {
-    static let suites = ["DocumentTests", "IngestionStoreTests", "SearchTests", "EmbeddingStoreTests"]
+    static let suites = ["DocumentTests", "IngestionStoreTests", "SearchTests", "EmbeddingStoreTests", "PostgresConnectionTests"]
 
     func testTheStoreSuitesPassOnPostgreSQL() throws {
         #if os(Linux)
@@ -28,6 +28,8 @@ final class PostgresStoreSuiteTests: XCTestCase {
         try child.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         child.waitUntilExit()
+        // The child stops its server at exit; a child that crashed leaves it running: stop it here.
+        TemporaryPostgres.stopServer(ofProcess: child.processIdentifier)
         let failures = output.split(separator: "\n").filter { $0.contains("error:") || $0.contains("failed") }
         XCTAssertEqual(child.terminationStatus, 0, "the store suites failed on PostgreSQL:\n\(failures.joined(separator: "\n"))\n\(output.suffix(3000))")
         // Every suite ran, and ran tests (a filter that matched nothing would also exit 0).

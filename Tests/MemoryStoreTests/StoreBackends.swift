@@ -95,6 +95,15 @@ final class TemporaryPostgres: @unchecked Sendable {
     nonisolated(unsafe) private static var stopDirectory: String?
     nonisolated(unsafe) private static var stopScript: String?
 
+    /// Stops the server a test process `pid` started (its directory is named by its pid), if running.
+    static func stopServer(ofProcess pid: Int32) {
+        guard let script = stopScript else { return }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-pg-\(pid)").path
+        guard FileManager.default.fileExists(atPath: directory) else { return }
+        _ = try? run(script, ["stop", directory])
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     private static func stopAtExit() {
         guard let directory = stopDirectory, let script = stopScript else { return }
         _ = try? run(script, ["stop", directory])

@@ -32,7 +32,8 @@ final class IngestionService: Sendable {
     func start(_ pipeline: IngestionPipeline, rescanInterval: Double = IngestionService.rescanInterval) {
         pipelineBox.withLock { $0 = pipeline }
         do {
-            let pending = try pipeline.pending()
+            // Only those no live process carries (on a shared store others' are theirs to finish).
+            let pending = try pipeline.pending().filter { Self.isClaimable($0, by: pipeline) }
             if !pending.isEmpty {
                 log.event("ingestion: resuming \(pending.count) pending document\(pending.count == 1 ? "" : "s") (\(pending.filter { $0.state == .encoding }.count) partly encoded)")
                 for record in pending { run(record.id, on: pipeline) }
@@ -48,8 +49,11 @@ final class IngestionService: Sendable {
                     for record in try pipeline.pending() where self.live.task(record.id) == nil && Self.isClaimable(record, by: pipeline) {
                         self.run(record.id, on: pipeline)
                     }
+                } catch MemoryStoreError.closed {
+                    return  // the server is stopping
                 } catch {
-                    return  // the store closed: the server is stopping
+                    // A database restart or a busy moment: look again next time.
+                    self.log.event("ingestion: cannot look for pending ingestions: \(error)")
                 }
             }
         }
@@ -64,7 +68,8 @@ final class IngestionService: Sendable {
     /// good): no owner, this process, an owner of this host that is gone, or a stale heartbeat.
     static func isClaimable(_ record: IngestionRecord, by pipeline: IngestionPipeline) -> Bool {
         guard let owner = record.owner, owner != pipeline.owner else { return true }
-        guard IngestionOwner.isAlive(owner), let beat = record.heartbeat else { return true }
+        guard IngestionOwner.isAlive(owner), !IngestionOwner.isEarlierProcess(owner, heartbeat: record.heartbeat),
+              let beat = record.heartbeat else { return true }
         return Date().timeIntervalSince(beat) >= pipeline.options.ownerStaleSeconds
     }
 
@@ -153,6 +158,8 @@ final class IngestionService: Sendable {
             case .failed(let error):
                 metrics.recordIngestion(status: "failed", references: 0)
                 log.event("ingestion \(id): failed: \(error)")
+            case .pending where job.pausedBy != nil:
+                log.event("ingestion \(id): paused after \(progress.referencesDone) references, the store failed (\(job.pausedBy ?? "")); a rescan resumes it")
             case .pending where job.heldElsewhere:
                 break  // another process sharing the store carries it
             case .pending:

@@ -27,7 +27,11 @@ final class PostgresDatabase {
         self.displayName = PostgresURL.redacted(url)
         self.readOnly = readOnly
         self.lockTimeoutMilliseconds = lockTimeoutMilliseconds
-        let connection = PQconnectdb(url)
+        // Defaults the URL may override (it is expanded last): a dead peer is noticed in about a
+        // minute (keepalives, unacknowledged writes), not after the kernel's 2 hours / 15 minutes.
+        let defaults = [("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+                        ("tcp_user_timeout", "60000"), ("connect_timeout", "10"), ("dbname", url)]
+        let connection = Self.connect(defaults)
         guard let connection, PQstatus(connection) == CONNECTION_OK else {
             let message = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
             PQfinish(connection)
@@ -40,12 +44,26 @@ final class PostgresDatabase {
 
     deinit { close() }
 
+    private static func connect(_ parameters: [(String, String)]) -> OpaquePointer? {
+        let keywords = parameters.map { strdup($0.0) }
+        let values = parameters.map { strdup($0.1) }
+        defer { (keywords + values).forEach { free($0) } }
+        let keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
+        let valuePointers = values.map { UnsafePointer($0) } + [nil]
+        return PQconnectdbParams(keywordPointers, valuePointers, 1)
+    }
+
     /// Session settings, run after every (re)connection. Notices (e.g. "query contains only stop
     /// words") are dropped, not printed on stderr.
     private func configureSession() throws(SQLiteError) {
         guard let connection else { return }
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
-        var setup = "SET client_min_messages = warning; SET lock_timeout = \(max(1, lockTimeoutMilliseconds))"
+        // Text the store reads back as it wrote it (whatever the server's defaults), and a
+        // transaction left open by a vanished client (its writer lock held) ends after 30 s.
+        var setup = """
+            SET client_min_messages = warning; SET lock_timeout = \(max(1, lockTimeoutMilliseconds)); SET bytea_output = hex; \
+            SET client_encoding = 'UTF8'; SET extra_float_digits = 3; SET idle_in_transaction_session_timeout = '30s'
+            """
         if readOnly { setup += "; SET default_transaction_read_only = on" }
         try execute(setup)
     }
@@ -128,11 +146,28 @@ extension PostgresDatabase: SQLConnection {
     var isAutocommit: Bool { connection.map { PQtransactionStatus($0) == PQTRANS_IDLE } ?? true }
 
     func begin(_ kind: TransactionKind) throws {
-        switch kind {
-        case .immediate: try execute("BEGIN; SELECT pg_advisory_xact_lock(\(Self.writerLockKey))")
-        case .deferred: try execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        do {
+            switch kind {
+            case .immediate: try execute("BEGIN; SELECT pg_advisory_xact_lock(\(Self.writerLockKey))")
+            case .deferred: try execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            }
+        } catch {
+            // BEGIN opened a transaction that the failed lock wait left aborted: end it, or every
+            // later statement on this connection would fail.
+            if !isAutocommit { try? execute("ROLLBACK") }
+            throw error
         }
     }
+
+    /// Ends a transaction a failure left open (none should be, between the store's calls).
+    func rollbackStrayTransaction() {
+        guard let connection, PQtransactionStatus(connection) != PQTRANS_IDLE else { return }
+        try? execute("ROLLBACK")
+        savepointDepth = 0
+    }
+
+    /// Whether the connection is lost (a server restart, a failover, a network failure).
+    var isBroken: Bool { connection.map { PQstatus($0) != CONNECTION_OK } ?? true }
 }
 
 /// PostgreSQL's SQLSTATE classes mapped onto the SQLite result codes the store already acts on
@@ -161,14 +196,24 @@ public enum PostgresURL {
         location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")
     }
 
-    /// The address with any password replaced by `***`, safe for logs and error messages.
+    /// The address with any password (in the user part or a `password=` parameter) replaced by
+    /// `***`, safe for logs and error messages.
     public static func redacted(_ url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
-        let rest = url[scheme.upperBound...]
-        guard let at = rest.lastIndex(of: "@") else { return url }
-        let credentials = rest[..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        return String(url[..<scheme.upperBound]) + credentials[..<colon] + ":***" + rest[at...]
+        var rest = String(url[scheme.upperBound...])
+        var query = ""
+        if let mark = rest.firstIndex(of: "?") {
+            query = String(rest[mark...])
+            rest = String(rest[..<mark])
+        }
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        if let at = rest[..<authorityEnd].lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+            rest = String(rest[..<colon]) + ":***" + rest[at...]
+        }
+        let parameters = query.dropFirst().split(separator: "&", omittingEmptySubsequences: false).map { parameter in
+            parameter.lowercased().hasPrefix("password=") ? "password=***" : String(parameter)
+        }
+        return String(url[..<scheme.upperBound]) + rest + (query.isEmpty ? "" : "?" + parameters.joined(separator: "&"))
     }
 }
 

@@ -43,6 +43,9 @@ final class PostgresStatement: SQLStatement {
             if digits.isEmpty {
                 next += 1
                 digits = String(next)
+            } else {
+                // As SQLite: a bare ? after ?N is ?(N+1).
+                next = max(next, Int(digits) ?? next)
             }
             output += "$" + digits
         }
