@@ -4,8 +4,9 @@ import Foundation
 /// The SQLite store of documents, their references (<= 128 tokens each), the references' encoded
 /// memories (one blob per profile) and a full-text index over reference text.
 ///
-/// One connection per store object; every call takes the store's lock, so one object can be shared
-/// by any number of threads. Several store objects (in one process or many) can use the same file:
+/// One connection per store object (on PostgreSQL two: one for writes, one for reads, so that a
+/// replica's reads never wait behind its own write queued on the writer lock); every call takes the
+/// connection's lock, so one object can be shared by any number of threads. Several store objects (in one process or many) can use the same file:
 /// the file is in WAL mode, so readers never block the writer nor see half of a write, and writers
 /// queue on the write lock for up to the busy timeout.
 ///
@@ -23,6 +24,10 @@ public final class MemoryStore: @unchecked Sendable {
     /// Guards `database`; every access to the connection happens while holding it.
     private let lock = NSLock()
     private var database: (any SQLConnection)?
+    /// PostgreSQL only: the connection calls that do not write use (guarded by `readLock`), its
+    /// sessions read-only. Nil on SQLite, whose one connection reads beside other writers (WAL).
+    private let readLock = NSLock()
+    private var reader: PostgresDatabase?
     /// How many references each query word is in, as last counted (see `SearchQuery.pruned`).
     let documentFrequencies = DocumentFrequencyCache()
 
@@ -46,6 +51,14 @@ public final class MemoryStore: @unchecked Sendable {
         self.path = name
         self.isReadOnly = readOnly
         self.database = database
+        if database is PostgresDatabase {
+            do {
+                reader = try PostgresDatabase(url: location, readOnly: true, lockTimeoutMilliseconds: busyTimeoutMilliseconds)
+            } catch {
+                database.close()
+                throw .cannotOpen(path: name, detail: error.message)
+            }
+        }
     }
 
     private static func openSQLite(_ location: String, readOnly: Bool,
@@ -106,6 +119,7 @@ public final class MemoryStore: @unchecked Sendable {
 
     deinit {
         database?.close()
+        reader?.close()
     }
 
     /// Closes the connection now. Later calls throw `MemoryStoreError.closed`.
@@ -113,6 +127,10 @@ public final class MemoryStore: @unchecked Sendable {
         lock.withLock {
             database?.close()
             database = nil
+        }
+        readLock.withLock {
+            reader?.close()
+            reader = nil
         }
     }
 
@@ -186,13 +204,15 @@ public final class MemoryStore: @unchecked Sendable {
 
     // MARK: Access
 
-    /// Runs `body` with the connection under the store's lock, and turns every failure into a
-    /// `MemoryStoreError`.
+    /// Runs `body` with the connection under its lock (on PostgreSQL, calls that do not write get
+    /// the read connection), and turns every failure into a `MemoryStoreError`.
     func withDatabase<T>(writing: Bool = false, _ body: (any SQLConnection) throws -> T) throws(MemoryStoreError) -> T {
         if writing, isReadOnly { throw .readOnly(path: path) }
-        lock.lock()
-        defer { lock.unlock() }
-        guard let database else { throw .closed(path: path) }
+        let useReader = !writing && readLock.withLock { reader != nil }
+        let connectionLock = useReader ? readLock : lock
+        connectionLock.lock()
+        defer { connectionLock.unlock() }
+        guard let database: any SQLConnection = useReader ? reader : database else { throw .closed(path: path) }
         do {
             guard let postgres = database as? PostgresDatabase else { return try body(database) }
             try postgres.reconnectIfNeeded()

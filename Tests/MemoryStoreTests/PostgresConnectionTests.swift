@@ -24,6 +24,29 @@ class PostgresConnectionTests: StoreBackendTestCase {
         XCTAssertEqual(try store.integrityProblems(), [])
     }
 
+    func testReadsDoNotWaitBehindThisStoresOwnQueuedWrite() throws {
+        try XCTSkipIf(backend != .postgres, "PostgreSQL's writer lock")
+        let directory = try TemporaryDirectory()
+        let location = try storeLocation(directory, "kb")
+        let store = try MemoryStore(path: location, busyTimeoutMilliseconds: 3000)
+        _ = try store.insertDocument(Fixture.document(sha256: "first", referenceCount: 1))
+        let other = try PostgresDatabase(url: location, readOnly: false, lockTimeoutMilliseconds: 5000)
+        defer { other.close() }
+        try other.begin(.immediate)
+        let writeEnded = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            _ = try? store.insertDocument(Fixture.document(sha256: "queued", referenceCount: 1))
+            writeEnded.signal()
+        }
+        writer.start()
+        Thread.sleep(forTimeInterval: 0.3)  // the write is queued on the writer lock by now
+        XCTAssertEqual(try store.documents().map(\.sha256), ["first"])
+        XCTAssertEqual(writeEnded.wait(timeout: .now()), .timedOut, "the read returned while this store's write still waited")
+        try other.execute("ROLLBACK")
+        XCTAssertEqual(writeEnded.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(try store.documents().map(\.sha256), ["first", "queued"], "the write went through once the lock was free")
+    }
+
     func testALostConnectionIsReopenedAtTheNextCall() throws {
         try XCTSkipIf(backend != .postgres, "a server connection")
         let directory = try TemporaryDirectory()
