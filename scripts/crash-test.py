@@ -25,17 +25,7 @@ import sys
 import tempfile
 import time
 
-from serverkit import BIN, SMOLLM2, start_server, wait_ready
-
-
-def request(port, method, path, body=None, timeout=10):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, (json.loads(data) if data else None)
+from serverkit import BIN, SMOLLM2, json_request as request, start_server, wait_ready
 
 
 def documents():
