@@ -18,6 +18,29 @@ final class WorkerPoolTests: XCTestCase {
         }
     }
 
+    /// Loops back to back whose chunk counts alternate small and large, with more threads than
+    /// cores, so that workers are often late from the loop before: each chunk still runs once per
+    /// loop. (Before the count travelled in the claim word, a late worker could claim a chunk of a
+    /// finished loop against the next loop's larger count, run it with the next loop's body and
+    /// count it done there. This test did not catch that old race in 3 runs against the old code:
+    /// its window is a few instructions of the caller wide; the argument is in `WorkerPool.claim`.)
+    func testBackToBackLoopsOfChangingSizeRunEachChunkOnce() {
+        let pool = WorkerPool.shared(threads: 3)
+        let runs = Mutex([Int](repeating: 0, count: 64))
+        for loop in 0 ..< 20_000 {
+            let chunks = loop % 2 == 0 ? 2 : 64
+            pool.run(chunks: chunks) { c in runs.withLock { $0[c] += 1 } }
+            let counted = runs.withLock { counts in
+                defer { counts = Array(repeating: 0, count: 64) }
+                return counts
+            }
+            guard counted == (0 ..< 64).map({ $0 < chunks ? 1 : 0 }) else {
+                XCTFail("loop \(loop) (\(chunks) chunks): chunks ran \(counted)")
+                return
+            }
+        }
+    }
+
     func testLongWaitsOnWorkersSwitchToRunningAloneForAWhile() {
         var detector = StallDetector()
         // A quiet machine: waits of the order of a chunk, and an odd long one (measured: 2 in
