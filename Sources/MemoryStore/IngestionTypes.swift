@@ -69,6 +69,21 @@ public struct IngestionRecord: Sendable, Equatable {
     public var heartbeat: Date?
 }
 
+extension IngestionRecord {
+    /// Whether `owner` may take this ingestion over: it is pending, and it has no owner, is
+    /// `owner`'s already, or its owner is gone (a dead process of this host, an earlier process
+    /// with this one's pid) or has not beaten for `staleAfter` seconds. The one rule behind
+    /// `MemoryStore.claimIngestion` (which decides, under the writer lock) and the servers'
+    /// rescans (which only skip what they could not claim).
+    public func isClaimable(by owner: String, staleAfter: Double, now: Date = Date(),
+                            isAlive: (String) -> Bool = IngestionOwner.isAlive) -> Bool {
+        guard state.isPending else { return false }
+        guard let holder = self.owner, holder != owner, isAlive(holder),
+              !IngestionOwner.isEarlierProcess(holder, heartbeat: heartbeat), let beat = heartbeat else { return true }
+        return now.timeIntervalSince(beat) >= staleAfter
+    }
+}
+
 /// Who carries a pending ingestion: `host:pid:random`, one per process.
 public enum IngestionOwner {
     public static let current: String = {

@@ -88,14 +88,11 @@ extension MemoryStore {
                                isAlive: (String) -> Bool = IngestionOwner.isAlive) throws(MemoryStoreError) -> Bool {
         try withDatabase(writing: true) { database in
             try database.transaction(.immediate) {
-                guard let record = try Self.ingestion(id, in: database), record.state.isPending else { return false }
-                let now = Date().timeIntervalSince1970
-                if let holder = record.owner, holder != owner, isAlive(holder),
-                   !IngestionOwner.isEarlierProcess(holder, heartbeat: record.heartbeat),
-                   let beat = record.heartbeat, now - beat.timeIntervalSince1970 < staleAfter {
-                    return false
-                }
-                try database.run("UPDATE ingestions SET owner = ?, heartbeat = ? WHERE id = ?", [.text(owner), .real(now), .text(id)])
+                let now = Date()
+                guard let record = try Self.ingestion(id, in: database),
+                      record.isClaimable(by: owner, staleAfter: staleAfter, now: now, isAlive: isAlive) else { return false }
+                try database.run("UPDATE ingestions SET owner = ?, heartbeat = ? WHERE id = ?",
+                                 [.text(owner), .real(now.timeIntervalSince1970), .text(id)])
                 return true
             }
         }

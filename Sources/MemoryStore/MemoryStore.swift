@@ -28,6 +28,10 @@ public final class MemoryStore: @unchecked Sendable {
     /// sessions read-only. Nil on SQLite, whose one connection reads beside other writers (WAL).
     private let readLock = NSLock()
     private var reader: PostgresDatabase?
+    /// Which database the store is on.
+    private let dialect: SQLDialect
+    /// "sqlite" or "postgres": which database the store is on.
+    public var backend: String { dialect == .postgres ? "postgres" : "sqlite" }
     /// How many references each query word is in, as last counted (see `SearchQuery.pruned`).
     let documentFrequencies = DocumentFrequencyCache()
 
@@ -51,6 +55,7 @@ public final class MemoryStore: @unchecked Sendable {
         self.path = name
         self.isReadOnly = readOnly
         self.database = database
+        self.dialect = database.dialect
         if database is PostgresDatabase {
             do {
                 reader = try PostgresDatabase(url: location, readOnly: true, lockTimeoutMilliseconds: busyTimeoutMilliseconds)
@@ -208,7 +213,8 @@ public final class MemoryStore: @unchecked Sendable {
     /// the read connection), and turns every failure into a `MemoryStoreError`.
     func withDatabase<T>(writing: Bool = false, _ body: (any SQLConnection) throws -> T) throws(MemoryStoreError) -> T {
         if writing, isReadOnly { throw .readOnly(path: path) }
-        let useReader = !writing && readLock.withLock { reader != nil }
+        // The read connection exists from the start on PostgreSQL (`close` empties both slots).
+        let useReader = !writing && dialect == .postgres
         let connectionLock = useReader ? readLock : lock
         connectionLock.lock()
         defer { connectionLock.unlock() }
@@ -219,10 +225,9 @@ public final class MemoryStore: @unchecked Sendable {
             postgres.rollbackStrayTransaction()
             do {
                 return try body(postgres)
-            } catch let error as SQLiteError where postgres.isBroken {
+            } catch is SQLiteError where postgres.isBroken {
                 // The connection went away (a restart, a failover) before or during this call: its
                 // transaction was rolled back by the server, so it runs once more on a new one.
-                _ = error
                 try postgres.reconnectIfNeeded()
                 return try body(postgres)
             }
@@ -245,10 +250,6 @@ public final class MemoryStore: @unchecked Sendable {
         }
     }
 
-    /// Which database the store is on.
-    public var backend: String {
-        lock.withLock { database?.dialect == .postgres ? "postgres" : "sqlite" }
-    }
 
     /// The newest schema version this build writes.
     public static var currentSchemaVersion: Int { Schema.currentVersion }

@@ -28,7 +28,9 @@ class PostgresConnectionTests: StoreBackendTestCase {
         try XCTSkipIf(backend != .postgres, "PostgreSQL's writer lock")
         let directory = try TemporaryDirectory()
         let location = try storeLocation(directory, "kb")
-        let store = try MemoryStore(path: location, busyTimeoutMilliseconds: 3000)
+        // The write waits on the lock until the other connection lets go. (Were reads queued behind
+        // it, the read below would wait out this timeout and the write would fail first.)
+        let store = try MemoryStore(path: location, busyTimeoutMilliseconds: 60_000)
         _ = try store.insertDocument(Fixture.document(sha256: "first", referenceCount: 1))
         let other = try PostgresDatabase(url: location, readOnly: false, lockTimeoutMilliseconds: 5000)
         defer { other.close() }
@@ -39,11 +41,14 @@ class PostgresConnectionTests: StoreBackendTestCase {
             writeEnded.signal()
         }
         writer.start()
-        Thread.sleep(forTimeInterval: 0.3)  // the write is queued on the writer lock by now
+        // Until the server shows the store's write waiting for the writer lock.
+        while try other.scalarInt("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 0 {
+            usleep(1000)
+        }
         XCTAssertEqual(try store.documents().map(\.sha256), ["first"])
         XCTAssertEqual(writeEnded.wait(timeout: .now()), .timedOut, "the read returned while this store's write still waited")
         try other.execute("ROLLBACK")
-        XCTAssertEqual(writeEnded.wait(timeout: .now() + 30), .success)
+        writeEnded.wait()
         XCTAssertEqual(try store.documents().map(\.sha256), ["first", "queued"], "the write went through once the lock was free")
     }
 

@@ -64,13 +64,9 @@ final class IngestionService: Sendable {
     /// Default seconds between looks for pending ingestions left by other processes.
     nonisolated(unsafe) static var rescanInterval = 30.0
 
-    /// Whether `pipeline`'s process may take `record` now (the claim in the store decides for
-    /// good): no owner, this process, an owner of this host that is gone, or a stale heartbeat.
+    /// Whether `pipeline`'s process may take `record` now (the claim in the store decides for good).
     static func isClaimable(_ record: IngestionRecord, by pipeline: IngestionPipeline) -> Bool {
-        guard let owner = record.owner, owner != pipeline.owner else { return true }
-        guard IngestionOwner.isAlive(owner), !IngestionOwner.isEarlierProcess(owner, heartbeat: record.heartbeat),
-              let beat = record.heartbeat else { return true }
-        return Date().timeIntervalSince(beat) >= pipeline.options.ownerStaleSeconds
+        record.isClaimable(by: pipeline.owner, staleAfter: pipeline.options.ownerStaleSeconds)
     }
 
     /// Records the documents (all or none) and queues them; the records say where to follow them.
