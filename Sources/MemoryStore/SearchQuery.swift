@@ -54,15 +54,10 @@ enum SearchQuery {
     /// rarest kept, at most `maximumPrunedWords` of them and `postingBudget` references in all.
     /// Measured with `memory3 bench-retrieval` (docs/retrieval.md): at 100k synthetic references a
     /// 64-word query went from 300 ms to 6 ms (p50), its reference still first 99% of the time.
-    /// `frequency` counts the references a word is in, up to a cap (past it the word is too common
-    /// anyway); counts are cached (`cache`) until the store grows by a tenth.
-    static func pruned(_ words: [String], references: Int, cache: DocumentFrequencyCache,
-                       frequency: (_ word: String, _ cap: Int) throws -> Int) throws -> [String] {
-        try pruned(words, references: references, cache: cache) { uncounted, cap in try uncounted.map { try frequency($0, cap) } }
-    }
-
-    /// `pruned` with the uncached words counted in one call (`frequencies`: one count per word, in
-    /// order), for a store where each count is a round trip to a server.
+    /// `frequencies` counts the references each word is in, up to a cap (past it the word is too
+    /// common anyway), one count per word in order, all uncached words in one call (a store where
+    /// each statement is a round trip to a server counts them in one); counts are cached (`cache`)
+    /// until the store grows by a tenth.
     static func pruned(_ words: [String], references: Int, cache: DocumentFrequencyCache,
                        frequencies: (_ words: [String], _ cap: Int) throws -> [Int]) throws -> [String] {
         // Counts above the common share only need to be known as "too common".

@@ -117,21 +117,23 @@ final class SearchQueryPruningTests: XCTestCase {
         let frequencies = ["the": 90_000, "of": 50_000, "lighthouse": 40, "varnholt": 3, "keeper": 900, "fog": 1_500, "zzz": 0]
         var asked: [String: Int] = [:]
         let cache = DocumentFrequencyCache()
-        let kept = try SearchQuery.pruned(["the", "varnholt", "of", "keeper", "lighthouse", "fog", "zzz"], references: 100_000, cache: cache) { word, cap in
-            asked[word] = cap
-            return min(frequencies[word]!, cap)
+        let kept = try SearchQuery.pruned(["the", "varnholt", "of", "keeper", "lighthouse", "fog", "zzz"], references: 100_000, cache: cache) { words, cap in
+            words.map { word in
+                asked[word] = cap
+                return min(frequencies[word]!, cap)
+            }
         }
         // "the" and "of" are over 2% of the store, "zzz" is in none; "fog" would pass the 2,000-reference budget.
         XCTAssertEqual(kept, ["varnholt", "lighthouse", "keeper"])
         XCTAssertEqual(asked["the"], 2_001, "counting stops past the common share")
         // Cached: not counted again until the store has grown by a tenth.
-        _ = try SearchQuery.pruned(["the"], references: 105_000, cache: cache) { _, _ in XCTFail("counted again"); return 0 }
+        _ = try SearchQuery.pruned(["the"], references: 105_000, cache: cache) { words, _ in XCTFail("counted again"); return words.map { _ in 0 } }
         var recounted = false
-        _ = try SearchQuery.pruned(["the"], references: 120_000, cache: cache) { _, _ in recounted = true; return 0 }
+        _ = try SearchQuery.pruned(["the"], references: 120_000, cache: cache) { words, _ in recounted = true; return words.map { _ in 0 } }
         XCTAssertTrue(recounted)
         // A query of common words only keeps nothing; one word alone over the budget is still kept.
-        XCTAssertEqual(try SearchQuery.pruned(["the", "of"], references: 100_000, cache: DocumentFrequencyCache()) { min(frequencies[$0]!, $1) }, [])
-        XCTAssertEqual(try SearchQuery.pruned(["fog"], references: 100_000, cache: DocumentFrequencyCache()) { _, _ in 1_999 }, ["fog"])
+        XCTAssertEqual(try SearchQuery.pruned(["the", "of"], references: 100_000, cache: DocumentFrequencyCache()) { words, cap in words.map { min(frequencies[$0]!, cap) } }, [])
+        XCTAssertEqual(try SearchQuery.pruned(["fog"], references: 100_000, cache: DocumentFrequencyCache()) { words, _ in words.map { _ in 1_999 } }, ["fog"])
     }
 }
 
