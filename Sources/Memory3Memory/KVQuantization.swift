@@ -92,42 +92,45 @@ enum KVQuantization {
         return 2 * vectors + s.elements
     }
 
-    // MARK: int4, asymmetric, groups of 32
+    // MARK: low-bit (int2, int3, int4), asymmetric, groups of 32
 
-    /// A sequence of `count` elements at `x[start + i * stride]`, quantized in groups of 32.
-    /// Parameters (scale, minimum) go to `params`, 4-bit codes to the nibble stream at `nibble`.
-    private static func encodeInt4Run(_ x: UnsafePointer<Float>, start: Int, stride: Int, count: Int,
-                                      params: UnsafeMutableRawPointer, codes: UnsafeMutablePointer<UInt8>, nibble: Int) {
-        let g = MemoryCodec.int4GroupSize
+    /// A sequence of `count` elements at `x[start + i * stride]`, quantized to `bits`-bit codes in
+    /// groups of 32. Parameters (scale, minimum) go to `params`; codes to the little-endian bit
+    /// stream `codes`, element i at bits [bits * (first + i), bits * (first + i + 1)). At 4 bits
+    /// this is the nibble layout int4 blobs have always had (even element in the low nibble).
+    private static func encodeLowBitRun(_ x: UnsafePointer<Float>, start: Int, stride: Int, count: Int, bits: Int,
+                                        params: UnsafeMutableRawPointer, codes: UnsafeMutablePointer<UInt8>, first: Int) {
+        let g = MemoryCodec.lowBitGroupSize
+        let top = Float((1 << bits) - 1)
         var group = 0
         var i = 0
         while i < count {
             let end = min(i + g, count)
             var low = Float.infinity, high = -Float.infinity
             for j in i ..< end {
-                let v = x[start + j * stride]
-                low = min(low, v)
-                high = max(high, v)
+                let value = x[start + j * stride]
+                low = min(low, value)
+                high = max(high, value)
             }
+            // Zero rounded down and scale up, so that zero + top * scale covers the maximum.
             let zero = halfRoundedDown(low)
-            let scale = halfRoundedUp((high - Float(zero)) / 15)
+            let scale = halfRoundedUp((high - Float(zero)) / top)
             params.storeBytes(of: scale.bitPattern.littleEndian, toByteOffset: 4 * group, as: UInt16.self)
             params.storeBytes(of: zero.bitPattern.littleEndian, toByteOffset: 4 * group + 2, as: UInt16.self)
             let inverse = scale > 0 ? 1 / Float(scale) : 0
             let z = Float(zero)
             for j in i ..< end {
-                let q = UInt8(max(0, min(15, (x[start + j * stride] - z) * inverse)).rounded())
-                let n = nibble + j
-                if n & 1 == 0 { codes[n >> 1] = q } else { codes[n >> 1] |= q << 4 }
+                let q = Int(max(0, min(top, (x[start + j * stride] - z) * inverse)).rounded())
+                putCode(q, bits: bits, at: first + j, into: codes)
             }
             group += 1
             i = end
         }
     }
 
-    private static func decodeInt4Run(_ x: UnsafeMutablePointer<Float>, start: Int, stride: Int, count: Int,
-                                      params: UnsafeRawPointer, codes: UnsafePointer<UInt8>, nibble: Int) {
-        let g = MemoryCodec.int4GroupSize
+    private static func decodeLowBitRun(_ x: UnsafeMutablePointer<Float>, start: Int, stride: Int, count: Int, bits: Int,
+                                        params: UnsafeRawPointer, codes: UnsafePointer<UInt8>, first: Int) {
+        let g = MemoryCodec.lowBitGroupSize
         var group = 0
         var i = 0
         while i < count {
@@ -135,73 +138,90 @@ enum KVQuantization {
             let scale = loadHalf(params, 4 * group)
             let zero = loadHalf(params, 4 * group + 2)
             for j in i ..< end {
-                let n = nibble + j
-                let q = (codes[n >> 1] >> (4 * UInt8(n & 1))) & 0xF
-                x[start + j * stride] = zero + Float(q) * scale
+                x[start + j * stride] = zero + Float(code(bits: bits, at: first + j, in: codes)) * scale
             }
             group += 1
             i = end
         }
     }
 
-    private static func groups(_ n: Int) -> Int { (n + MemoryCodec.int4GroupSize - 1) / MemoryCodec.int4GroupSize }
+    /// ORs a code into the zero-initialised bit stream (it may straddle two bytes).
+    @inline(__always)
+    private static func putCode(_ q: Int, bits: Int, at n: Int, into codes: UnsafeMutablePointer<UInt8>) {
+        let bit = bits * n
+        let word = UInt16(q) << UInt16(bit & 7)
+        codes[bit >> 3] |= UInt8(truncatingIfNeeded: word)
+        if (bit & 7) + bits > 8 { codes[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: word >> 8) }
+    }
+
+    @inline(__always)
+    private static func code(bits: Int, at n: Int, in codes: UnsafePointer<UInt8>) -> Int {
+        let bit = bits * n
+        var word = Int(codes[bit >> 3])
+        if (bit & 7) + bits > 8 { word |= Int(codes[(bit >> 3) + 1]) << 8 }
+        return (word >> (bit & 7)) & ((1 << bits) - 1)
+    }
+
+    private static func groups(_ n: Int) -> Int { (n + MemoryCodec.lowBitGroupSize - 1) / MemoryCodec.lowBitGroupSize }
+
+    static func lowBitCodeBytes(_ elements: Int, bits: Int) -> Int { (elements * bits + 7) / 8 }
 
     /// Keys: parameters [rows][headDim][token groups], then codes [rows][headDim][tokens].
-    static func encodeInt4Keys(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+    static func encodeLowBitKeys(_ x: UnsafePointer<Float>, _ s: Shape, bits: Int, into out: UnsafeMutableRawPointer) -> Int {
         let perRun = groups(s.tokens)
         let paramBytes = 4 * s.rows * s.headDim * perRun
         let codes = (out + paramBytes).assumingMemoryBound(to: UInt8.self)
-        let codeBytes = (s.elements + 1) / 2
+        let codeBytes = lowBitCodeBytes(s.elements, bits: bits)
         codes.initialize(repeating: 0, count: codeBytes)
         for r in 0 ..< s.rows {
             for d in 0 ..< s.headDim {
                 let run = r * s.headDim + d
-                encodeInt4Run(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens,
-                              params: out + 4 * run * perRun, codes: codes, nibble: run * s.tokens)
+                encodeLowBitRun(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens, bits: bits,
+                                params: out + 4 * run * perRun, codes: codes, first: run * s.tokens)
             }
         }
         return paramBytes + codeBytes
     }
 
-    static func decodeInt4Keys(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+    static func decodeLowBitKeys(_ p: UnsafeRawPointer, _ s: Shape, bits: Int, into x: UnsafeMutablePointer<Float>) -> Int {
         let perRun = groups(s.tokens)
         let paramBytes = 4 * s.rows * s.headDim * perRun
         let codes = (p + paramBytes).assumingMemoryBound(to: UInt8.self)
         for r in 0 ..< s.rows {
             for d in 0 ..< s.headDim {
                 let run = r * s.headDim + d
-                decodeInt4Run(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens,
-                              params: p + 4 * run * perRun, codes: codes, nibble: run * s.tokens)
+                decodeLowBitRun(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens, bits: bits,
+                                params: p + 4 * run * perRun, codes: codes, first: run * s.tokens)
             }
         }
-        return paramBytes + (s.elements + 1) / 2
+        return paramBytes + lowBitCodeBytes(s.elements, bits: bits)
     }
 
     /// Values: parameters [rows][tokens][dimension groups], then codes [rows][tokens][headDim].
-    static func encodeInt4Values(_ x: UnsafePointer<Float>, _ s: Shape, into out: UnsafeMutableRawPointer) -> Int {
+    static func encodeLowBitValues(_ x: UnsafePointer<Float>, _ s: Shape, bits: Int, into out: UnsafeMutableRawPointer) -> Int {
         let perRun = groups(s.headDim)
         let vectors = s.rows * s.tokens
         let paramBytes = 4 * vectors * perRun
         let codes = (out + paramBytes).assumingMemoryBound(to: UInt8.self)
-        let codeBytes = (s.elements + 1) / 2
+        let codeBytes = lowBitCodeBytes(s.elements, bits: bits)
         codes.initialize(repeating: 0, count: codeBytes)
         for v in 0 ..< vectors {
-            encodeInt4Run(x, start: v * s.headDim, stride: 1, count: s.headDim,
-                          params: out + 4 * v * perRun, codes: codes, nibble: v * s.headDim)
+            encodeLowBitRun(x, start: v * s.headDim, stride: 1, count: s.headDim, bits: bits,
+                            params: out + 4 * v * perRun, codes: codes, first: v * s.headDim)
         }
         return paramBytes + codeBytes
     }
 
-    static func decodeInt4Values(_ p: UnsafeRawPointer, _ s: Shape, into x: UnsafeMutablePointer<Float>) -> Int {
+    static func decodeLowBitValues(_ p: UnsafeRawPointer, _ s: Shape, bits: Int, into x: UnsafeMutablePointer<Float>) -> Int {
         let perRun = groups(s.headDim)
         let vectors = s.rows * s.tokens
         let paramBytes = 4 * vectors * perRun
         let codes = (p + paramBytes).assumingMemoryBound(to: UInt8.self)
         for v in 0 ..< vectors {
-            decodeInt4Run(x, start: v * s.headDim, stride: 1, count: s.headDim,
-                          params: p + 4 * v * perRun, codes: codes, nibble: v * s.headDim)
+            decodeLowBitRun(x, start: v * s.headDim, stride: 1, count: s.headDim, bits: bits,
+                            params: p + 4 * v * perRun, codes: codes, first: v * s.headDim)
         }
-        return paramBytes + (s.elements + 1) / 2
+        return paramBytes + lowBitCodeBytes(s.elements, bits: bits)
     }
 
     // MARK: helpers

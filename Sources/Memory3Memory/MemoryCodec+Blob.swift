@@ -49,9 +49,9 @@ extension MemoryCodec {
                     case .int8:
                         offset += KVQuantization.encodeInt8Keys(k, shape, into: out + offset)
                         offset += KVQuantization.encodeInt8Values(v, shape, into: out + offset)
-                    case .int4:
-                        offset += KVQuantization.encodeInt4Keys(k, shape, into: out + offset)
-                        offset += KVQuantization.encodeInt4Values(v, shape, into: out + offset)
+                    case .int4, .int3, .int2:
+                        offset += KVQuantization.encodeLowBitKeys(k, shape, bits: lowBits!, into: out + offset)
+                        offset += KVQuantization.encodeLowBitValues(v, shape, bits: lowBits!, into: out + offset)
                     }
                 }
             }
@@ -106,9 +106,10 @@ extension MemoryCodec {
                     case .int8:
                         offset += KVQuantization.decodeInt8Keys(p + offset, shape, into: k)
                         offset += KVQuantization.decodeInt8Values(p + offset, shape, into: v)
-                    case .int4:
-                        offset += KVQuantization.decodeInt4Keys(p + offset, shape, into: k)
-                        offset += KVQuantization.decodeInt4Values(p + offset, shape, into: v)
+                    case .int4, .int3, .int2:
+                        let bits = header.codec.lowBits!
+                        offset += KVQuantization.decodeLowBitKeys(p + offset, shape, bits: bits, into: k)
+                        offset += KVQuantization.decodeLowBitValues(p + offset, shape, bits: bits, into: v)
                     }
                 }
             }

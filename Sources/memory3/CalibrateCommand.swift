@@ -27,7 +27,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Memory profile: dense, paper, or custom:...")
     var profile = "dense"
 
-    @Option(help: "Memory codec: fp16, int8, int4.")
+    @Option(help: "Memory codec: fp16, int8, int4, int3, int2.")
     var codec = "int8"
 
     @Option(help: "RoPE position where the context starts (default: 512; 128 for a model with sliding-window layers).")

@@ -31,7 +31,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Memory profile: dense, paper, or custom:...")
     var profile = "dense"
 
-    @Option(help: "Memory codec: fp16, int8, int4.")
+    @Option(help: "Memory codec: fp16, int8, int4, int3, int2.")
     var codec = "int8"
 
     @Option(help: "Rerank with the retrieval head: auto (when calibrated), head, none.")

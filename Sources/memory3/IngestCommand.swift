@@ -30,7 +30,7 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Memory profile: dense, paper, or custom:layers=0-14,tokens=16,selection=attention.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: int8, fp16 or int4.")
+    @Option(help: "Memory codec: int8 (default), fp16, int4, int3 or int2.")
     var codec = MemoryCodec.default.name
 
     @Option(help: "Largest file to ingest, in MB.")

@@ -61,29 +61,66 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertGreaterThan(worstRelative, 1 / 300, "the bound is tight, not vacuous")
     }
 
-    /// int4: groups of 32 (keys: 32 tokens of a channel; values: 32 dims of a token), fp16 scale
-    /// and zero point (the minimum, rounded down). Bound: |error| <= scale / 2 with scale =
-    /// (max - zero) / 15 rounded up, i.e. <= (max - min + |min| 2^-10) / 30 * 1.001 (+ 1e-6).
-    func testInt4ErrorIsAtMostHalfAStepPerGroupOf32() throws {
+    /// int4, int3, int2: groups of 32 (keys: 32 tokens of a channel; values: 32 dims of a token),
+    /// fp16 scale and zero point (the minimum, rounded down). Bound: |error| <= scale / 2 with
+    /// scale = (max - zero) / top rounded up (top = 2^bits - 1), i.e. <= (max - min + |min| 2^-10)
+    /// / (2 top) * 1.001 (+ 1e-6).
+    func testLowBitErrorIsAtMostHalfAStepPerGroupOf32() throws {
         let memory = randomMemory(tokens: 70)  // 32 + 32 + 6: a partial last group
-        let decoded = try roundTrip(memory, .int4).memory
-        let d = memory.headDim, t = memory.tokenCount, g = MemoryCodec.int4GroupSize
-        func check(_ original: [Float], _ got: [Float], _ group: [Int]) {
-            let lo = group.map { original[$0] }.min()!, hi = group.map { original[$0] }.max()!
-            let bound = (hi - lo + abs(lo) / 1024) / 30 * 1.001 + 1e-6
-            for i in group { XCTAssertLessThanOrEqual(abs(got[i] - original[i]), bound) }
+        for codec in [MemoryCodec.int4, .int3, .int2] {
+            let decoded = try roundTrip(memory, codec).memory
+            let top = Float((1 << codec.lowBits!) - 1)
+            let d = memory.headDim, t = memory.tokenCount, g = MemoryCodec.lowBitGroupSize
+            var worstRelative: Float = 0
+            func check(_ original: [Float], _ got: [Float], _ group: [Int]) {
+                let lo = group.map { original[$0] }.min()!, hi = group.map { original[$0] }.max()!
+                let bound = (hi - lo + abs(lo) / 1024) / (2 * top) * 1.001 + 1e-6
+                for i in group {
+                    let err = abs(got[i] - original[i])
+                    XCTAssertLessThanOrEqual(err, bound, "\(codec)")
+                    worstRelative = max(worstRelative, err / (hi - lo))
+                }
+            }
+            for row in 0 ..< memory.rowCount {
+                for channel in 0 ..< d {
+                    for start in stride(from: 0, to: t, by: g) {
+                        check(memory.keys, decoded.keys, (start ..< min(start + g, t)).map { row * t * d + $0 * d + channel })
+                    }
+                }
+                for token in 0 ..< t {
+                    for start in stride(from: 0, to: d, by: g) {
+                        check(memory.values, decoded.values, (start ..< min(start + g, d)).map { row * t * d + token * d + $0 })
+                    }
+                }
+            }
+            XCTAssertGreaterThan(worstRelative, 0.8 / (2 * top), "\(codec): the bound is tight, not vacuous")
         }
-        for row in 0 ..< memory.rowCount {
-            for channel in 0 ..< d {
-                for start in stride(from: 0, to: t, by: g) {
-                    check(memory.keys, decoded.keys, (start ..< min(start + g, t)).map { row * t * d + $0 * d + channel })
-                }
+    }
+
+    /// Codes are a little-endian bit stream: at 4 bits element 0 sits in the low nibble of byte 0
+    /// (the layout int4 blobs were written in before int3 and int2 existed); at 3 bits element 2
+    /// straddles bytes 0 and 1.
+    func testLowBitCodesAreALittleEndianBitStream() throws {
+        // One value vector of 32 dims whose codes are the values themselves (zero 0, scale 1).
+        var memory = randomMemory(layers: [0], heads: 1, headDim: 32, tokens: 1, prefix: 0)
+        for (codec, expected) in [(MemoryCodec.int4, [UInt8](arrayLiteral: 0x10, 0x32)), (.int3, [0x88, 0xC6])] {
+            let top = (1 << codec.lowBits!) - 1
+            memory.values = (0 ..< 32).map { Float($0 % (top + 1)) }
+            let codes = memory.values.map { Int($0) }
+            let bits = codec.lowBits!
+            // The stream built by hand from the codes, first two bytes.
+            var stream = [UInt8](repeating: 0, count: (32 * bits + 7) / 8)
+            for (n, q) in codes.enumerated() {
+                for b in 0 ..< bits where q >> b & 1 == 1 { stream[(bits * n + b) / 8] |= 1 << UInt8((bits * n + b) % 8) }
             }
-            for token in 0 ..< t {
-                for start in stride(from: 0, to: d, by: g) {
-                    check(memory.values, decoded.values, (start ..< min(start + g, d)).map { row * t * d + token * d + $0 })
-                }
+            XCTAssertEqual(Array(stream.prefix(2)), expected, "\(codec): hand-built stream")
+            let shape = KVQuantization.Shape(rows: 1, tokens: 1, headDim: 32)
+            var out = [UInt8](repeating: 0, count: 4 + stream.count)
+            memory.values.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBytes { o in _ = KVQuantization.encodeLowBitValues(v.baseAddress!, shape, bits: bits, into: o.baseAddress!) }
             }
+            XCTAssertEqual(Array(out.dropFirst(4)), stream, "\(codec)")
+            XCTAssertEqual(try roundTrip(memory, codec).memory.values, memory.values, "\(codec)")
         }
     }
 
@@ -94,7 +131,7 @@ final class MemoryCodecTests: XCTestCase {
         for codec in MemoryCodec.allCases {
             let decoded = try roundTrip(memory, codec).memory
             XCTAssertEqual(decoded.keys, memory.keys, "\(codec)")
-            // fp16 and int4 (zero point = the constant) are exact; int8 is within half a step.
+            // fp16 and the low-bit codecs (zero point = the constant) are exact; int8 is within half a step.
             XCTAssertLessThanOrEqual(maxAbsoluteDifference(decoded.values, memory.values), codec == .int8 ? 3.25 / 254 * 1.001 : 0, "\(codec)")
         }
     }
@@ -195,7 +232,8 @@ final class MemoryCodecTests: XCTestCase {
     }
 
     /// The sizes MEMORY3.md quotes for a 128-token reference on SmolLM2 (30 layers x 3 KV heads x
-    /// 64 dims), before zlib: fp16 2,880 KiB, int8 ~1,474 KiB, int4 900 KiB (+ positions).
+    /// 64 dims), before zlib: fp16 2,880 KiB, int8 ~1,474 KiB, int4 900 KiB, int3 720 KiB, int2 540 KiB (+ positions;
+    /// a third of int4-int2 is group parameters).
     func testPayloadSizesMatchTheMeasuredTable() {
         let rows = 30 * 3, t = 128, d = 64
         func kib(_ c: MemoryCodec) -> Int {
@@ -204,13 +242,17 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertEqual(kib(.fp16), 2880)
         XCTAssertEqual(kib(.int8), 1473)
         XCTAssertEqual(kib(.int4), 900)
+        XCTAssertEqual(kib(.int3), 720)
+        XCTAssertEqual(kib(.int2), 540)
     }
 
     func testCodecNamesParse() throws {
         XCTAssertEqual(try MemoryCodec(parsing: "INT4"), .int4)
         XCTAssertEqual(MemoryCodec.default, .int8)
-        XCTAssertThrowsError(try MemoryCodec(parsing: "int2")) {
-            XCTAssertEqual($0 as? MemoryCodecError, .unknownCodec("int2"))
+        XCTAssertEqual(try MemoryCodec(parsing: "int3"), .int3)
+        XCTAssertEqual(try MemoryCodec(parsing: "int2"), .int2)
+        XCTAssertThrowsError(try MemoryCodec(parsing: "int1")) {
+            XCTAssertEqual($0 as? MemoryCodecError, .unknownCodec("int1"))
         }
     }
 
