@@ -36,6 +36,27 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
         /// Smallest key norm first: low-norm keys are the ones attention favours (Devoto et al.,
         /// "A Simple and Effective L2 Norm-Based Strategy for KV Cache Compression", 2024).
         case keyNorm
+        /// Mean attention received while the model read the reference (causal, with RoPE): H2O's
+        /// heavy hitters, the score divided by how many later tokens could attend.
+        case h2o
+        /// The evolved scorer: a weighted sum of standardised token features
+        /// (`TokenFeatures`), weights found by CMA-ES (`EvolvedTokenScorer`).
+        case evolved
+
+        /// Whether ranking needs `TokenFeatures`.
+        public var usesFeatures: Bool { featureWeights != nil }
+
+        /// The feature weights of a feature-based rule.
+        public var featureWeights: [Float]? {
+            switch self {
+            case .attention, .keyNorm: return nil
+            case .h2o:
+                var w = [Float](repeating: 0, count: TokenFeatures.count)
+                w[TokenFeatures.Feature.meanAttention.rawValue] = 1
+                return w
+            case .evolved: return EvolvedTokenScorer.weights
+            }
+        }
     }
 
     /// The profile's stable name, stored with every memory; `MemoryProfile(parsing: name)`
@@ -134,7 +155,9 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
                 switch value.lowercased() {
                 case "attention": selection = .attention
                 case "keynorm", "key-norm", "norm": selection = .keyNorm
-                default: throw MemoryProfileError.invalidOption("selection=\(value) (use attention or keyNorm)")
+                case "h2o": selection = .h2o
+                case "evolved": selection = .evolved
+                default: throw MemoryProfileError.invalidOption("selection=\(value) (use attention, keyNorm, h2o or evolved)")
                 }
             default:
                 throw MemoryProfileError.invalidOption("unknown key '\(key)' (use layers, tokens, selection)")
@@ -143,7 +166,7 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
         self = .custom(layers: layers, budget: budget, selection: selection)
     }
 
-    static func parseBudget(_ value: String) throws -> TokenBudget {
+    public static func parseBudget(_ value: String) throws -> TokenBudget {
         if value.hasSuffix("%") {
             guard let p = Double(value.dropLast()), p > 0, p <= 100 else {
                 throw MemoryProfileError.invalidOption("tokens=\(value) (a percentage must be in (0, 100])")

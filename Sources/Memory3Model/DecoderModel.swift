@@ -46,11 +46,23 @@ public enum LogitsRequest: Sendable {
     case hidden
 }
 
-/// Queries and keys of one layer before RoPE, for callers that score tokens (the Memory3 paper
-/// ranks a reference's tokens by the attention they receive, without positions). Valid only
-/// during the callback.
+/// Queries and keys of one layer, for callers that score tokens (the Memory3 paper ranks a
+/// reference's tokens by the attention they receive, without positions; H2O-style scorers use the
+/// attention the model really pays). Each layer is seen twice: `.projected`, then `.attended`.
+/// Valid only during the callback.
 public struct LayerProjections {
+    public enum Stage: Sendable {
+        /// Straight out of the projections: before any query/key norm and RoPE.
+        case projected
+        /// As attention reads them: after norms, RoPE and any query scaling; the attention logit
+        /// of query i and key j is `scoreScale * dot(q_i, k_j)`.
+        case attended
+    }
+
     public let layer: Int
+    public var stage: Stage = .projected
+    /// Multiplies a query-key dot product into an attention logit (stage `.attended`).
+    public var scoreScale: Float = 1
     /// Tokens in this step, and their index in the cache.
     public let tokens: Int
     public let firstIndex: Int

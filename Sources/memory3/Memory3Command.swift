@@ -9,6 +9,6 @@ struct Memory3Command: ParsableCommand {
         The engine runs Llama-architecture GGUF models (SmolLM2-135M-Instruct is the default) on the CPU.
         Fetch the default model with `make model`; it lands in models/.
         """,
-        subcommands: [GenerateCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self, EvalCommand.self, CalibrateCommand.self, ServeCommand.self, BenchMemoryCommand.self, RetrievalEvalCommand.self, BenchRetrievalCommand.self, IngestCommand.self, DocumentsCommand.self]
+        subcommands: [GenerateCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self, EvalCommand.self, CalibrateCommand.self, ServeCommand.self, BenchMemoryCommand.self, RetrievalEvalCommand.self, BenchRetrievalCommand.self, IngestCommand.self, DocumentsCommand.self, ScorerFitnessCommand.self]
     )
 }

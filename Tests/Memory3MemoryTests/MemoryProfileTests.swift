@@ -9,12 +9,16 @@ final class MemoryProfileTests: XCTestCase {
             .custom(layers: Array(0 ... 14), budget: .count(16), selection: .attention),
             .custom(layers: [0, 1, 2, 5, 7, 8], budget: .fraction(0.5), selection: .keyNorm),
             .custom(layers: nil, budget: .count(8), selection: .attention),
+            .custom(layers: nil, budget: .fraction(0.35), selection: .evolved),
+            .custom(layers: [3], budget: .count(4), selection: .h2o),
         ]
         XCTAssertEqual(profiles.map(\.name), [
             "dense", "paper",
             "custom:layers=0-14,tokens=16,selection=attention",
             "custom:layers=0-2,5,7-8,tokens=0.5,selection=keyNorm",
             "custom:layers=all,tokens=8,selection=attention",
+            "custom:layers=all,tokens=0.35,selection=evolved",
+            "custom:layers=3,tokens=4,selection=h2o",
         ])
         for p in profiles { XCTAssertEqual(try MemoryProfile(parsing: p.name), p) }
     }
@@ -120,6 +124,46 @@ final class MemoryEncoderShapeTests: XCTestCase {
             let smallest = Set(norms.indices.sorted { norms[$0] < norms[$1] }.prefix(4).map { Int32($0 + p) })
             let kept = Set(memory.positions[(head * memory.tokenCount + p) ..< ((head + 1) * memory.tokenCount)])
             XCTAssertEqual(kept, smallest)
+        }
+    }
+
+    /// A feature-ranked memory keeping every token is the dense memory, bit for bit, and reads
+    /// as the same segment.
+    func testFeatureRulesKeepingEveryTokenEqualTheDenseMemory() throws {
+        let (model, tokenizer, _) = try TinyLlamaFactory().make()
+        let dense = try MemoryEncoder(model: model, tokenizer: tokenizer).encode(text)
+        for selection in [MemoryProfile.TokenSelection.h2o, .evolved] {
+            let all = try MemoryEncoder(model: model, tokenizer: tokenizer,
+                                        profile: .custom(layers: nil, budget: .fraction(1), selection: selection)).encode(text)
+            XCTAssertEqual(all, dense, "\(selection)")
+            XCTAssertEqual(all.segment(precision: .float32), dense.segment(precision: .float32), "\(selection)")
+        }
+    }
+
+    /// Feature-ranked memories keep the prefix, then sorted unique in-range tokens, each the dense
+    /// key/value at its position; h2o's are the tokens of most mean attention received.
+    func testFeatureRulesKeepSortedUniqueTokensAndH2OKeepsTheMostAttended() throws {
+        let (model, tokenizer, _) = try TinyLlamaFactory().make()
+        let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer)
+        let dense = try encoder.encode(text)
+        for selection in [MemoryProfile.TokenSelection.h2o, .evolved] {
+            let memory = try MemoryEncoder(model: model, tokenizer: tokenizer,
+                                           profile: .custom(layers: [1, 3], budget: .count(6), selection: selection)).encode(text)
+            XCTAssertEqual(memory.layers, [1, 3])
+            XCTAssertEqual(memory.tokenCount, dense.prefixTokenCount + 6)
+            assertKeptTokensAreThePrefixThenAscendingAndMatchDense(memory, dense)
+        }
+        let reading = try encoder.read(bodyTokens: encoder.bodyTokens(text), features: true)
+        let features = try XCTUnwrap(reading.features)
+        let h2o = try MemoryEncoder(model: model, tokenizer: tokenizer,
+                                    profile: .custom(layers: nil, budget: .count(6), selection: .h2o)).encode(text)
+        let p = dense.prefixTokenCount, body = dense.tokenCount - p, f = TokenFeatures.count
+        for row in 0 ..< dense.rowCount {
+            let attention = (0 ..< body).map { features.values[(row * body + $0) * f + TokenFeatures.Feature.meanAttention.rawValue] }
+            let kept = h2o.positions[(row * h2o.tokenCount + p) ..< ((row + 1) * h2o.tokenCount)].map { Int($0) - p }
+            let threshold = kept.map { attention[$0] }.min()!
+            let dropped = Set(0 ..< body).subtracting(kept)
+            XCTAssertTrue(dropped.allSatisfy { attention[$0] <= threshold }, "row \(row)")
         }
     }
 

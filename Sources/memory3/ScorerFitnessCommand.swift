@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Memory3Engine
+import Memory3Memory
+import Memory3Model
+
+/// The fitness function of the evolved token scorer, as a process an optimiser talks to: it reads
+/// a set's references once (dense memory and token features), then for every line of feature
+/// weights on stdin keeps each row's best tokens under those weights, reads every question with
+/// its gold memory alone, and prints the mean answer log-probability. `scripts/evolve-token-scorer.py`
+/// drives it with CMA-ES.
+struct ScorerFitnessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scorer-fitness",
+        abstract: "Score token-scorer weights: mean gold-answer log-prob at a token budget (for CMA-ES).",
+        discussion: """
+        stdin: one JSON array of \(TokenFeatures.count) weights per line (features: \
+        \(TokenFeatures.Feature.allCases.map { "\($0)" }.joined(separator: ", "))). \
+        stdout: one line per input, {"answer_logprob":..,"exact_match":..(with --exact)}. \
+        A line "h2o", "keyNorm" or "evolved" scores that hand-written or shipped rule instead.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "The set (JSON, the eval-set format): a generated training set, never a public eval set.")
+    var set: String
+
+    @Option(help: "Body tokens each (layer, KV head) keeps: a count, a fraction (0.25) or a percentage (25%).")
+    var tokens: String = "25%"
+
+    @Option(help: "Memory codec the kept tokens go through (none: exact floats).")
+    var codec: String = "none"
+
+    @Option(help: "Only the first N questions.")
+    var limit: Int?
+
+    @Flag(help: "Also answer greedily and report exact match (slower).")
+    var exact = false
+
+    func run() throws {
+        var evalSet = try EvalSet.load(path: set)
+        if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
+        let budget = try MemoryProfile.parseBudget(tokens)
+        let codec = self.codec == "none" ? nil : try MemoryCodec(parsing: self.codec)
+        let (model, tokenizer, _) = try modelOptions.load()
+        let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: .dense)
+        let fingerprint = ModelFingerprint.of(model.file)
+        let started = Date()
+        let readings = try evalSet.references.map { try encoder.read(bodyTokens: encoder.bodyTokens($0.text), features: true) }
+        stderrLine(String(format: "read %d references with features in %.1f s", readings.count, Date().timeIntervalSince(started)))
+        let policy = MemoryReadingPolicy.defaults(for: model.config)
+        let prompts = evalSet.questions.map { tokenizer.encode($0.prompt, parseSpecial: false) }
+        let answers = evalSet.questions.map { tokenizer.encode($0.answer, parseSpecial: false, addBOS: false) }
+
+        while let line = readLine() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard !text.isEmpty else { continue }
+            let rule: (EncodedMemory, TokenFeatures) -> [[Float]]
+            if let named = MemoryProfile.TokenSelection.allCases.first(where: { "\($0)" == text }) {
+                guard named != .attention else { throw CLIError("attention (the paper's rule) needs pre-RoPE projections: use memory3 eval") }
+                rule = { dense, features in Self.rowScores(dense, features, selection: named) }
+            } else {
+                guard let weights = try? JSONDecoder().decode([Float].self, from: Data(text.utf8)),
+                      weights.count == TokenFeatures.count, weights.allSatisfy(\.isFinite) else {
+                    throw CLIError("expected a JSON array of \(TokenFeatures.count) finite numbers, got: \(text.prefix(80))")
+                }
+                rule = { _, features in (0 ..< features.rows).map { features.scores(row: $0, weights: weights) } }
+            }
+            var memories: [Int: EncodedMemory] = [:]
+            for (reading, reference) in zip(readings, evalSet.references) {
+                let kept = budget.tokens(of: reading.dense.tokenCount - reading.dense.prefixTokenCount)
+                var memory = MemoryEncoder.select(kept, of: reading.dense, rowScores: rule(reading.dense, reading.features!))
+                if let codec {
+                    memory = try MemoryCodec.decode(codec.encode(memory, profile: "fitness", fingerprint: fingerprint),
+                                                    expectedFingerprint: nil).memory
+                }
+                memories[reference.id] = memory
+            }
+            var logProbability = 0.0, right = 0
+            for (i, question) in evalSet.questions.enumerated() {
+                let source = GoldMemorySource(memory: memories[question.ref]!)
+                let generator = MemoryGenerator(model: model, tokenizer: tokenizer, source: source, policy: policy)
+                logProbability += try generator.continuationLogProbability(prompt: prompts[i], continuation: answers[i], mode: .explicit).logProbability
+                if exact {
+                    var options = GenerationOptions(maxTokens: 8, sampling: .greedy)
+                    options.stopAtEndOfGeneration = true
+                    let produced = try generator.generate(prompt: prompts[i], mode: .explicit, options: options).generation.text
+                    if produced.drop(while: \.isWhitespace).hasPrefix(question.answer.trimmingCharacters(in: .whitespaces)) { right += 1 }
+                }
+            }
+            let n = Double(max(1, evalSet.questions.count))
+            var result: [String: Double] = ["answer_logprob": logProbability / n]
+            if exact { result["exact_match"] = Double(right) / n }
+            // Written unbuffered: the optimiser waits for each line.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+        }
+    }
+
+    /// Row scores of a named rule from a reading (h2o and evolved through their weights).
+    static func rowScores(_ dense: EncodedMemory, _ features: TokenFeatures, selection: MemoryProfile.TokenSelection) -> [[Float]] {
+        if let weights = selection.featureWeights {
+            return (0 ..< features.rows).map { features.scores(row: $0, weights: weights) }
+        }
+        return MemoryEncoder.keyNormScores(of: dense)
+    }
+}
+
+/// Retrieval that always returns the one memory it holds (perfect retrieval of the gold reference).
+private struct GoldMemorySource: MemorySource {
+    let memory: EncodedMemory
+
+    func retrieve(_ query: String, limit: Int, retriever: RetrieverKind?) throws -> [RetrievedReference] {
+        [RetrievedReference(referenceId: 1, documentId: 1, score: 1)]
+    }
+
+    func memory(for referenceId: Int64) throws -> EncodedMemory { memory }
+    func text(for referenceId: Int64) throws -> String { "" }
+}
