@@ -14,6 +14,7 @@ public struct IngestOptions: Sendable, Equatable {
     /// An accepted upload is recorded as this process's own (true: it alone carries it while it
     /// lives), or as no one's (false, a store shared by replicas: whichever is idle first claims it).
     public var claimAtUpload = true
+    /// The codec memories are stored with, unless the profile fixes its own (compact).
     public var codec: MemoryCodec = .default
     public var maxReferenceTokens: Int = ReferenceChunker.defaultMaxReferenceTokens
     /// Extensions taken from folders (and accepted for files named explicitly), lowercase.

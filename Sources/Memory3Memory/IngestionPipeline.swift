@@ -56,7 +56,7 @@ public final class IngestionPipeline: Sendable {
     public convenience init(store: MemoryStore, encoder: MemoryEncoder, fingerprint: String, options: IngestOptions = IngestOptions(),
                             owner: String = IngestionOwner.current, embedding: (@Sendable (String) -> StoredEmbedding)? = nil) {
         self.init(store: store,
-                  encoding: ModelReferenceEncoding(encoder: encoder, codec: options.codec, fingerprint: fingerprint,
+                  encoding: ModelReferenceEncoding(encoder: encoder, codec: encoder.profile.codec ?? options.codec, fingerprint: fingerprint,
                                                    compressionLevel: options.compressionLevel),
                   tokenizer: encoder.tokenizer, options: options, owner: owner, embedding: embedding)
     }

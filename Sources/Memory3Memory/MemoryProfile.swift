@@ -10,6 +10,10 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
     /// The Memory3 paper's profile for models trained with memory: the first half of the layers,
     /// the top 8 tokens per head by attention received inside the reference.
     case paper
+    /// Small memories that hold their answers: every layer, each KV head keeping the share of its
+    /// tokens that the evolved scorer ranks best (`compactBudget`), stored with `compactCodec`.
+    /// Chosen by the frontier in docs/memory-quality.md.
+    case compact
     /// Chosen layers (nil: all), a token budget per head and a selection rule.
     case custom(layers: [Int]?, budget: TokenBudget, selection: TokenSelection)
 
@@ -59,12 +63,36 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The compact profile's token budget per head and codec.
+    public static let compactBudget = TokenBudget.fraction(0.4)
+    public static let compactCodec = MemoryCodec.int3
+
+    /// The codec this profile's memories are stored with, when the profile fixes one (compact);
+    /// nil: the codec is chosen separately (int8 by default).
+    public var codec: MemoryCodec? {
+        switch self {
+        case .compact: return Self.compactCodec
+        case .dense, .paper, .custom: return nil
+        }
+    }
+
+    /// The codec to store with: the profile's own, else `requested`, else int8. A request that
+    /// contradicts the profile's own codec is refused (two kinds of memory under one name).
+    public func storageCodec(requested: MemoryCodec?) throws -> MemoryCodec {
+        if let own = codec, let requested, requested != own {
+            throw MemoryProfileError.invalidOption(
+                "the \(name) profile stores \(own.name) memories, not \(requested.name) (a custom profile takes any codec)")
+        }
+        return codec ?? requested ?? .default
+    }
+
     /// The profile's stable name, stored with every memory; `MemoryProfile(parsing: name)`
     /// gives the profile back.
     public var name: String {
         switch self {
         case .dense: return "dense"
         case .paper: return "paper"
+        case .compact: return "compact"
         case .custom(let layers, let budget, let selection):
             let layerText = layers.map(Self.rangeText) ?? "all"
             let tokenText: String
@@ -89,6 +117,8 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
             return (Array(0 ..< layerCount), nil, .attention)
         case .paper:
             return (Array(0 ..< max(1, layerCount / 2)), .count(Self.paperTokensPerHead), .attention)
+        case .compact:
+            return (Array(0 ..< layerCount), Self.compactBudget, .evolved)
         case .custom(let layers, let budget, let selection):
             let chosen = Array(Set(layers ?? Array(0 ..< layerCount))).sorted()
             if let bad = chosen.first(where: { $0 < 0 || $0 >= layerCount }) {
@@ -106,13 +136,13 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
     /// Whether encoding needs the pre-RoPE queries and keys.
     public var ranksByAttention: Bool {
         switch self {
-        case .dense: return false
+        case .dense, .compact: return false
         case .paper: return true
         case .custom(_, _, let selection): return selection == .attention
         }
     }
 
-    /// Parses "dense", "paper", or "custom:layers=0-14,tokens=16,selection=attention" (every
+    /// Parses "compact", "dense", "paper", or "custom:layers=0-14,tokens=16,selection=attention" (every
     /// custom key optional: layers default to all, tokens to 8, selection to attention; tokens
     /// may be a count, a fraction like 0.5, or a percentage like 50%).
     public init(parsing text: String) throws {
@@ -120,6 +150,7 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
         switch trimmed {
         case "dense": self = .dense; return
         case "paper": self = .paper; return
+        case "compact": self = .compact; return
         default: break
         }
         guard trimmed == "custom" || trimmed.hasPrefix("custom:") else {
@@ -222,7 +253,7 @@ public enum MemoryProfileError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownProfile(let p):
-            return "unknown memory profile '\(p)' (use dense, paper, or custom:layers=0-14,tokens=16,selection=attention)"
+            return "unknown memory profile '\(p)' (use compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention)"
         case .invalidOption(let why): return "invalid custom memory profile option: \(why)"
         case .layerOutOfRange(let l, let n): return "memory profile names layer \(l), the model has layers 0..<\(n)"
         }

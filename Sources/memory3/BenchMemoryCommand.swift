@@ -31,6 +31,12 @@ struct BenchMemoryCommand: ParsableCommand {
     @Option(help: "Tokens to decode in the decode measurement.")
     var genTokens = 256
 
+    @Option(help: "Memory profile the store is built with: compact, dense, paper, or custom:...")
+    var profile = "dense"
+
+    @Option(help: "Memory codec (default: the profile's own, else int8).")
+    var codec: String?
+
     @Flag(help: "Print the results as JSON on the last line.")
     var json = false
 
@@ -38,7 +44,9 @@ struct BenchMemoryCommand: ParsableCommand {
         let evalSet = try EvalSet.load(path: set)
         let (model, tokenizer, _) = try modelOptions.load()
         let dense = try retrieverOptions.loadDense(threads: model.threads)
-        let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: .dense, codec: .int8,
+        let memoryProfile = try MemoryProfile(parsing: profile)
+        let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: memoryProfile,
+                                        codec: try storageCodec(memoryProfile, requested: codec),
                                         dense: dense, retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
         var policy = MemoryReadingPolicy.defaults(for: model.config)
@@ -62,7 +70,7 @@ struct BenchMemoryCommand: ParsableCommand {
             return Date().timeIntervalSince(start)
         }
         func coldSource() -> StoreMemorySource {
-            StoreMemorySource(store: built.store, profile: "dense", modelFingerprint: built.fingerprint, dense: dense,
+            StoreMemorySource(store: built.store, profile: memoryProfile.name, modelFingerprint: built.fingerprint, dense: dense,
                               defaultRetriever: retrieverOptions.kind)
         }
         _ = try timeFirstToken(warm, .explicit)

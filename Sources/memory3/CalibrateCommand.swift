@@ -24,11 +24,11 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Memories read together per question.")
     var k = 5
 
-    @Option(help: "Memory profile: dense, paper, or custom:...")
+    @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: fp16, int8, int4, int3, int2.")
-    var codec = "int8"
+    @Option(help: "Memory codec: int8, fp16, int4, int3 or int2 (default: the profile's own, compact's int3; else int8).")
+    var codec: String?
 
     @Option(help: "RoPE position where the context starts (default: 512; 128 for a model with sliding-window layers).")
     var contextOffset: Int?
@@ -46,7 +46,7 @@ struct CalibrateCommand: ParsableCommand {
         let evalSet = try EvalSet.load(path: set)
         let (model, tokenizer, _) = try modelOptions.load()
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
-                                        profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec), verbose: true)
+                                        profile: try MemoryProfile(parsing: profile), codec: try storageCodec(try MemoryProfile(parsing: profile), requested: codec), verbose: true)
         defer { built.remove() }
         var policy = MemoryReadingPolicy.defaults(for: model.config)
         policy.memoriesPerChunk = k

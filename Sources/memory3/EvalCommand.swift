@@ -28,11 +28,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Memories (or RAG references) per chunk.")
     var k = 5
 
-    @Option(help: "Memory profile: dense, paper, or custom:...")
+    @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: fp16, int8, int4, int3, int2.")
-    var codec = "int8"
+    @Option(help: "Memory codec: int8, fp16, int4, int3 or int2 (default: the profile's own, compact's int3; else int8).")
+    var codec: String?
 
     @Option(help: "Rerank with the retrieval head: auto (when calibrated), head, none.")
     var rerank = "auto"
@@ -75,7 +75,7 @@ struct EvalCommand: ParsableCommand {
         if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
         let (model, tokenizer, _) = try modelOptions.load()
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
-                                        profile: try MemoryProfile(parsing: profile), codec: try MemoryCodec(parsing: codec),
+                                        profile: try MemoryProfile(parsing: profile), codec: try storageCodec(try MemoryProfile(parsing: profile), requested: codec),
                                         dense: try retrieverOptions.loadDense(threads: model.threads), retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
 

@@ -27,11 +27,11 @@ struct IngestCommand: ParsableCommand {
             help: "Knowledge base: an SQLite file (created when missing) or postgres://user:password@host:port/database (or PGPASSWORD for the password).")
     var db: String
 
-    @Option(help: "Memory profile: dense, paper, or custom:layers=0-14,tokens=16,selection=attention.")
+    @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: int8 (default), fp16, int4, int3 or int2.")
-    var codec = MemoryCodec.default.name
+    @Option(help: "Memory codec: int8, fp16, int4, int3 or int2 (default: the profile's own, compact's int3; else int8).")
+    var codec: String?
 
     @Option(help: "Largest file to ingest, in MB.")
     var maxFileMb = IngestOptions.defaultMaxFileMegabytes
@@ -61,8 +61,7 @@ struct IngestCommand: ParsableCommand {
         guard (0 ... 9).contains(compressionLevel) else { throw ValidationError("--compression-level must be 0 to 9") }
         guard !paths.isEmpty else { throw ValidationError("name at least one file or folder") }
         do {
-            _ = try MemoryProfile(parsing: profile)
-            _ = try MemoryCodec(parsing: codec)
+            _ = try storageCodec(try MemoryProfile(parsing: profile), requested: codec)
         } catch let error as MemoryProfileError {
             throw ValidationError(error.description)
         } catch let error as MemoryCodecError {
@@ -73,7 +72,7 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         let profile = try MemoryProfile(parsing: self.profile)
         var options = IngestOptions()
-        options.codec = try MemoryCodec(parsing: codec)
+        options.codec = try storageCodec(profile, requested: codec)
         options.maxFileBytes = maxFileMb << 20
         options.maxDocumentMemoryBytes = maxDocumentMemoryMb << 20
         options.compressionLevel = Int32(compressionLevel)

@@ -31,6 +31,12 @@ struct EvalStore {
         if verbose {
             stderrLine(String(format: "encoded %d references in %.1f s (%@, %@)", ids.count,
                               Date().timeIntervalSince(started), profile.name, codec.name))
+            // What the memories cost: stored blob bytes (header and zlib included) per 128 body tokens.
+            let blobs = try store.memoryBlobs(referenceIds: Array(ids.values), profile: profile.name)
+            let bytes = blobs.values.reduce(0) { $0 + $1.blob.count }
+            let tokens = set.references.reduce(0) { $0 + encoder.bodyTokens($1.text).count }
+            stderrLine(String(format: "memory size: %.4f MB per 128 reference tokens (%d bytes over %d references, %d tokens)",
+                              Double(bytes) / Double(max(1, tokens)) * 128 / 1e6, bytes, blobs.count, tokens))
         }
         let source = StoreMemorySource(store: store, profile: profile.name, modelFingerprint: fingerprint, dense: dense, defaultRetriever: retriever)
         if verbose { stderrLine("retriever: \(source.defaultRetriever.rawValue)" + (dense.map { " (encoder \($0.encoder.name))" } ?? "")) }

@@ -16,7 +16,8 @@ struct ScorerFitnessCommand: ParsableCommand {
         discussion: """
         stdin: one JSON array of \(TokenFeatures.count) weights per line (features: \
         \(TokenFeatures.Feature.allCases.map { "\($0)" }.joined(separator: ", "))). \
-        stdout: one line per input, {"answer_logprob":..,"exact_match":..(with --exact)}. \
+        stdout: one line per input, {"answer_logprob":..,"exact_match":..(with --exact), \
+        "mb_per_128_tokens":..(with --codec: stored blob bytes per 128 reference tokens)}. \
         A line "h2o", "keyNorm" or "evolved" scores that hand-written or shipped rule instead.
         """)
 
@@ -67,12 +68,15 @@ struct ScorerFitnessCommand: ParsableCommand {
                 rule = { _, features in (0 ..< features.rows).map { features.scores(row: $0, weights: weights) } }
             }
             var memories: [Int: EncodedMemory] = [:]
+            var blobBytes = 0, bodyTokens = 0
             for (reading, reference) in zip(readings, evalSet.references) {
                 let kept = budget.tokens(of: reading.dense.tokenCount - reading.dense.prefixTokenCount)
                 var memory = MemoryEncoder.select(kept, of: reading.dense, rowScores: rule(reading.dense, reading.features!))
                 if let codec {
-                    memory = try MemoryCodec.decode(codec.encode(memory, profile: "fitness", fingerprint: fingerprint),
-                                                    expectedFingerprint: nil).memory
+                    let blob = try codec.encode(memory, profile: "fitness", fingerprint: fingerprint)
+                    blobBytes += blob.count
+                    bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
+                    memory = try MemoryCodec.decode(blob, expectedFingerprint: nil).memory
                 }
                 memories[reference.id] = memory
             }
@@ -91,6 +95,7 @@ struct ScorerFitnessCommand: ParsableCommand {
             let n = Double(max(1, evalSet.questions.count))
             var result: [String: Double] = ["answer_logprob": logProbability / n]
             if exact { result["exact_match"] = Double(right) / n }
+            if codec != nil { result["mb_per_128_tokens"] = Double(blobBytes) / Double(max(1, bodyTokens)) * 128 / 1e6 }
             // Written unbuffered: the optimiser waits for each line.
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys
