@@ -65,13 +65,26 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build/release/memory3"))
     ap.add_argument("--model", default=os.path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--sets", required=True, help="comma-separated eval sets")
-    ap.add_argument("--points", required=True, help="semicolon-separated PROFILE:CODEC points")
+    ap.add_argument("--sets", help="comma-separated eval sets")
+    ap.add_argument("--points", help="semicolon-separated PROFILE:CODEC points")
+    ap.add_argument("--replot", action="store_true", help="only redraw OUT.png from OUT.json (with --default)")
     ap.add_argument("--default", help="the served default, PROFILE:CODEC")
     ap.add_argument("--limit", type=int, help="only the first N questions of each set")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/memory-frontier"), help="path without extension")
     args = ap.parse_args()
     split = lambda point: tuple(point.strip().rsplit(":", 1))
+    if args.replot:
+        with open(args.out + ".json") as f:
+            saved = json.load(f)
+        default = split(args.default) if args.default else tuple(saved["default"] or ()) or None
+        saved["default"] = list(default) if default else None
+        with open(args.out + ".json", "w") as f:
+            json.dump(saved, f, indent=1)
+            f.write("\n")
+        plot(saved["points"], default, args.out + ".png")
+        return
+    if not args.sets or not args.points:
+        ap.error("--sets and --points are required (or --replot)")
     points = []
     for eval_set in args.sets.split(","):
         for point in args.points.split(";"):

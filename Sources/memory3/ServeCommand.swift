@@ -152,8 +152,11 @@ struct ServeCommand: ParsableCommand {
                 server.setKnowledgeBase(store, source: source)
                 let statistics = try? store.counts()
                 log.event("knowledge base \(store.path) (\(store.backend)): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
-                let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: try MemoryProfile(parsing: settings.memoryProfile))
+                let memoryProfile = try MemoryProfile(parsing: settings.memoryProfile)
+                let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: memoryProfile)
                 var ingestOptions = IngestOptions()
+                ingestOptions.codec = try storageCodec(memoryProfile, requested: settings.memoryCodec)
+                log.event("memories: profile \(memoryProfile.name), codec \(ingestOptions.codec.name) for new uploads")
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
                 if let dense { backfillEmbeddings(dense, store: store, log: log) }

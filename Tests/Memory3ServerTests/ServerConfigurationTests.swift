@@ -62,6 +62,16 @@ final class ServerConfigurationTests: XCTestCase {
         XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"retriever": "vector"}}"#.utf8)))
     }
 
+    func testMemoryProfileAndCodecSettings() throws {
+        XCTAssertNil(ServerConfiguration().memoryCodec, "unset: the profile's own, else int8")
+        let c = try ServerConfiguration.load(json: Array(#"{"memory": {"profile": "compact", "codec": "int3"}}"#.utf8))
+        XCTAssertEqual(c.memoryProfile, "compact")
+        XCTAssertEqual(c.memoryCodec, "int3")
+        XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"codec": "int5"}}"#.utf8))) {
+            XCTAssertTrue("\($0)".contains("'memory.codec' must be"), "\($0)")
+        }
+    }
+
     func testMistakesAreRefusedWithTheirPlace() {
         let cases: [(String, String)] = [
             (#"{"server": {"prot": 1}}"#, "unknown setting 'server.prot'"),

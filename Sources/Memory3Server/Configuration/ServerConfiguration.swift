@@ -54,6 +54,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxMemoryK = 32
     /// The memory profile whose memories generation reads (the one documents were ingested with).
     public var memoryProfile = "dense"
+    /// The codec uploads are stored with (`fp16`, `int8`, `int4`, `int3`, `int2`); nil: the
+    /// profile's own (compact), else int8. Memories already stored keep theirs (a blob names its codec).
+    public var memoryCodec: String?
     /// How references are retrieved when a request names no retriever; nil: hybrid when the
     /// sentence encoder is present, else bm25.
     public var memoryRetriever: RetrieverKind?
@@ -110,7 +113,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         "model": ["path", "id", "threads"],
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
                        "default_max_tokens", "max_tokens_limit"],
-        "memory": ["store", "db", "rescan_s", "default_mode", "default_k", "max_k", "profile", "max_pending_ingestions", "knowledge_dir",
+        "memory": ["store", "db", "rescan_s", "default_mode", "default_k", "max_k", "profile", "codec", "max_pending_ingestions", "knowledge_dir",
                    "max_document_memory_mb", "retriever", "encoder"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
@@ -193,6 +196,12 @@ public struct ServerConfiguration: Sendable, Equatable {
             defaultMemoryK = try m.int("default_k", in: 1...256) ?? defaultMemoryK
             maxMemoryK = try m.int("max_k", in: 1...256) ?? maxMemoryK
             memoryProfile = try m.string("profile") ?? memoryProfile
+            if let codec = try m.string("codec") {
+                guard ["fp16", "int8", "int4", "int3", "int2"].contains(codec) else {
+                    throw .invalidRequest("'memory.codec' must be fp16, int8, int4, int3 or int2")
+                }
+                memoryCodec = codec
+            }
             if let retriever = try m.string("retriever") {
                 guard let kind = RetrieverKind(rawValue: retriever) else {
                     throw .invalidRequest("'memory.retriever' must be bm25, dense or hybrid")
