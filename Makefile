@@ -1,7 +1,10 @@
-.PHONY: replicas-test bench-replicas retrieval bench-retrieval browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
+.PHONY: evolve-scorer memory-frontier tools-venv replicas-test bench-replicas retrieval bench-retrieval browser-test serve run model build test fixtures calibrate bench bench-contended bench-memory bench-serve quality client-tests deploy-check crash-test ingest-memory attack-test reference reference-venv clean help
 
 # MODEL: a model name scripts/fetch-model.sh knows (smollm2, gemma3-270m) or a path to any GGUF file.
 MODEL ?= smollm2
+# The memory profile bench-memory builds its store with; the served default profile:codec.
+PROFILE ?= dense
+DEFAULT_MEMORY ?= dense:int8
 MODEL_FILE_smollm2 := models/SmolLM2-135M-Instruct.Q4_1.gguf
 MODEL_FILE_gemma3-270m := models/gemma-3-270m-q4_k_m.gguf
 MODEL_FILE := $(or $(MODEL_FILE_$(MODEL)),$(MODEL))
@@ -22,7 +25,9 @@ help:
 	@echo "make calibrate      find the model's retrieval head on config/calibration-set.json (written beside the model)"
 	@echo "make bench          memory3 vs llama.cpp built for this CPU and the python wheel, alternating (threads 1 and 2; docs/speed.md)"
 	@echo "make bench-contended  the same with a busy loop on one core"
-	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off)"
+	@echo "make bench-memory   time to first token (explicit vs text) and decode with memory swaps (vs off); PROFILE=compact for another"
+	@echo "make evolve-scorer  re-train the evolved token scorer (CMA-ES on a generated training set, ~15 min)"
+	@echo "make memory-frontier  EM and size of every profile x codec on both public sets (~35 min, writes docs/memory-frontier.*)"
 	@echo "make bench-serve    1/4/8/16 concurrent streams: memory3 serve vs llama.cpp's server (-np N), memory off and explicit"
 	@echo "make quality        the explicit-memory quality bars on the public eval sets"
 	@echo "make retrieval      recall@1/@5 of bm25, dense and hybrid retrieval on the public eval sets (no model)"
@@ -88,7 +93,20 @@ bench-contended: model build reference-venv
 
 bench-memory: model build
 	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
-	$(BIN) bench-memory --model $(MODEL_FILE) --set $(EVAL_SET)
+	$(BIN) bench-memory --model $(MODEL_FILE) --set $(EVAL_SET) --profile $(PROFILE)
+
+# Python tools for the scorer and the frontier plot (PyPI cma, matplotlib).
+tools-venv:
+	@.venv-tools/bin/python -c "import cma, matplotlib" 2>/dev/null || (python3 -m venv .venv-tools && .venv-tools/bin/pip install --quiet cma matplotlib)
+
+evolve-scorer: model build tools-venv
+	.venv-tools/bin/python scripts/evolve-token-scorer.py
+
+FRONTIER_POINTS ?= dense:int8;dense:int4;dense:int3;dense:int2;custom:tokens=50%,selection=evolved:int3;compact:int3;custom:tokens=40%,selection=h2o:int3;custom:tokens=40%,selection=keyNorm:int3;custom:tokens=40%,selection=attention:int3
+memory-frontier: model build tools-venv
+	./scripts/fetch-model.sh minilm
+	@[ -f $(MODEL_FILE).memory3.json ] || $(BIN) calibrate --model $(MODEL_FILE) --set $(CALIBRATION_SET)
+	.venv-tools/bin/python scripts/memory-frontier.py --model $(MODEL_FILE) --sets ../shared/eval/fictional-public.json,../shared/eval/hard-public.json --points "$(FRONTIER_POINTS)" --default "$(DEFAULT_MEMORY)"
 
 bench-serve: model build
 	python3 scripts/bench-serve.py
