@@ -7,6 +7,10 @@ enum KVQuantization {
         let rows: Int
         let tokens: Int
         let headDim: Int
+        /// Tokens at the start of every row whose keys form a quantization group of their own
+        /// (the reference prefix, the attention sink, for int3 and int2): the sink's large keys
+        /// would otherwise stretch the range of the first body tokens' group.
+        var keyLeadGroup = 0
         var elements: Int { rows * tokens * headDim }
     }
 
@@ -98,14 +102,14 @@ enum KVQuantization {
     /// groups of 32. Parameters (scale, minimum) go to `params`; codes to the little-endian bit
     /// stream `codes`, element i at bits [bits * (first + i), bits * (first + i + 1)). At 4 bits
     /// this is the nibble layout int4 blobs have always had (even element in the low nibble).
-    private static func encodeLowBitRun(_ x: UnsafePointer<Float>, start: Int, stride: Int, count: Int, bits: Int,
+    private static func encodeLowBitRun(_ x: UnsafePointer<Float>, start: Int, stride: Int, count: Int, bits: Int, lead: Int = 0,
                                         params: UnsafeMutableRawPointer, codes: UnsafeMutablePointer<UInt8>, first: Int) {
         let g = MemoryCodec.lowBitGroupSize
         let top = Float((1 << bits) - 1)
         var group = 0
         var i = 0
         while i < count {
-            let end = min(i + g, count)
+            let end = min(i + (i == 0 && lead > 0 ? lead : g), count)
             var low = Float.infinity, high = -Float.infinity
             for j in i ..< end {
                 let value = x[start + j * stride]
@@ -128,13 +132,13 @@ enum KVQuantization {
         }
     }
 
-    private static func decodeLowBitRun(_ x: UnsafeMutablePointer<Float>, start: Int, stride: Int, count: Int, bits: Int,
+    private static func decodeLowBitRun(_ x: UnsafeMutablePointer<Float>, start: Int, stride: Int, count: Int, bits: Int, lead: Int = 0,
                                         params: UnsafeRawPointer, codes: UnsafePointer<UInt8>, first: Int) {
         let g = MemoryCodec.lowBitGroupSize
         var group = 0
         var i = 0
         while i < count {
-            let end = min(i + g, count)
+            let end = min(i + (i == 0 && lead > 0 ? lead : g), count)
             let scale = loadHalf(params, 4 * group)
             let zero = loadHalf(params, 4 * group + 2)
             for j in i ..< end {
@@ -164,11 +168,17 @@ enum KVQuantization {
 
     private static func groups(_ n: Int) -> Int { (n + MemoryCodec.lowBitGroupSize - 1) / MemoryCodec.lowBitGroupSize }
 
+    /// Groups of one key run (a channel of a row): the lead group, if any, then groups of 32.
+    static func keyGroups(tokens: Int, lead: Int) -> Int {
+        lead > 0 && lead < tokens ? 1 + groups(tokens - lead) : groups(tokens)
+    }
+
     static func lowBitCodeBytes(_ elements: Int, bits: Int) -> Int { (elements * bits + 7) / 8 }
 
     /// Keys: parameters [rows][headDim][token groups], then codes [rows][headDim][tokens].
     static func encodeLowBitKeys(_ x: UnsafePointer<Float>, _ s: Shape, bits: Int, into out: UnsafeMutableRawPointer) -> Int {
-        let perRun = groups(s.tokens)
+        let lead = s.keyLeadGroup < s.tokens ? s.keyLeadGroup : 0
+        let perRun = keyGroups(tokens: s.tokens, lead: lead)
         let paramBytes = 4 * s.rows * s.headDim * perRun
         let codes = (out + paramBytes).assumingMemoryBound(to: UInt8.self)
         let codeBytes = lowBitCodeBytes(s.elements, bits: bits)
@@ -177,21 +187,22 @@ enum KVQuantization {
             for d in 0 ..< s.headDim {
                 let run = r * s.headDim + d
                 encodeLowBitRun(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens, bits: bits,
-                                params: out + 4 * run * perRun, codes: codes, first: run * s.tokens)
+                                lead: lead, params: out + 4 * run * perRun, codes: codes, first: run * s.tokens)
             }
         }
         return paramBytes + codeBytes
     }
 
     static func decodeLowBitKeys(_ p: UnsafeRawPointer, _ s: Shape, bits: Int, into x: UnsafeMutablePointer<Float>) -> Int {
-        let perRun = groups(s.tokens)
+        let lead = s.keyLeadGroup < s.tokens ? s.keyLeadGroup : 0
+        let perRun = keyGroups(tokens: s.tokens, lead: lead)
         let paramBytes = 4 * s.rows * s.headDim * perRun
         let codes = (p + paramBytes).assumingMemoryBound(to: UInt8.self)
         for r in 0 ..< s.rows {
             for d in 0 ..< s.headDim {
                 let run = r * s.headDim + d
                 decodeLowBitRun(x, start: r * s.tokens * s.headDim + d, stride: s.headDim, count: s.tokens, bits: bits,
-                                params: p + 4 * run * perRun, codes: codes, first: run * s.tokens)
+                                lead: lead, params: p + 4 * run * perRun, codes: codes, first: run * s.tokens)
             }
         }
         return paramBytes + lowBitCodeBytes(s.elements, bits: bits)

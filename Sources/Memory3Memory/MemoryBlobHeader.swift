@@ -99,7 +99,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
             throw MemoryCodecError.corrupt("impossible shape (\(kvHeads) heads, \(headDim) dims, \(tokens) tokens, prefix \(prefix))")
         }
         let rows = layerCount * kvHeads
-        let expected = codec.payloadSize(rows: rows, tokens: tokens, headDim: headDim)
+        let expected = codec.payloadSize(rows: rows, tokens: tokens, headDim: headDim, prefix: Int(prefix))
         guard expected <= maxPayloadBytes else { throw MemoryCodecError.tooLarge("\(expected) bytes of payload") }
         guard uncompressed == UInt64(expected) else {
             throw MemoryCodecError.corrupt("payload size \(uncompressed) does not match the shapes (\(expected))")

@@ -27,8 +27,9 @@ extension MemoryCodec {
         guard memory.keys.allSatisfy(\.isFinite), memory.values.allSatisfy(\.isFinite) else {
             throw MemoryCodecError.nonFiniteValue
         }
-        let shape = KVQuantization.Shape(rows: memory.rowCount, tokens: memory.tokenCount, headDim: memory.headDim)
-        let size = payloadSize(rows: shape.rows, tokens: shape.tokens, headDim: shape.headDim)
+        let shape = KVQuantization.Shape(rows: memory.rowCount, tokens: memory.tokenCount, headDim: memory.headDim,
+                                         keyLeadGroup: prefixKeyGroup ? memory.prefixTokenCount : 0)
+        let size = payloadSize(rows: shape.rows, tokens: shape.tokens, headDim: shape.headDim, prefix: memory.prefixTokenCount)
         guard size <= H.maxPayloadBytes else { throw MemoryCodecError.tooLarge("\(size) bytes of payload") }
 
         var payload = [UInt8](repeating: 0, count: size)
@@ -86,7 +87,8 @@ extension MemoryCodec {
         }
         let payload = try Zlib.decompress(blob, range: payloadOffset ..< blob.count, size: header.uncompressedSize)
 
-        let shape = KVQuantization.Shape(rows: header.rowCount, tokens: header.tokenCount, headDim: header.headDim)
+        let shape = KVQuantization.Shape(rows: header.rowCount, tokens: header.tokenCount, headDim: header.headDim,
+                                         keyLeadGroup: header.codec.prefixKeyGroup ? header.prefixTokenCount : 0)
         var positions = [Int32](repeating: 0, count: shape.rows * shape.tokens)
         var keys = [Float](repeating: 0, count: shape.elements)
         var values = [Float](repeating: 0, count: shape.elements)

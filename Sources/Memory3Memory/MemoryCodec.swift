@@ -11,15 +11,20 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
     /// token) with an fp16 scale and an fp16 zero point (the group minimum), as KIVI does. Costs
     /// ~6 points of exact match on SmolLM2.
     case int4
-    /// The int4 layout at 3 bits a code (a bit stream); 4 bits an element with the group parameters.
+    /// The int4 layout at 3 bits a code (a bit stream), except that the reference prefix (the
+    /// attention sink) is a key group of its own; ~4 bits an element with the group parameters.
     case int3
-    /// The int4 layout at 2 bits a code; 3 bits an element with the group parameters.
+    /// The int3 layout at 2 bits a code; ~3 bits an element with the group parameters.
     case int2
 
     public static let `default` = MemoryCodec.int8
 
     /// Elements per group of the low-bit codecs (int4, int3, int2).
     public static let lowBitGroupSize = 32
+
+    /// Whether the prefix tokens' keys form a group of their own (int3, int2; int4 blobs were
+    /// written before this and keep their layout).
+    var prefixKeyGroup: Bool { self == .int3 || self == .int2 }
 
     /// Bits per code of a low-bit codec (nil for fp16 and int8).
     var lowBits: Int? {
@@ -60,7 +65,7 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
 
     /// Bytes of the key section or of the value section for `rows` (layer, head) rows of
     /// `tokens` tokens of `headDim` dimensions.
-    func sectionSize(rows: Int, tokens: Int, headDim: Int, keys: Bool) -> Int {
+    func sectionSize(rows: Int, tokens: Int, headDim: Int, keys: Bool, prefix: Int = 0) -> Int {
         let elements = rows * tokens * headDim
         switch self {
         case .fp16:
@@ -70,14 +75,15 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
             return 2 * rows * (keys ? headDim : tokens) + elements
         case .int4, .int3, .int2:
             let g = Self.lowBitGroupSize
-            let groups = keys ? rows * headDim * ((tokens + g - 1) / g) : rows * tokens * ((headDim + g - 1) / g)
+            let lead = prefixKeyGroup ? prefix : 0
+            let groups = keys ? rows * headDim * KVQuantization.keyGroups(tokens: tokens, lead: lead) : rows * tokens * ((headDim + g - 1) / g)
             return 4 * groups + KVQuantization.lowBitCodeBytes(elements, bits: lowBits!)
         }
     }
 
     /// Bytes of an uncompressed payload: positions (Int32), then keys, then values.
-    func payloadSize(rows: Int, tokens: Int, headDim: Int) -> Int {
-        4 * rows * tokens + sectionSize(rows: rows, tokens: tokens, headDim: headDim, keys: true)
+    func payloadSize(rows: Int, tokens: Int, headDim: Int, prefix: Int) -> Int {
+        4 * rows * tokens + sectionSize(rows: rows, tokens: tokens, headDim: headDim, keys: true, prefix: prefix)
             + sectionSize(rows: rows, tokens: tokens, headDim: headDim, keys: false)
     }
 }

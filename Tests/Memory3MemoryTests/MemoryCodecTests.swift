@@ -61,12 +61,17 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertGreaterThan(worstRelative, 1 / 300, "the bound is tight, not vacuous")
     }
 
-    /// int4, int3, int2: groups of 32 (keys: 32 tokens of a channel; values: 32 dims of a token),
+    /// int4, int3, int2: groups of 32 (keys: 32 tokens of a channel, after a group of the prefix
+    /// tokens for int3 and int2; values: 32 dims of a token),
     /// fp16 scale and zero point (the minimum, rounded down). Bound: |error| <= scale / 2 with
     /// scale = (max - zero) / top rounded up (top = 2^bits - 1), i.e. <= (max - min + |min| 2^-10)
     /// / (2 top) * 1.001 (+ 1e-6).
     func testLowBitErrorIsAtMostHalfAStepPerGroupOf32() throws {
-        let memory = randomMemory(tokens: 70)  // 32 + 32 + 6: a partial last group
+        var memory = randomMemory(tokens: 70)  // 32 + 32 + 6 (int4), 2 + 32 + 32 + 4 (int3, int2)
+        // A sink-like prefix: keys 20x larger than the body's.
+        for row in 0 ..< memory.rowCount {
+            for i in 0 ..< memory.prefixTokenCount * memory.headDim { memory.keys[row * 70 * memory.headDim + i] *= 20 }
+        }
         for codec in [MemoryCodec.int4, .int3, .int2] {
             let decoded = try roundTrip(memory, codec).memory
             let top = Float((1 << codec.lowBits!) - 1)
@@ -81,10 +86,13 @@ final class MemoryCodecTests: XCTestCase {
                     worstRelative = max(worstRelative, err / (hi - lo))
                 }
             }
+            // int3 and int2 give the prefix's keys a group of their own, then groups of 32.
+            let lead = codec.prefixKeyGroup ? memory.prefixTokenCount : 0
+            let keyGroups = (lead > 0 ? [0 ..< lead] : []) + stride(from: lead, to: t, by: g).map { $0 ..< min($0 + g, t) }
             for row in 0 ..< memory.rowCount {
                 for channel in 0 ..< d {
-                    for start in stride(from: 0, to: t, by: g) {
-                        check(memory.keys, decoded.keys, (start ..< min(start + g, t)).map { row * t * d + $0 * d + channel })
+                    for tokens in keyGroups {
+                        check(memory.keys, decoded.keys, tokens.map { row * t * d + $0 * d + channel })
                     }
                 }
                 for token in 0 ..< t {
@@ -244,6 +252,10 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertEqual(kib(.int4), 900)
         XCTAssertEqual(kib(.int3), 720)
         XCTAssertEqual(kib(.int2), 540)
+        // With a 3-token prefix as its own key group: one more group per channel (4 bytes each).
+        XCTAssertEqual(MemoryCodec.int3.sectionSize(rows: rows, tokens: t + 3, headDim: d, keys: true, prefix: 3)
+                       - MemoryCodec.int3.sectionSize(rows: rows, tokens: t + 3, headDim: d, keys: true), 0,
+                       "131 tokens: 3 + 4 x 32 groups, as many as 5 groups of up to 32")
     }
 
     func testCodecNamesParse() throws {

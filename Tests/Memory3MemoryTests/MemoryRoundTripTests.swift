@@ -66,9 +66,12 @@ final class MemoryRoundTripTests: XCTestCase {
     ///     fp16   0.011                  0.0047                 0.0014
     ///     int8   0.30                   0.14                   0.053
     ///     int4   3.1                    1.06                   0.48
+    ///     int3   4.2                    3.4                    0.69
+    ///     int2   10.5                   7.6                    1.53
     ///
     /// Asserted: fp16 <= 1e-2 at the last position and <= 2e-2 everywhere; int8 <= 0.6, mean <= 0.1;
-    /// int4 <= 6, mean <= 1; the greedy token agrees at every position for fp16 and int8.
+    /// int4 <= 6, mean <= 1; int3 <= 8 (6 last), mean <= 1.4; int2 <= 16 (12 last), mean <= 3; the
+    /// greedy token agrees at every position for fp16 and int8.
     func testStoredMemoryGivesTheSameLogitsAsFreshKVOnTheRealModelWeights() throws {
         let (model, tokenizer, file) = try SmolLM2.loadF16()
         let fingerprint = ModelFingerprint.of(file)
@@ -77,7 +80,7 @@ final class MemoryRoundTripTests: XCTestCase {
         let question = tokenizer.encode(Self.question, parseSpecial: false)
         let expected = try questionLogits(model, question, fresh)
         let bounds: [MemoryCodec: (last: Float, all: Float, mean: Float)] = [
-            .fp16: (1e-2, 2e-2, 5e-3), .int8: (0.6, 0.6, 0.1), .int4: (6, 6, 1),
+            .fp16: (1e-2, 2e-2, 5e-3), .int8: (0.6, 0.6, 0.1), .int4: (6, 6, 1), .int3: (6, 8, 1.4), .int2: (12, 16, 3),
         ]
         for codec in MemoryCodec.allCases {
             let decoded = try storeAndReload(fresh, codec: codec, profile: "dense", fingerprint: fingerprint)
@@ -88,7 +91,7 @@ final class MemoryRoundTripTests: XCTestCase {
             XCTAssertLessThanOrEqual(a.lastMaxAbs, b.last, "\(codec)")
             XCTAssertLessThanOrEqual(a.maxAbs, b.all, "\(codec)")
             XCTAssertLessThanOrEqual(a.meanAbs, b.mean, "\(codec)")
-            if codec != .int4 { XCTAssertEqual(a.sameArgmax, a.positions, "\(codec)") }
+            if [.fp16, .int8].contains(codec) { XCTAssertEqual(a.sameArgmax, a.positions, "\(codec)") }
         }
     }
 
@@ -111,8 +114,10 @@ final class MemoryRoundTripTests: XCTestCase {
             let got = try questionLogits(model, question, decoded)
             let a = compare(got, expected, vocab: vocab)
             print("q4_1, \(codec): \(a)")
-            guard codec != .int4 else { continue }
-            XCTAssertLessThanOrEqual(a.meanAbs, 0.6, "\(codec)")
+            // The low-bit codecs: only the measured size of the error (int4 0.46, int3 0.65, int2 1.6).
+            let meanBound: Float = [.int4: 1, .int3: 1.3, .int2: 3][codec] ?? 0.6
+            XCTAssertLessThanOrEqual(a.meanAbs, meanBound, "\(codec)")
+            guard [.fp16, .int8].contains(codec) else { continue }
             XCTAssertEqual(Sampler.argmax(Array(got.suffix(vocab))), Sampler.argmax(Array(expected.suffix(vocab))), "\(codec)")
         }
     }
