@@ -73,9 +73,12 @@ final class IngestCommandLineTests: XCTestCase {
     }
 
     func testBadProfileOrCodecIsAUsageError() throws {
-        let bad = try run(["ingest", "--db", "/nonexistent/kb.db", "--codec", "int3", "x.txt"])
+        let bad = try run(["ingest", "--db", "/nonexistent/kb.db", "--codec", "int5", "x.txt"])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertTrue(bad.stderr.contains("unknown memory codec 'int3'"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("unknown memory codec 'int5'"), bad.stderr)
+        let contradiction = try run(["ingest", "--db", "/nonexistent/kb.db", "--profile", "compact", "--codec", "int8", "x.txt"])
+        XCTAssertNotEqual(contradiction.status, 0)
+        XCTAssertTrue(contradiction.stderr.contains("compact profile stores int3"), contradiction.stderr)
     }
 
     /// A child `memory3 ingest` of 300 documents is killed with SIGKILL mid-run: the store stays
