@@ -51,7 +51,7 @@ def plot(points, default, path):
                           fontsize=7, xytext=(4, 3), textcoords="offset points")
         axis.axvline(0.35, color="gray", linestyle="--", linewidth=0.8)
         axis.set_xscale("log")
-        axis.set_xlabel("MB per 128-token reference (stored)")
+        axis.set_xlabel("stored MB per 128 reference tokens")
         axis.set_ylabel("explicit exact match, k = 5 (%)")
         axis.set_title(name)
         axis.grid(True, linewidth=0.3)
