@@ -18,7 +18,8 @@ struct ScorerFitnessCommand: ParsableCommand {
         \(TokenFeatures.Feature.allCases.map { "\($0)" }.joined(separator: ", "))). \
         stdout: one line per input, {"answer_logprob":..,"exact_match":..(with --exact), \
         "mb_per_128_tokens":..(with --codec: stored blob bytes per 128 reference tokens)}. \
-        A line "h2o", "keyNorm" or "evolved" scores that hand-written or shipped rule instead.
+        A line "h2o", "keyNorm" or "evolved" scores that hand-written or shipped rule instead; \
+        "shared [..]" keeps the same tokens in every row (the weighted score averaged over rows).
         """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -61,11 +62,19 @@ struct ScorerFitnessCommand: ParsableCommand {
                 guard named != .attention else { throw CLIError("attention (the paper's rule) needs pre-RoPE projections: use memory3 eval") }
                 rule = { dense, features in Self.rowScores(dense, features, selection: named) }
             } else {
-                guard let weights = try? JSONDecoder().decode([Float].self, from: Data(text.utf8)),
+                // "shared [..]": every row keeps the same tokens, those of best score averaged over rows.
+                let shared = text.hasPrefix("shared ")
+                let json = shared ? String(text.dropFirst("shared ".count)) : text
+                guard let weights = try? JSONDecoder().decode([Float].self, from: Data(json.utf8)),
                       weights.count == TokenFeatures.count, weights.allSatisfy(\.isFinite) else {
-                    throw CLIError("expected a JSON array of \(TokenFeatures.count) finite numbers, got: \(text.prefix(80))")
+                    throw CLIError("expected [shared] a JSON array of \(TokenFeatures.count) finite numbers, got: \(text.prefix(80))")
                 }
-                rule = { _, features in (0 ..< features.rows).map { features.scores(row: $0, weights: weights) } }
+                rule = { _, features in
+                    let rows = (0 ..< features.rows).map { features.scores(row: $0, weights: weights) }
+                    guard shared else { return rows }
+                    let mean = (0 ..< features.bodyTokens).map { t in rows.reduce(Float(0)) { $0 + $1[t] } / Float(rows.count) }
+                    return [[Float]](repeating: mean, count: rows.count)
+                }
             }
             var memories: [Int: EncodedMemory] = [:]
             var blobBytes = 0, bodyTokens = 0
