@@ -47,25 +47,29 @@ public struct MemoryEncoder: Sendable {
         let needsFeatures = budget != nil && selection.usesFeatures
         let read = try read(bodyTokens: body, projections: budget != nil && selection == .attention, features: needsFeatures)
         guard let budget else { return read.dense }
-        let c = model.config, n = read.dense.tokenCount, p = prefixTokens.count
-        let kept = budget.tokens(of: n - p)
-        var rowScores: [[Float]] = []
-        for (slot, layer) in layers.enumerated() {
-            switch selection {
-            case .attention:
-                rowScores += TokenRanking.attentionReceived(
+        let kept = budget.tokens(of: read.dense.tokenCount - read.dense.prefixTokenCount)
+        let rowScores = self.rowScores(selection, of: read)
+        return Self.select(kept, of: read.dense, rowScores: rowScores)
+    }
+
+    /// Per (layer, KV head) row of a reading, its body tokens' scores under `selection` (the
+    /// reading must hold what the rule needs: projections for attention, features for h2o and
+    /// evolved).
+    public func rowScores(_ selection: MemoryProfile.TokenSelection, of read: Reading) -> [[Float]] {
+        let c = model.config, n = read.dense.tokenCount, p = read.dense.prefixTokenCount
+        switch selection {
+        case .attention:
+            return read.dense.layers.flatMap { layer in
+                TokenRanking.attentionReceived(
                     queries: read.projectedQueries[layer]!, keys: read.projectedKeys[layer]!, tokens: n, prefix: p,
                     headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim)
-            case .keyNorm:
-                break
-            case .h2o, .evolved:
-                for head in 0 ..< c.kvHeadCount {
-                    rowScores.append(read.features!.scores(row: slot * c.kvHeadCount + head, weights: selection.featureWeights!))
-                }
             }
+        case .keyNorm:
+            return Self.keyNormScores(of: read.dense)
+        case .h2o, .evolved:
+            let features = read.features!
+            return (0 ..< features.rows).map { features.scores(row: $0, weights: selection.featureWeights!) }
         }
-        if selection == .keyNorm { rowScores = Self.keyNormScores(of: read.dense) }
-        return Self.select(kept, of: read.dense, rowScores: rowScores)
     }
 
     /// Per row, the body tokens' scores under the key-norm rule: the smaller the norm, the higher.

@@ -57,10 +57,10 @@ struct ScorerFitnessCommand: ParsableCommand {
         while let line = readLine() {
             let text = line.trimmingCharacters(in: .whitespaces)
             guard !text.isEmpty else { continue }
-            let rule: (EncodedMemory, TokenFeatures) -> [[Float]]
+            let rule: (MemoryEncoder.Reading) -> [[Float]]
             if let named = MemoryProfile.TokenSelection.allCases.first(where: { "\($0)" == text }) {
                 guard named != .attention else { throw CLIError("attention (the paper's rule) needs pre-RoPE projections: use memory3 eval") }
-                rule = { dense, features in Self.rowScores(dense, features, selection: named) }
+                rule = { reading in encoder.rowScores(named, of: reading) }
             } else {
                 // "shared [..]": every row keeps the same tokens, those of best score averaged over rows.
                 let shared = text.hasPrefix("shared ")
@@ -69,7 +69,8 @@ struct ScorerFitnessCommand: ParsableCommand {
                       weights.count == TokenFeatures.count, weights.allSatisfy(\.isFinite) else {
                     throw CLIError("expected [shared] a JSON array of \(TokenFeatures.count) finite numbers, got: \(text.prefix(80))")
                 }
-                rule = { _, features in
+                rule = { reading in
+                    let features = reading.features!
                     let rows = (0 ..< features.rows).map { features.scores(row: $0, weights: weights) }
                     guard shared else { return rows }
                     let mean = (0 ..< features.bodyTokens).map { t in rows.reduce(Float(0)) { $0 + $1[t] } / Float(rows.count) }
@@ -80,7 +81,7 @@ struct ScorerFitnessCommand: ParsableCommand {
             var blobBytes = 0, bodyTokens = 0
             for (reading, reference) in zip(readings, evalSet.references) {
                 let kept = budget.tokens(of: reading.dense.tokenCount - reading.dense.prefixTokenCount)
-                var memory = MemoryEncoder.select(kept, of: reading.dense, rowScores: rule(reading.dense, reading.features!))
+                var memory = MemoryEncoder.select(kept, of: reading.dense, rowScores: rule(reading))
                 if let codec {
                     let blob = try codec.encode(memory, profile: "fitness", fingerprint: fingerprint)
                     blobBytes += blob.count
@@ -106,18 +107,10 @@ struct ScorerFitnessCommand: ParsableCommand {
             if exact { result["exact_match"] = Double(right) / n }
             if codec != nil { result["mb_per_128_tokens"] = Double(blobBytes) / Double(max(1, bodyTokens)) * 128 / 1e6 }
             // Written unbuffered: the optimiser waits for each line.
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            FileHandle.standardOutput.write(try encoder.encode(result) + Data("\n".utf8))
+            let output = JSONEncoder()
+            output.outputFormatting = .sortedKeys
+            FileHandle.standardOutput.write(try output.encode(result) + Data("\n".utf8))
         }
-    }
-
-    /// Row scores of a named rule from a reading (h2o and evolved through their weights).
-    static func rowScores(_ dense: EncodedMemory, _ features: TokenFeatures, selection: MemoryProfile.TokenSelection) -> [[Float]] {
-        if let weights = selection.featureWeights {
-            return (0 ..< features.rows).map { features.scores(row: $0, weights: weights) }
-        }
-        return MemoryEncoder.keyNormScores(of: dense)
     }
 }
 
