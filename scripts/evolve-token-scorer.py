@@ -7,7 +7,8 @@ log-probability when each (layer, head) keeps only its best tokens.
 
 The training set is generated here (scripts/make-calibration-set.py with --train-seed: invented
 facts, never the public eval sets). Fitness comes from `memory3 scorer-fitness`, a long-running
-process that read the references once. A run is reproducible by --seed and --train-seed.
+process that read the references once. A run is reproducible by --seed and --train-seed (same
+binary and --threads: the fitness is a float sum whose order follows the thread split).
 
 Writes config/token-scorer.json (weights, settings, the CMA-ES curve, the hand-written rules'
 scores) and Sources/Memory3Memory/EvolvedTokenScorer.swift (the weights the `evolved` rule uses).
