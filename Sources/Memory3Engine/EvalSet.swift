@@ -14,6 +14,11 @@ public struct EvalSet: Decodable, Sendable {
         public var prompt: String
         public var answer: String
         public var kind: String?
+
+        /// Exact match: the generated text, leading whitespace dropped, starts with the answer.
+        public func isAnswered(by generated: String) -> Bool {
+            generated.drop { $0.isWhitespace }.hasPrefix(answer.trimmingCharacters(in: .whitespaces))
+        }
     }
 
     public var references: [Reference]

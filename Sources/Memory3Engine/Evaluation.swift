@@ -26,7 +26,9 @@ public struct Evaluation {
     public let referenceIds: [Int: Int64]
     public var k: Int { generator.policy.memoriesPerChunk }
     /// Tokens generated per answer.
-    public var answerTokens = 8
+    public var answerTokens = Evaluation.defaultAnswerTokens
+    /// Tokens a greedy answer may take (every eval set's answers are shorter).
+    public static let defaultAnswerTokens = 8
     /// When true, the gold reference and the best distractor swap ranks and scores in every
     /// retrieval (tests reading that does not trust BM25's order).
     public var swapGoldWithBestDistractor = false
@@ -86,12 +88,7 @@ public struct Evaluation {
             }
             // The answer continues the prompt: no BOS of its own.
             let answer = tokenizer.encode(question.answer, parseSpecial: false, addBOS: false)
-            var options = GenerationOptions(maxTokens: answerTokens, sampling: .greedy)
-            options.stopAtEndOfGeneration = true
-            let result = try questionGenerator.generate(prompt: prompt, mode: mode, options: options)
-            let produced = result.generation.text.drop { $0.isWhitespace }
-            let expected = question.answer.trimmingCharacters(in: .whitespaces)
-            let right = produced.hasPrefix(expected)
+            let right = question.isAnswered(by: try Self.answer(prompt, with: questionGenerator, mode: mode, tokens: answerTokens))
             if right { exact += 1 }
             if let kind = question.kind {
                 let tally = exactByKind[kind] ?? (0, 0)
@@ -108,6 +105,16 @@ public struct Evaluation {
                           recall_at_k: Double(recalled) / n, questions: set.questions.count,
                           exact_match_by_kind: exactByKind.isEmpty ? nil
                               : exactByKind.mapValues { Double($0.right) / Double($0.total) })
+    }
+}
+
+extension Evaluation {
+    /// The greedy answer to `prompt` (`tokens` at most, stopping at end of generation): what
+    /// exact match is judged on.
+    public static func answer(_ prompt: [Int], with generator: MemoryGenerator, mode: MemoryMode, tokens: Int) throws -> String {
+        var options = GenerationOptions(maxTokens: tokens, sampling: .greedy)
+        options.stopAtEndOfGeneration = true
+        return try generator.generate(prompt: prompt, mode: mode, options: options).generation.text
     }
 }
 

@@ -71,6 +71,21 @@ enum DecoderBlocks {
         return 0.5 * x * (1 + tanhf(sqrt2OverPi * x * (1 + 0.044715 * x * x)))
     }
 
+    /// Shows each observing request its rows of one layer's queries and keys as attention reads
+    /// them (`LayerProjections.Stage.attended`); nothing when no request observes.
+    static func observeAttended(_ batch: [ForwardRequest], _ sequences: [Attention.Sequence], layer: Int,
+                                queries: UnsafePointer<Float>, keys: UnsafePointer<Float>, scoreScale: Float,
+                                config c: DecoderConfig) {
+        for (request, sequence) in zip(batch, sequences) {
+            guard let observe = request.observe else { continue }
+            var seen = LayerProjections(layer: layer, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
+                                        queries: queries + sequence.row * c.queryDim, keys: keys + sequence.row * c.kvDim)
+            seen.stage = .attended
+            seen.scoreScale = scoreScale
+            observe(seen)
+        }
+    }
+
     /// Copies a sequence's new keys and values (rows of the batch) into its cache at `layer`.
     static func storeKeyValues(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, sequence: Attention.Sequence,
                                layer: Int, config c: DecoderConfig) {

@@ -179,13 +179,8 @@ public final class Gemma3Model: DecoderModel {
             DecoderBlocks.scale(s.q, by: g.attentionScale, count: n * c.queryDim)
             DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
             profile?.lap(.ropeAndCache)
-            for (request, sequence) in zip(batch, sequences) where request.observe != nil {
-                var seen = LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
-                                            queries: s.q + sequence.row * c.queryDim, keys: s.k + sequence.row * c.kvDim)
-                seen.stage = .attended
-                seen.scoreScale = 1
-                request.observe!(seen)
-            }
+            DecoderBlocks.observeAttended(batch, sequences, layer: layerIndex, queries: s.q, keys: s.k,
+                                          scoreScale: 1, config: c)  // queries already scaled
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: c, into: s.attention, threads: threads,
                           window: local ? g.slidingWindow : nil, scale: 1, halfProbabilities: false)
             profile?.lap(.attention)

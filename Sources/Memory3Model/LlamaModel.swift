@@ -86,13 +86,8 @@ public final class LlamaModel: DecoderModel {
             }
             DecoderBlocks.roundToHalf(s.q, count: n * c.queryDim)
             profile?.lap(.ropeAndCache)
-            for (request, sequence) in zip(batch, sequences) where request.observe != nil {
-                var seen = LayerProjections(layer: layerIndex, tokens: sequence.tokens, firstIndex: sequence.firstIndex,
-                                            queries: s.q + sequence.row * c.queryDim, keys: s.k + sequence.row * c.kvDim)
-                seen.stage = .attended
-                seen.scoreScale = 1 / Float(c.headDim).squareRoot()
-                request.observe!(seen)
-            }
+            DecoderBlocks.observeAttended(batch, sequences, layer: layerIndex, queries: s.q, keys: s.k,
+                                          scoreScale: 1 / Float(c.headDim).squareRoot(), config: config)
             Attention.run(layer: layerIndex, queries: s.q, sequences: sequences, config: config, into: s.attention, threads: threads)
             profile?.lap(.attention)
             layer.output.multiply(s.attention, tokens: n, into: normed, blocks: s.blocks, threads: threads)

@@ -95,11 +95,9 @@ struct ScorerFitnessCommand: ParsableCommand {
                 let source = GoldMemorySource(memory: memories[question.ref]!)
                 let generator = MemoryGenerator(model: model, tokenizer: tokenizer, source: source, policy: policy)
                 logProbability += try generator.continuationLogProbability(prompt: prompts[i], continuation: answers[i], mode: .explicit).logProbability
-                if exact {
-                    var options = GenerationOptions(maxTokens: 8, sampling: .greedy)
-                    options.stopAtEndOfGeneration = true
-                    let produced = try generator.generate(prompt: prompts[i], mode: .explicit, options: options).generation.text
-                    if produced.drop(while: \.isWhitespace).hasPrefix(question.answer.trimmingCharacters(in: .whitespaces)) { right += 1 }
+                if exact, question.isAnswered(by: try Evaluation.answer(prompts[i], with: generator, mode: .explicit,
+                                                                         tokens: Evaluation.defaultAnswerTokens)) {
+                    right += 1
                 }
             }
             let n = Double(max(1, evalSet.questions.count))
