@@ -5,6 +5,8 @@ import GGUF
 final class WeightLoader {
     let file: GGUFFile
     private var matrices: [WeightMatrix] = []
+    /// The packed copies of this model's matrices, together in huge-page regions.
+    private let arena = PackedWeightArena()
 
     init(file: GGUFFile) {
         self.file = file
@@ -12,7 +14,7 @@ final class WeightLoader {
 
     /// A `rows` x `columns` matrix (GGUF shape [columns, rows]), read in place.
     func matrix(_ name: String, columns: Int, rows: Int) throws -> WeightMatrix {
-        let m = try WeightMatrix(file: file, name: name, columns: columns, rows: rows)
+        let m = try WeightMatrix(file: file, name: name, columns: columns, rows: rows, arena: arena)
         matrices.append(m)
         return m
     }

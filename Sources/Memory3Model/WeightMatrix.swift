@@ -16,7 +16,7 @@ struct WeightMatrix: @unchecked Sendable {
     /// has them and the type has a packed form; the GGUF bytes stay for `dequantizeRow`.
     let packed: PackedRows?
 
-    init(file: GGUFFile, name: String, columns: Int, rows: Int) throws {
+    init(file: GGUFFile, name: String, columns: Int, rows: Int, arena: PackedWeightArena) throws {
         guard let info = file.tensor(named: name) else { throw ModelError.file(.missingTensor(name)) }
         let expected = rows == 1 ? [columns] : [columns, rows]
         guard info.dimensions == expected || (rows == 1 && info.dimensions == [columns, 1]) else {
@@ -29,7 +29,7 @@ struct WeightMatrix: @unchecked Sendable {
         self.base = file.data(of: info).baseAddress!
         self.rowBytes = info.type.byteCount(elements: columns)!
         self.usesQuantizedKernel = m3_supports_type(Int32(info.type.rawValue)) != 0 && columns % 32 == 0
-        self.packed = usesQuantizedKernel ? PackedRows(type: info.type, rows: self.base, rowBytes: rowBytes, rowCount: rows, columns: columns) : nil
+        self.packed = usesQuantizedKernel ? PackedRows(type: info.type, rows: self.base, rowBytes: rowBytes, rowCount: rows, columns: columns, arena: arena) : nil
         // The packed copy is what the products read: the mapped pages can go (a row that
         // `dequantizeRow` needs later, e.g. an embedding, is read from the file again).
         if packed != nil { file.releasePages(of: info) }
@@ -99,25 +99,26 @@ struct WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// A weight matrix's rows in the packed layout of the AVX-512 kernels, in memory of their own.
+/// A weight matrix's rows in the packed layout of the AVX-512 kernels, in its model's
+/// `PackedWeightArena` (huge pages where the system gives them).
 final class PackedRows: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let byteCount: Int
+    /// Keeps the memory mapped while these rows live.
+    private let allocation: PackedWeightArena.Allocation
 
     /// Packs the rows, or nil when the CPU or the type has no packed kernel (or a scale cannot be
     /// carried over; then the GGUF layout serves).
-    init?(type: GGMLType, rows: UnsafeRawPointer, rowBytes: Int, rowCount: Int, columns: Int) {
+    init?(type: GGMLType, rows: UnsafeRawPointer, rowBytes: Int, rowCount: Int, columns: Int, arena: PackedWeightArena) {
         let kernelType = Int32(type.rawValue), blocks = Int32(columns / 32)
         guard m3_packs_type(kernelType) != 0 else { return nil }
         byteCount = m3_packed_row_bytes(kernelType, blocks) * rowCount
-        base = .allocate(byteCount: byteCount, alignment: 64)
-        guard m3_pack_rows(kernelType, rows, rowBytes, Int32(rowCount), blocks, base) != 0 else {
-            base.deallocate()
-            return nil
-        }
+        guard let allocation = arena.allocate(byteCount) else { return nil }
+        self.allocation = allocation
+        base = allocation.base
+        // A row whose scale cannot be carried over leaves its slice unused: the GGUF layout serves.
+        guard m3_pack_rows(kernelType, rows, rowBytes, Int32(rowCount), blocks, base) != 0 else { return nil }
     }
-
-    deinit { base.deallocate() }
 }
 
 /// Two or three matrices over the same input (a layer's query, key and value; gate and up), made
