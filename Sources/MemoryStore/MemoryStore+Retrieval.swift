@@ -9,6 +9,10 @@ extension MemoryStore {
         guard limit > 0 else { return [] }
         var words = SearchQuery.words(in: text)
         let references = try counts().references
+        if dialect == .sqlite, references > indexedSearchAbove, !words.isEmpty,
+           let hits = try indexedSearch(words, limit: limit, profile: profile) {
+            return hits
+        }
         if references > SearchQuery.pruneAbove {
             words = try withDatabase { database in
                 try SearchQuery.pruned(words, references: references, cache: documentFrequencies) { uncounted, cap in
@@ -30,6 +34,98 @@ extension MemoryStore {
                 return hits
             }
         }
+    }
+
+    /// `search` through the in-memory index: every word of the query, FTS5's ranking (see
+    /// `LexicalIndex.search`). Nil when the index cannot answer: it is being built (by
+    /// `prepareSearchIndex` on another thread), or a word FTS5 splits in several tokens makes a
+    /// phrase, which needs positions. FTS5 answers those.
+    private func indexedSearch(_ words: [String], limit: Int, profile: String?) throws(MemoryStoreError) -> [SearchHit]? {
+        var wanted = limit + 8
+        while true {
+            let ranked: [(referenceId: Int64, score: Double)]?? = try withLexicalIndex { index in
+                index.phrases(words).map { index.search($0, limit: wanted) }
+            }
+            guard let ranked, let ranked else { return nil }
+            // Staged documents, deleted references and other profiles are in the index: filtered
+            // here, asking for more when too many of the best were filtered out.
+            let allowed = try retrievableReferences(ranked.map(\.referenceId), profile: profile)
+            let hits = ranked.compactMap { hit in
+                allowed[hit.referenceId].map { SearchHit(referenceId: hit.referenceId, documentId: $0, score: hit.score) }
+            }
+            if hits.count >= limit || ranked.count < wanted { return Array(hits.prefix(limit)) }
+            wanted *= 4
+        }
+    }
+
+    /// Runs `body` with the lexical index brought up to date with the store; the first call builds
+    /// it (outside the index lock: the store stays usable meanwhile). Nil while another thread
+    /// builds it.
+    func withLexicalIndex<T>(_ body: (LexicalIndex) throws(MemoryStoreError) -> T) throws(MemoryStoreError) -> T? {
+        indexLock.lock()
+        if let index = lexicalIndex {
+            defer { indexLock.unlock() }
+            try refresh(index)
+            return try body(index)
+        }
+        guard !indexBuilding else {
+            indexLock.unlock()
+            return nil
+        }
+        indexBuilding = true
+        indexLock.unlock()
+        defer { indexLock.withLock { indexBuilding = false } }
+        let fresh: LexicalIndex
+        do { fresh = try LexicalIndex() } catch { throw MemoryStoreError.sqlite(path: path, error) }
+        try appendNewReferences(to: fresh)
+        indexLock.lock()
+        defer { indexLock.unlock() }
+        lexicalIndex = fresh
+        try refresh(fresh)
+        return try body(fresh)
+    }
+
+    /// Adds the references written since the index last looked, 10,000 per read (each read its
+    /// own statement: writers are not held up by a long build).
+    private func appendNewReferences(to index: LexicalIndex) throws(MemoryStoreError) {
+        while true {
+            let rows = try withDatabase { database in
+                try database.withStatement("SELECT id, text FROM document_references WHERE id > ? ORDER BY id LIMIT 10000") { statement in
+                    try statement.bind(index.lastRowId, at: 1)
+                    var rows: [(Int64, String)] = []
+                    while try statement.step() { rows.append((statement.int64(0), statement.string(1))) }
+                    return rows
+                }
+            }
+            guard !rows.isEmpty else { return }
+            for (id, text) in rows { index.add(referenceId: id, text: text) }
+        }
+    }
+
+    /// Brings the index up to date: new references appended; when the store then holds another
+    /// number of references than the index, some were deleted, and it is built again.
+    private func refresh(_ index: LexicalIndex) throws(MemoryStoreError) {
+        for attempt in 0 ..< 2 {
+            try appendNewReferences(to: index)
+            // The count and the rows after the last one seen, from one snapshot.
+            let (stored, newer) = try withDatabase { database in
+                try database.transaction(.deferred) {
+                    (Int(try database.scalarInt("SELECT value FROM store_counts WHERE name = 'references'") ?? 0),
+                     Int(try database.scalarInt("SELECT count(*) FROM document_references WHERE id > ?", [.integer(index.lastRowId)]) ?? 0))
+                }
+            }
+            if stored == index.count + newer || attempt == 1 { return }
+            index.clear()
+        }
+    }
+
+    /// Builds (or brings up to date) the in-memory search index now, so that no search of a large
+    /// store waits for it (the server calls this in the background at start; searches meanwhile
+    /// go to FTS5). Does nothing for stores that FTS5 searches alone. Returns whether it built.
+    @discardableResult
+    public func prepareSearchIndex() throws(MemoryStoreError) -> Bool {
+        guard dialect == .sqlite, try counts().references > indexedSearchAbove else { return false }
+        return try withLexicalIndex { _ in } != nil
     }
 
     /// How many references hold each word, counting no further than `cap`: a common word's whole

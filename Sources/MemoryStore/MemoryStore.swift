@@ -29,11 +29,20 @@ public final class MemoryStore: @unchecked Sendable {
     private let readLock = NSLock()
     private var reader: PostgresDatabase?
     /// Which database the store is on.
-    private let dialect: SQLDialect
+    let dialect: SQLDialect
     /// "sqlite" or "postgres": which database the store is on.
     public var backend: String { dialect == .postgres ? "postgres" : "sqlite" }
     /// How many references each query word is in, as last counted (see `SearchQuery.pruned`).
     let documentFrequencies = DocumentFrequencyCache()
+    /// SQLite stores past `indexedSearchAbove` references search through this in-memory index
+    /// (built on first use, kept current by row id; see `LexicalIndex`), guarded by `indexLock`.
+    var lexicalIndex: LexicalIndex?
+    /// True while a thread builds the index (outside `indexLock`).
+    var indexBuilding = false
+    let indexLock = NSLock()
+    /// Stores with more references than this search through `LexicalIndex`; smaller ones ask FTS5
+    /// (same ranking; below this FTS5 is fast and no index is held in memory). Settable for tests.
+    public var indexedSearchAbove = SearchQuery.pruneAbove
 
     /// Page size of a new store: larger pages mean fewer overflow pages per memory blob (a dense
     /// int8 memory of a 128-token reference is ~1.5 MB).

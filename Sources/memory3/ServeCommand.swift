@@ -160,6 +160,7 @@ struct ServeCommand: ParsableCommand {
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
                 if let dense { backfillEmbeddings(dense, store: store, log: log) }
+                prepareSearchIndex(store, log: log)
                 // On a shared store an upload is not claimed by the replica that took it: whichever
                 // replica is idle first claims it (and the others' rescans look every 2 s).
                 ingestOptions.claimAtUpload = !shared
@@ -229,6 +230,23 @@ struct ServeCommand: ParsableCommand {
                 if done > 0 { log.event(String(format: "embedded %d stored references for dense retrieval in %.1f s", done, Date().timeIntervalSince(started))) }
             } catch {
                 log.event("embedding stored references stopped: \(error)")
+            }
+        }
+        thread.start()
+    }
+
+    /// Builds, in the background, the in-memory BM25 index of a large store (past 2,000
+    /// references; until it is ready, searches go to FTS5, slower and with fewer query words).
+    static func prepareSearchIndex(_ store: MemoryStore, log: RequestLog) {
+        let thread = Thread {
+            let started = Date()
+            do {
+                if try store.prepareSearchIndex() {
+                    log.event(String(format: "search index of %d references built in %.1f s", (try? store.counts().references) ?? 0,
+                                     Date().timeIntervalSince(started)))
+                }
+            } catch {
+                log.event("search index not built (searches use FTS5): \(error)")
             }
         }
         thread.start()
