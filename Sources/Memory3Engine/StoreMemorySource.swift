@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Memory3Memory
 import MemoryStore
 
@@ -62,8 +63,20 @@ public final class StoreMemorySource: MemorySource, @unchecked Sendable {
                 allowed[hit.referenceId].map { RetrievedReference(referenceId: hit.referenceId, documentId: $0, score: hit.cosine, cosine: hit.cosine) }
             }.prefix(limit).map { $0 }
         case .hybrid:
-            let lexical = try store.search(query, limit: hybrid.candidates, profile: memoryFilter)
-            let nearest = try denseCandidates(vector, count: hybrid.candidates)
+            // BM25 on a thread of its own while the dense scan runs here: one waits on memory
+            // latency (postings), the other streams vectors, so together they take about as long
+            // as the slower one.
+            let lexicalResult = Mutex<Result<[SearchHit], MemoryStoreError>?>(nil)
+            let (store, filter, candidates) = (self.store, memoryFilter, hybrid.candidates)
+            let group = DispatchGroup()
+            DispatchQueue.global(qos: .userInitiated).async(group: group) {
+                let result = Result { () throws(MemoryStoreError) in try store.search(query, limit: candidates, profile: filter) }
+                lexicalResult.withLock { $0 = result }
+            }
+            let nearestResult = Result { try denseCandidates(vector, count: hybrid.candidates) }
+            group.wait()
+            let lexical = try lexicalResult.withLock { $0! }.get()
+            let nearest = try nearestResult.get()
             let allowed = try store.retrievableReferences(nearest.map(\.referenceId), profile: memoryFilter)
             var documents = allowed
             for hit in lexical { documents[hit.referenceId] = hit.documentId }

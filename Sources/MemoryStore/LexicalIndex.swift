@@ -28,11 +28,10 @@ final class LexicalIndex {
     private var referenceIds: [Int64] = []
     private var lengths: [UInt32] = []
     private var totalTokens = 0
-    /// Scratch of `accumulate`: one partial score per slot (all zero between searches), and the
-    /// slots a search touched.
-    private var accumulator: [Float] = []
-    /// Per slot, k1 (1 - b + b D / avgdl) for the (references, tokens) of `normsKey`.
-    private var norms: [Float] = []
+    /// Scratch of `accumulate`, per slot: x its partial score (zero between searches), y its
+    /// k1 (1 - b + b D / avgdl) for the (references, tokens) of `normsKey`; and the slots a search
+    /// touched.
+    private var accumulator: [SIMD2<Float>] = []
     private var normsKey = (0, 0)
     private var touched: [UInt32] = []
     private(set) var lastRowId: Int64 = 0
@@ -43,6 +42,13 @@ final class LexicalIndex {
 
     var count: Int { referenceIds.count }
 
+    /// Memory held, roughly: postings (4 + 2 bytes each), per reference its id, length and
+    /// accumulator cell, per term its name and array headers.
+    var approximateBytes: Int {
+        let postings = postingSlots.reduce(0) { $0 + $1.capacity * 4 } + postingCounts.reduce(0) { $0 + $1.capacity * 2 }
+        return postings + referenceIds.count * (8 + 4 + 8) + termIds.count * 96
+    }
+
     func clear() {
         termIds = [:]
         postingSlots = []
@@ -50,7 +56,6 @@ final class LexicalIndex {
         referenceIds = []
         lengths = []
         accumulator = []
-        norms = []
         normsKey = (0, 0)
         totalTokens = 0
         lastRowId = 0
@@ -104,9 +109,9 @@ final class LexicalIndex {
     /// Candidates come from the query's rarest terms, term at a time into one accumulator, as long
     /// as the postings they read stay within `postingBudget` (the rarest term is always read);
     /// the `candidates(limit)` best of them are then scored exactly, every phrase in query order as
-    /// FTS5 sums them. When every term fits the budget (every store up to ~30k references for
-    /// 64-word queries) this is FTS5's ranking; past it a reference that would rank only through
-    /// the commonest words (IDF near 0) can be missed, but every score returned is exact.
+    /// FTS5 sums them. When every term fits the budget this is FTS5's ranking; past it a reference
+    /// that would rank only through the query's commonest words (the lowest IDF) can be missed,
+    /// but every score returned is FTS5's.
     func search(_ phrases: [String?], limit: Int) -> [(referenceId: Int64, score: Double)] {
         let rows = referenceIds.count
         guard limit > 0, rows > 0 else { return [] }
@@ -163,9 +168,11 @@ final class LexicalIndex {
         return scored.prefix(limit).map { (referenceIds[Int($0.slot)], $0.score) }
     }
 
-    /// Postings one query may read before its commoner terms are left out of candidate generation:
-    /// ~1-2 ms of accumulation on this machine (docs/retrieval.md, "Speed at scale").
-    var postingBudget = 400_000
+    /// Postings one query may read before its commoner terms are left out of candidate generation.
+    /// At 1M synthetic references (`memory3 bench-retrieval`, docs/retrieval.md) budgets of 100k,
+    /// 200k and 400k all kept the query's reference first; BM25 p50 / p99 4.3 / 15.9, 4.8 / 5.6 and
+    /// 5.6 / 8.9 ms.
+    var postingBudget = 200_000
     /// References scored exactly per query: enough that the last few places of `limit` are not
     /// decided by the partial sums.
     static func candidates(_ limit: Int) -> Int { limit + 16 }
@@ -174,39 +181,41 @@ final class LexicalIndex {
     /// (term at a time into `accumulator`, which is left zeroed again).
     private func accumulate(_ terms: [Int], weights: [Int: Double], averageLength: Double, count: Int) -> [UInt32] {
         let rows = referenceIds.count
-        if accumulator.count < rows { accumulator += [Float](repeating: 0, count: rows - accumulator.count) }
-        touched.removeAll(keepingCapacity: true)
-        if normsKey != (rows, totalTokens) {
-            // Each reference's k1 (1 - b + b D / avgdl): changes only when the store does.
+        if normsKey != (rows, totalTokens) || accumulator.count != rows {
+            // Each reference's k1 (1 - b + b D / avgdl), beside its partial sum (one cache line per
+            // posting read instead of two): changes only when the store does.
             let k1 = Self.k1, b = Self.b
-            norms = lengths.map { Float(k1 * (1 - b + b * Double($0) / averageLength)) }
+            accumulator = lengths.map { SIMD2(0, Float(k1 * (1 - b + b * Double($0) / averageLength))) }
             normsKey = (rows, totalTokens)
         }
         let k1 = Float(Self.k1)
-        norms.withUnsafeBufferPointer { norms in
-            accumulator.withUnsafeMutableBufferPointer { sums in
-                for term in terms {
-                    let weight = Float(weights[term]!) * (k1 + 1)
-                    postingSlots[term].withUnsafeBufferPointer { slots in
-                        postingCounts[term].withUnsafeBufferPointer { counts in
-                            for j in 0 ..< slots.count {
-                                let slot = Int(slots[j]), tf = Float(counts[j])
-                                if sums[slot] == 0 { touched.append(UInt32(slot)) }
-                                sums[slot] += weight * tf / (tf + norms[slot])
-                            }
+        var touchedSlots: [UInt32] = []
+        swap(&touchedSlots, &touched)
+        touchedSlots.removeAll(keepingCapacity: true)
+        accumulator.withUnsafeMutableBufferPointer { cells in
+            for term in terms {
+                let weight = Float(weights[term]!) * (k1 + 1)
+                postingSlots[term].withUnsafeBufferPointer { slots in
+                    postingCounts[term].withUnsafeBufferPointer { counts in
+                        for j in 0 ..< slots.count {
+                            let slot = Int(slots[j]), tf = Float(counts[j])
+                            let cell = cells[slot]
+                            if cell.x == 0 { touchedSlots.append(UInt32(slot)) }
+                            cells[slot].x = cell.x + weight * tf / (tf + cell.y)
                         }
                     }
                 }
             }
         }
-        // The best `count` by partial sum (ties to the lower slot), then the accumulator zeroed.
+        // The best `count` by partial sum (ties to the lower slot), then the sums zeroed.
         var best = TopSlots(limit: count)
-        accumulator.withUnsafeMutableBufferPointer { sums in
-            for slot in touched {
-                best.offer(slot, sums[Int(slot)])
-                sums[Int(slot)] = 0
+        accumulator.withUnsafeMutableBufferPointer { cells in
+            for slot in touchedSlots {
+                best.offer(slot, cells[Int(slot)].x)
+                cells[Int(slot)].x = 0
             }
         }
+        touched = touchedSlots
         return best.slots
     }
 

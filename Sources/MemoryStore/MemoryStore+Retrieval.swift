@@ -119,6 +119,9 @@ extension MemoryStore {
         }
     }
 
+    /// Memory the in-memory search index holds (roughly), or nil when there is none.
+    public var searchIndexBytes: Int? { indexLock.withLock { lexicalIndex?.approximateBytes } }
+
     /// Builds (or brings up to date) the in-memory search index now, so that no search of a large
     /// store waits for it (the server calls this in the background at start; searches meanwhile
     /// go to FTS5). Does nothing for stores that FTS5 searches alone. Returns whether it built.

@@ -242,8 +242,8 @@ struct ServeCommand: ParsableCommand {
             let started = Date()
             do {
                 if try store.prepareSearchIndex() {
-                    log.event(String(format: "search index of %d references built in %.1f s", (try? store.counts().references) ?? 0,
-                                     Date().timeIntervalSince(started)))
+                    log.event(String(format: "search index of %d references built in %.1f s (%.0f MB in memory)", (try? store.counts().references) ?? 0,
+                                     Date().timeIntervalSince(started), Double(store.searchIndexBytes ?? 0) / 1e6))
                 }
             } catch {
                 log.event("search index not built (searches use FTS5): \(error)")

@@ -104,7 +104,7 @@ final class LexicalIndexTests: XCTestCase {
             returned += indexed.count
         }
         XCTAssertGreaterThan(returned, 0)
-        // 0.74 with this seed and a budget of 40 postings (a tenth of what these queries hold): the
+        // 0.74 with this seed and a budget of 40 postings per query: the
         // rare terms still find most of the best.
         XCTAssertGreaterThan(Double(overlap) / Double(returned), 0.5)
     }
