@@ -25,6 +25,11 @@ final class LexicalIndex {
     private var termIds: [String: Int] = [:]
     private var postingSlots: [[UInt32]] = []
     private var postingCounts: [[UInt16]] = []
+    /// Per term, the slot of every `skipSpan`-th posting: a search for one slot reads this short
+    /// list, then at most one span of postings (a handful of cache lines, not a binary search's
+    /// ~20 scattered reads of a long list).
+    private var postingSkips: [[UInt32]] = []
+    static let skipSpan = 64
     private var referenceIds: [Int64] = []
     private var lengths: [UInt32] = []
     private var totalTokens = 0
@@ -53,6 +58,7 @@ final class LexicalIndex {
         termIds = [:]
         postingSlots = []
         postingCounts = []
+        postingSkips = []
         referenceIds = []
         lengths = []
         accumulator = []
@@ -80,10 +86,12 @@ final class LexicalIndex {
                 termIds[token] = term
                 postingSlots.append([])
                 postingCounts.append([])
+                postingSkips.append([])
             }
             counts[term, default: 0] += 1
         }
         for (term, n) in counts {
+            if postingSlots[term].count % Self.skipSpan == 0 { postingSkips[term].append(slot) }
             postingSlots[term].append(slot)
             postingCounts[term].append(UInt16(min(n, Int(UInt16.max))))
         }
@@ -145,11 +153,13 @@ final class LexicalIndex {
         var frequencies = [UInt16](repeating: 0, count: candidates.count * distinct.count)
         for (c, term) in distinct.enumerated() {
             postingSlots[term].withUnsafeBufferPointer { slots in
+              postingSkips[term].withUnsafeBufferPointer { skips in
                 var at = 0
                 for (row, slot) in candidates.enumerated() {
-                    at = Self.seek(slots, from: at, to: slot)
+                    at = Self.seek(slots, skips: skips, from: at, to: slot)
                     if at < slots.count, slots[at] == slot { frequencies[row * distinct.count + c] = postingCounts[term][at] }
                 }
+              }
             }
         }
         let phraseColumns = phraseTerms.map { $0.map { column[$0]! } }
@@ -219,25 +229,19 @@ final class LexicalIndex {
         return best.slots
     }
 
-    /// The first index at or after `from` whose slot is >= `target` (galloping, then binary search).
-    static func seek(_ slots: UnsafeBufferPointer<UInt32>, from: Int, to target: UInt32) -> Int {
-        var low = from
-        guard low < slots.count, slots[low] < target else { return low }
-        var step = 1
-        var high = low + 1
-        while high < slots.count, slots[high] < target {
-            low = high
-            step *= 2
-            high = low + step
+    /// The first index at or after `from` whose slot is >= `target`: the last span starting at or
+    /// before `target` found in `skips` (binary search), then a scan within it.
+    static func seek(_ slots: UnsafeBufferPointer<UInt32>, skips: UnsafeBufferPointer<UInt32>, from: Int, to target: UInt32) -> Int {
+        guard from < slots.count, slots[from] < target else { return from }
+        // skips[from / span] <= slots[from] < target, so such a span exists at or after from's.
+        var low = from / skipSpan, high = skips.count
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if skips[middle] <= target { low = middle } else { high = middle }
         }
-        high = min(high, slots.count)
-        // slots[low] < target; the answer is in low+1 ... high.
-        var lo = low + 1, hi = high
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if slots[mid] < target { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
+        var i = max(from, low * skipSpan)
+        while i < slots.count, slots[i] < target { i += 1 }
+        return i
     }
 }
 

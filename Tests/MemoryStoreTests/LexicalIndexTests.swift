@@ -118,11 +118,21 @@ final class LexicalIndexTests: XCTestCase {
     }
 
     func testSeekFindsTheFirstSlotAtOrAfterTheTarget() {
-        let slots: [UInt32] = [1, 3, 5, 7, 9, 11, 200, 300, 301]
-        for from in 0 ... slots.count {
-            for target in UInt32(0) ... 302 {
-                let expected = (from ..< slots.count).first { slots[$0] >= target } ?? slots.count
-                XCTAssertEqual(slots.withUnsafeBufferPointer { LexicalIndex.seek($0, from: from, to: target) }, max(expected, from))
+        var generator = SeededRandom(seed: 14)
+        for count in [0, 1, 5, 63, 64, 65, 200] {
+            var slots: [UInt32] = []
+            var slot: UInt32 = 0
+            for _ in 0 ..< count {
+                slot += UInt32.random(in: 1 ... 4, using: &generator)
+                slots.append(slot)
+            }
+            let skips = stride(from: 0, to: slots.count, by: LexicalIndex.skipSpan).map { slots[$0] }
+            for from in stride(from: 0, through: slots.count, by: 7) {
+                for target in UInt32(0) ... slot + 2 {
+                    let expected = (from ..< slots.count).first { slots[$0] >= target } ?? slots.count
+                    let found = slots.withUnsafeBufferPointer { s in skips.withUnsafeBufferPointer { LexicalIndex.seek(s, skips: $0, from: from, to: target) } }
+                    XCTAssertEqual(found, max(expected, from), "\(count) slots, from \(from), target \(target)")
+                }
             }
         }
     }

