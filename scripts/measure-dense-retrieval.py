@@ -49,6 +49,11 @@ class MiniLM:
         return x @ self.w[name + ".weight"].T + self.w[name + ".bias"]
 
     def embed(self, text):
+        e = self.hidden(text).mean(0)
+        return e / np.linalg.norm(e)
+
+    def hidden(self, text):
+        """The last layer's vector of each token ([CLS] and [SEP] included), before pooling."""
         ids = self.tokenizer.encode(text).ids[:256]
         n = len(ids)
         w = self.w
@@ -66,8 +71,7 @@ class MiniLM:
             h = self._linear(x, p + "intermediate.dense")
             h = 0.5 * h * (1 + erf(h / math.sqrt(2)))
             x = self._norm(x + self._linear(h, p + "output.dense"), p + "output.LayerNorm")
-        e = x.mean(0)
-        return e / np.linalg.norm(e)
+        return x
 
 
 def served_embeddings(url, texts):

@@ -14,7 +14,6 @@ Use a development set for choices; the public sets only to measure what was chos
 """
 import argparse
 import importlib.util
-import math
 import os
 import sqlite3
 
@@ -28,22 +27,7 @@ spec.loader.exec_module(measure_dense)
 
 def token_vectors(model, text):
     """MiniLM's last layer: (sentence vector, unit token vectors without [CLS]/[SEP])."""
-    erf = np.frompyfunc(math.erf, 1, 1)
-    ids = model.tokenizer.encode(text).ids[:256]
-    n, w = len(ids), model.w
-    x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n] + w["embeddings.token_type_embeddings.weight"][0]
-    x = model._norm(x, "embeddings.LayerNorm")
-    for layer in range(6):
-        p = f"encoder.layer.{layer}."
-        q, k, v = (model._linear(x, p + "attention.self." + m).reshape(n, 12, 32).transpose(1, 0, 2) for m in ("query", "key", "value"))
-        s = q @ k.transpose(0, 2, 1) / math.sqrt(32)
-        s = np.exp(s - s.max(-1, keepdims=True))
-        s /= s.sum(-1, keepdims=True)
-        a = (s @ v).transpose(1, 0, 2).reshape(n, 384)
-        x = model._norm(x + model._linear(a, p + "attention.output.dense"), p + "attention.output.LayerNorm")
-        h = model._linear(x, p + "intermediate.dense")
-        h = 0.5 * h * (1 + erf(h / math.sqrt(2)).astype(np.float64))
-        x = model._norm(x + model._linear(h, p + "output.dense"), p + "output.LayerNorm")
+    x = model.hidden(text)
     sentence = x.mean(0)
     tokens = x[1:-1]
     return sentence / np.linalg.norm(sentence), tokens / np.linalg.norm(tokens, axis=1, keepdims=True)
