@@ -1,19 +1,19 @@
 import Foundation
 
-/// An in-memory inverted index of the references' text that ranks exactly as SQLite FTS5's
-/// `bm25()` does on `reference_fts`, but reads only what can change the top k.
+/// An in-memory inverted index of the references' text that scores as SQLite FTS5's `bm25()`
+/// does on `reference_fts`, reading a bounded number of postings per query.
 ///
 /// Why: FTS5 computes `bm25()` for every row an OR query matches before it can sort (~1.5 us a
 /// row), and a 64-word swap chunk matches nearly every reference of a large store (300 ms at 100k).
 /// Dropping the query's common words (`SearchQuery.pruned`, 2,000 postings a query) made that
-/// affordable but lost the query's own reference on 30% of queries at 1M. In memory, a query can
-/// read 200 times as many postings in the same time (a tight loop over arrays instead of FTS5's
-/// per-row bm25()), and the references it returns are scored exactly as FTS5 scores them (same
-/// tokens through FTS5's own tokenizer, the same formula summed in the same order): `search`.
+/// affordable but lost the query's own reference on 30% of queries at 1M. In memory, a query reads
+/// 100 times as many postings in less time (a tight loop over arrays instead of FTS5's per-row
+/// bm25()), and the references it returns are scored exactly as FTS5 scores them (same tokens
+/// through FTS5's own tokenizer, the same formula summed in the same order): `search`.
 /// `LexicalIndexTests` compares the two.
 ///
-/// Postings: per term, the slots (references in row id order) that hold it and how many times.
-/// ~6 bytes per distinct (reference, term), 4 per reference for the accumulator.
+/// Postings: per term, the slots (references in row id order) that hold it and how many times
+/// (counted to 65,535). ~6 bytes per distinct (reference, term), ~20 per reference.
 /// Kept current by `refresh` (rows written since the last look are appended; when the store holds
 /// another number of references than the index, references were deleted: it rebuilds).
 /// Not thread-safe: `MemoryStore` calls it under its own lock.
@@ -63,6 +63,7 @@ final class LexicalIndex {
         lengths = []
         accumulator = []
         normsKey = (0, 0)
+        touched = []
         totalTokens = 0
         lastRowId = 0
     }
