@@ -13,7 +13,8 @@ import Foundation
 /// `LexicalIndexTests` compares the two.
 ///
 /// Postings: per term, the slots (references in row id order) that hold it and how many times
-/// (counted to 65,535). ~6 bytes per distinct (reference, term), ~20 per reference.
+/// (counted to 65,535), and the same by reference. ~12 bytes per distinct (reference, term), ~30
+/// per reference.
 /// Kept current by `refresh` (rows written since the last look are appended; when the store holds
 /// another number of references than the index, references were deleted: it rebuilds).
 /// Not thread-safe: `MemoryStore` calls it under its own lock.
@@ -25,11 +26,13 @@ final class LexicalIndex {
     private var termIds: [String: Int] = [:]
     private var postingSlots: [[UInt32]] = []
     private var postingCounts: [[UInt16]] = []
-    /// Per term, the slot of every `skipSpan`-th posting: a search for one slot reads this short
-    /// list, then at most one span of postings (a handful of cache lines, not a binary search's
-    /// ~20 scattered reads of a long list).
-    private var postingSkips: [[UInt32]] = []
-    static let skipSpan = 64
+    /// The same pairs by reference (the forward index): slot s's terms and counts are at
+    /// `forwardStart[s] ..< forwardStart[s + 1]`. Scoring a candidate exactly reads its own few
+    /// dozen entries instead of searching every query term's posting list for it (at 1M references
+    /// that search was most of a 50-candidate query's time).
+    private var forwardTerms: [UInt32] = []
+    private var forwardCounts: [UInt16] = []
+    private var forwardStart: [Int] = [0]
     private var referenceIds: [Int64] = []
     private var lengths: [UInt32] = []
     private var totalTokens = 0
@@ -47,18 +50,21 @@ final class LexicalIndex {
 
     var count: Int { referenceIds.count }
 
-    /// Memory held, roughly: postings (4 + 2 bytes each), per reference its id, length and
-    /// accumulator cell, per term its name and array headers.
+    /// Memory held, roughly: postings (4 + 2 bytes each, both ways), per reference its id, length,
+    /// forward offset and accumulator cell, per term its name and array headers.
     var approximateBytes: Int {
         let postings = postingSlots.reduce(0) { $0 + $1.capacity * 4 } + postingCounts.reduce(0) { $0 + $1.capacity * 2 }
-        return postings + referenceIds.count * (8 + 4 + 8) + termIds.count * 96
+        let forward = forwardTerms.capacity * 4 + forwardCounts.capacity * 2
+        return postings + forward + referenceIds.count * (8 + 4 + 8 + 8) + termIds.count * 96
     }
 
     func clear() {
         termIds = [:]
         postingSlots = []
         postingCounts = []
-        postingSkips = []
+        forwardTerms = []
+        forwardCounts = []
+        forwardStart = [0]
         referenceIds = []
         lengths = []
         accumulator = []
@@ -87,15 +93,17 @@ final class LexicalIndex {
                 termIds[token] = term
                 postingSlots.append([])
                 postingCounts.append([])
-                postingSkips.append([])
             }
             counts[term, default: 0] += 1
         }
         for (term, n) in counts {
-            if postingSlots[term].count % Self.skipSpan == 0 { postingSkips[term].append(slot) }
+            let count = UInt16(min(n, Int(UInt16.max)))
             postingSlots[term].append(slot)
-            postingCounts[term].append(UInt16(min(n, Int(UInt16.max))))
+            postingCounts[term].append(count)
+            forwardTerms.append(UInt32(term))
+            forwardCounts.append(count)
         }
+        forwardStart.append(forwardTerms.count)
     }
 
     /// The query's phrases as FTS5 reads `SearchQuery.expression(words)`: one per word, in order,
@@ -145,22 +153,15 @@ final class LexicalIndex {
             kept.append(term)
             read += postingSlots[term].count
         }
-        let candidates = accumulate(kept, weights: weights, averageLength: averageLength, count: Self.candidates(limit)).sorted()
-        // Exact scores: each term's frequency in each candidate (candidates in slot order, so each
-        // term's search goes forward from where the last one stopped), then each phrase's part
-        // summed in query order, as FTS5 sums them.
+        let candidates = accumulate(kept, weights: weights, averageLength: averageLength, count: Self.candidates(limit))
+        // Exact scores: each query term's frequency in each candidate, from the candidate's own
+        // entries, then each phrase's part summed in query order, as FTS5 sums them.
         let distinct = Array(weights.keys)
         let column = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
         var frequencies = [UInt16](repeating: 0, count: candidates.count * distinct.count)
-        for (c, term) in distinct.enumerated() {
-            postingSlots[term].withUnsafeBufferPointer { slots in
-              postingSkips[term].withUnsafeBufferPointer { skips in
-                var at = 0
-                for (row, slot) in candidates.enumerated() {
-                    at = Self.seek(slots, skips: skips, from: at, to: slot)
-                    if at < slots.count, slots[at] == slot { frequencies[row * distinct.count + c] = postingCounts[term][at] }
-                }
-              }
+        for (row, slot) in candidates.enumerated() {
+            for entry in forwardStart[Int(slot)] ..< forwardStart[Int(slot) + 1] {
+                if let c = column[Int(forwardTerms[entry])] { frequencies[row * distinct.count + c] = forwardCounts[entry] }
             }
         }
         let phraseColumns = phraseTerms.map { $0.map { column[$0]! } }
@@ -228,21 +229,6 @@ final class LexicalIndex {
         }
         touched = touchedSlots
         return best.slots
-    }
-
-    /// The first index at or after `from` whose slot is >= `target`: the last span starting at or
-    /// before `target` found in `skips` (binary search), then a scan within it.
-    static func seek(_ slots: UnsafeBufferPointer<UInt32>, skips: UnsafeBufferPointer<UInt32>, from: Int, to target: UInt32) -> Int {
-        guard from < slots.count, slots[from] < target else { return from }
-        // skips[from / span] <= slots[from] < target, so such a span exists at or after from's.
-        var low = from / skipSpan, high = skips.count
-        while high - low > 1 {
-            let middle = (low + high) / 2
-            if skips[middle] <= target { low = middle } else { high = middle }
-        }
-        var i = max(from, low * skipSpan)
-        while i < slots.count, slots[i] < target { i += 1 }
-        return i
     }
 }
 

@@ -117,26 +117,6 @@ final class LexicalIndexTests: XCTestCase {
         XCTAssertEqual(try store.search("\u{301}", limit: 5).count, try { store.indexedSearchAbove = .max; return try store.search("\u{301}", limit: 5).count }())
     }
 
-    func testSeekFindsTheFirstSlotAtOrAfterTheTarget() {
-        var generator = SeededRandom(seed: 14)
-        for count in [0, 1, 5, 63, 64, 65, 200] {
-            var slots: [UInt32] = []
-            var slot: UInt32 = 0
-            for _ in 0 ..< count {
-                slot += UInt32.random(in: 1 ... 4, using: &generator)
-                slots.append(slot)
-            }
-            let skips = stride(from: 0, to: slots.count, by: LexicalIndex.skipSpan).map { slots[$0] }
-            for from in stride(from: 0, through: slots.count, by: 7) {
-                for target in UInt32(0) ... slot + 2 {
-                    let expected = (from ..< slots.count).first { slots[$0] >= target } ?? slots.count
-                    let found = slots.withUnsafeBufferPointer { s in skips.withUnsafeBufferPointer { LexicalIndex.seek(s, skips: $0, from: from, to: target) } }
-                    XCTAssertEqual(found, max(expected, from), "\(count) slots, from \(from), target \(target)")
-                }
-            }
-        }
-    }
-
     func testTokenizerIsFTS5s() throws {
         let tokenizer = try FTS5Tokenizer()
         XCTAssertEqual(tokenizer.tokens("Running runners, the Café in Zürich!"), ["run", "runner", "the", "cafe", "in", "zurich"])
