@@ -156,7 +156,7 @@ final class LexicalIndex {
         let candidates = accumulate(kept, weights: weights, averageLength: averageLength, count: Self.candidates(limit))
         // Exact scores: each query term's frequency in each candidate, from the candidate's own
         // entries, then each phrase's part summed in query order, as FTS5 sums them.
-        let distinct = Array(weights.keys)
+        let distinct = terms
         let column = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })
         var frequencies = [UInt16](repeating: 0, count: candidates.count * distinct.count)
         for (row, slot) in candidates.enumerated() {
@@ -193,7 +193,7 @@ final class LexicalIndex {
     /// (term at a time into `accumulator`, which is left zeroed again).
     private func accumulate(_ terms: [Int], weights: [Int: Double], averageLength: Double, count: Int) -> [UInt32] {
         let rows = referenceIds.count
-        if normsKey != (rows, totalTokens) || accumulator.count != rows {
+        if normsKey != (rows, totalTokens) {
             // Each reference's k1 (1 - b + b D / avgdl), beside its partial sum (one cache line per
             // posting read instead of two): changes only when the store does.
             let k1 = Self.k1, b = Self.b

@@ -61,11 +61,11 @@ final class FTS5Tokenizer {
         guard let tokenize = module.xTokenize, !text.isEmpty else { return [] }
         final class Sink { var tokens: [String] = [] }
         let sink = Sink()
-        var utf8 = Array(text.utf8)
         let flags = query ? FTS5_TOKENIZE_QUERY : FTS5_TOKENIZE_DOCUMENT
-        utf8.withUnsafeMutableBufferPointer { bytes in
-            bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { chars in
-                _ = tokenize(instance, Unmanaged.passUnretained(sink).toOpaque(), flags, chars, Int32(bytes.count)) { context, _, token, length, _, _ in
+        var text = text
+        text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                _ = tokenize(instance, Unmanaged.passUnretained(sink).toOpaque(), flags, chars.baseAddress, Int32(chars.count)) { context, _, token, length, _, _ in
                     guard let context, let token else { return SQLITE_OK }
                     let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
                     let bytes = UnsafeRawBufferPointer(start: token, count: Int(length))
