@@ -116,7 +116,16 @@ def made_up_methods(port, failures):
         return "".join(rng.choice(letters) for _ in range(rng.randint(3, 64)))
 
     request(port, method(), "/v1/models")  # the "other" series exists from here on
-    request(port, "GET", "/metrics")
+    # A request is counted after its response is written, so the client can ask again before the
+    # server has recorded it (CI saw the first scrape's own 19 series arrive late): wait until the
+    # "other" and /metrics series are in before taking the baseline.
+    deadline = time.time() + 10
+    while True:
+        text = request(port, "GET", "/metrics")[1].decode()
+        if ('method="other"' in text and 'memory3_http_request_duration_seconds_count{route="/metrics"}' in text) \
+                or time.time() > deadline:
+            break
+        time.sleep(0.05)
     series_before, bytes_before = metrics_series(port)
     started = time.time()
     for _ in range(5000):
