@@ -28,7 +28,8 @@ extension MemoryCodec {
             throw MemoryCodecError.nonFiniteValue
         }
         let shape = KVQuantization.Shape(rows: memory.rowCount, tokens: memory.tokenCount, headDim: memory.headDim,
-                                         keyLeadGroup: prefixKeyGroup ? memory.prefixTokenCount : 0)
+                                         keyLeadGroup: prefixKeyGroup ? memory.prefixTokenCount : 0,
+                                         groupSize: groupSize, levels: levels)
         let size = payloadSize(rows: shape.rows, tokens: shape.tokens, headDim: shape.headDim, prefix: memory.prefixTokenCount)
         guard size <= H.maxPayloadBytes else { throw MemoryCodecError.tooLarge("\(size) bytes of payload") }
 
@@ -40,8 +41,13 @@ extension MemoryCodec {
                 out.storeBytes(of: p.littleEndian, toByteOffset: 4 * i, as: Int32.self)
             }
             offset += 4 * memory.positions.count
-            memory.keys.withUnsafeBufferPointer { k in
-                memory.values.withUnsafeBufferPointer { v in
+            var keys = memory.keys, values = memory.values
+            if rotated {
+                HadamardRotation.rotate(&keys, count: shape.rows * shape.tokens, dim: shape.headDim)
+                HadamardRotation.rotate(&values, count: shape.rows * shape.tokens, dim: shape.headDim)
+            }
+            keys.withUnsafeBufferPointer { k in
+                values.withUnsafeBufferPointer { v in
                     guard let k = k.baseAddress, let v = v.baseAddress else { return }
                     switch self {
                     case .fp16:
@@ -50,7 +56,7 @@ extension MemoryCodec {
                     case .int8:
                         offset += KVQuantization.encodeInt8Keys(k, shape, into: out + offset)
                         offset += KVQuantization.encodeInt8Values(v, shape, into: out + offset)
-                    case .int4, .int3, .int2:
+                    case .int4, .int3, .int2, .int3r, .int2r:
                         offset += KVQuantization.encodeLowBitKeys(k, shape, bits: lowBits!, into: out + offset)
                         offset += KVQuantization.encodeLowBitValues(v, shape, bits: lowBits!, into: out + offset)
                     }
@@ -87,8 +93,10 @@ extension MemoryCodec {
         }
         let payload = try Zlib.decompress(blob, range: payloadOffset ..< blob.count, size: header.uncompressedSize)
 
+        let codec = header.codec
         let shape = KVQuantization.Shape(rows: header.rowCount, tokens: header.tokenCount, headDim: header.headDim,
-                                         keyLeadGroup: header.codec.prefixKeyGroup ? header.prefixTokenCount : 0)
+                                         keyLeadGroup: codec.prefixKeyGroup ? header.prefixTokenCount : 0,
+                                         groupSize: codec.groupSize, levels: codec.levels)
         var positions = [Int32](repeating: 0, count: shape.rows * shape.tokens)
         var keys = [Float](repeating: 0, count: shape.elements)
         var values = [Float](repeating: 0, count: shape.elements)
@@ -108,10 +116,14 @@ extension MemoryCodec {
                     case .int8:
                         offset += KVQuantization.decodeInt8Keys(p + offset, shape, into: k)
                         offset += KVQuantization.decodeInt8Values(p + offset, shape, into: v)
-                    case .int4, .int3, .int2:
-                        let bits = header.codec.lowBits!
+                    case .int4, .int3, .int2, .int3r, .int2r:
+                        let bits = codec.lowBits!
                         offset += KVQuantization.decodeLowBitKeys(p + offset, shape, bits: bits, into: k)
                         offset += KVQuantization.decodeLowBitValues(p + offset, shape, bits: bits, into: v)
+                    }
+                    if codec.rotated {
+                        HadamardRotation.unrotate(k, count: shape.rows * shape.tokens, dim: shape.headDim)
+                        HadamardRotation.unrotate(v, count: shape.rows * shape.tokens, dim: shape.headDim)
                     }
                 }
             }

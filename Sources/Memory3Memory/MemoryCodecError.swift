@@ -23,7 +23,7 @@ public enum MemoryCodecError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unknownCodec(let c): return "unknown memory codec '\(c)' (use fp16, int8, int4, int3 or int2)"
+        case .unknownCodec(let c): return "unknown memory codec '\(c)' (use fp16, int8, int4, int3, int2, int3r or int2r)"
         case .notAMemoryBlob: return "not a memory blob (bad magic)"
         case .unsupportedVersion(let v, let s):
             return "memory blob version \(v) is not supported (this build reads version \(s)); re-ingest the document"

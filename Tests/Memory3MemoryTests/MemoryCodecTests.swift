@@ -1,3 +1,4 @@
+import Foundation
 import Memory3Model
 @testable import Memory3Memory
 import XCTest
@@ -61,8 +62,8 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertGreaterThan(worstRelative, 1 / 300, "the bound is tight, not vacuous")
     }
 
-    /// int4, int3, int2: groups of 32 (keys: 32 tokens of a channel, after a group of the prefix
-    /// tokens for int3 and int2; values: 32 dims of a token),
+    /// int4, int3, int2, int2r: groups of 32 (keys: 32 tokens of a channel, after a group of the prefix
+    /// tokens for int3 and int2; values: 32 dims of a token; int2r's in rotated space),
     /// fp16 scale and zero point (the minimum, rounded down). Bound: |error| <= scale / 2 with
     /// scale = (max - zero) / top rounded up (top = 2^bits - 1), i.e. <= (max - min + |min| 2^-10)
     /// / (2 top) * 1.001 (+ 1e-6).
@@ -72,14 +73,25 @@ final class MemoryCodecTests: XCTestCase {
         for row in 0 ..< memory.rowCount {
             for i in 0 ..< memory.prefixTokenCount * memory.headDim { memory.keys[row * 70 * memory.headDim + i] *= 20 }
         }
-        for codec in [MemoryCodec.int4, .int3, .int2] {
-            let decoded = try roundTrip(memory, codec).memory
+        for codec in [MemoryCodec.int4, .int3, .int2, .int2r] {
+            var decoded = try roundTrip(memory, codec).memory
+            var coded = memory
+            // int2r codes rotated vectors: the bound holds there (rotating back adds float rounding).
+            let slack: Float = codec.rotated ? 1e-4 : 1e-6
+            if codec.rotated {
+                for m in [0, 1] {
+                    var original = m == 0 ? coded.keys : coded.values, got = m == 0 ? decoded.keys : decoded.values
+                    HadamardRotation.rotate(&original, count: memory.rowCount * memory.tokenCount, dim: memory.headDim)
+                    HadamardRotation.rotate(&got, count: memory.rowCount * memory.tokenCount, dim: memory.headDim)
+                    if m == 0 { coded.keys = original; decoded.keys = got } else { coded.values = original; decoded.values = got }
+                }
+            }
             let top = Float((1 << codec.lowBits!) - 1)
-            let d = memory.headDim, t = memory.tokenCount, g = MemoryCodec.lowBitGroupSize
+            let d = memory.headDim, t = memory.tokenCount, g = codec.groupSize
             var worstRelative: Float = 0
             func check(_ original: [Float], _ got: [Float], _ group: [Int]) {
                 let lo = group.map { original[$0] }.min()!, hi = group.map { original[$0] }.max()!
-                let bound = (hi - lo + abs(lo) / 1024) / (2 * top) * 1.001 + 1e-6
+                let bound = (hi - lo + abs(lo) / 1024) / (2 * top) * 1.001 + slack
                 for i in group {
                     let err = abs(got[i] - original[i])
                     XCTAssertLessThanOrEqual(err, bound, "\(codec)")
@@ -92,16 +104,59 @@ final class MemoryCodecTests: XCTestCase {
             for row in 0 ..< memory.rowCount {
                 for channel in 0 ..< d {
                     for tokens in keyGroups {
-                        check(memory.keys, decoded.keys, tokens.map { row * t * d + $0 * d + channel })
+                        check(coded.keys, decoded.keys, tokens.map { row * t * d + $0 * d + channel })
                     }
                 }
                 for token in 0 ..< t {
                     for start in stride(from: 0, to: d, by: g) {
-                        check(memory.values, decoded.values, (start ..< min(start + g, d)).map { row * t * d + token * d + $0 })
+                        check(coded.values, decoded.values, (start ..< min(start + g, d)).map { row * t * d + token * d + $0 })
                     }
                 }
             }
             XCTAssertGreaterThan(worstRelative, 0.8 / (2 * top), "\(codec): the bound is tight, not vacuous")
+        }
+    }
+
+    /// int3r: rotated vectors coded with the 8 Lloyd-Max levels of a Gaussian, groups of 64. Stated
+    /// error: the squared error is at most 5% of the data's variance around each group's mean
+    /// (Lloyd-Max's is 3.45% for Gaussian data, which rotated vectors approach), measured where the
+    /// codes live (rotated space; the rotation keeps squared errors) and checked to be that large
+    /// at all; and every decoded value sits on its group's mean + level x deviation grid.
+    func testInt3rErrorIsWithinLloydMaxOfTheGroupVariance() throws {
+        let memory = randomMemory(tokens: 150, prefix: 3)  // key groups: 3 + 64 + 64 + 19
+        let decoded = try roundTrip(memory, .int3r).memory
+        let count = memory.rowCount * memory.tokenCount, d = memory.headDim, t = memory.tokenCount
+        XCTAssertEqual(MemoryCodec.int3r.groupSize, 64)
+        for part in ["keys", "values"] {
+            var original = part == "keys" ? memory.keys : memory.values
+            var got = part == "keys" ? decoded.keys : decoded.values
+            HadamardRotation.rotate(&original, count: count, dim: d)
+            HadamardRotation.rotate(&got, count: count, dim: d)
+            var groups: [[Int]] = []
+            for row in 0 ..< memory.rowCount {
+                if part == "keys" {
+                    let runs = [0 ..< 3, 3 ..< 67, 67 ..< 131, 131 ..< 150]
+                    for c in 0 ..< d { for r in runs { groups.append(r.map { row * t * d + $0 * d + c }) } }
+                } else {
+                    for token in 0 ..< t { groups.append((0 ..< d).map { row * t * d + token * d + $0 }) }
+                }
+            }
+            var error: Double = 0, variance: Double = 0
+            for group in groups where group.count > 3 {
+                let mean = group.map { Double(original[$0]) }.reduce(0, +) / Double(group.count)
+                for i in group {
+                    error += pow(Double(got[i] - original[i]), 2)
+                    variance += pow(Double(original[i]) - mean, 2)
+                }
+                // On the grid: at most 8 distinct values per group (up to the rotation's float rounding).
+                let sorted = group.map { got[$0] }.sorted()
+                let tolerance = 1e-3 * (sorted.last! - sorted.first!) + 1e-5
+                let distinct = 1 + zip(sorted, sorted.dropFirst()).filter { $1 - $0 > tolerance }.count
+                XCTAssertLessThanOrEqual(distinct, 8, "\(part)")
+            }
+            let ratio = error / variance
+            XCTAssertLessThanOrEqual(ratio, 0.05, "\(part)")
+            XCTAssertGreaterThan(ratio, 0.02, "\(part): the bound is tight, not vacuous")
         }
     }
 
@@ -139,8 +194,13 @@ final class MemoryCodecTests: XCTestCase {
         for codec in MemoryCodec.allCases {
             let decoded = try roundTrip(memory, codec).memory
             XCTAssertEqual(decoded.keys, memory.keys, "\(codec)")
-            // fp16 and the low-bit codecs (zero point = the constant) are exact; int8 is within half a step.
-            XCTAssertLessThanOrEqual(maxAbsoluteDifference(decoded.values, memory.values), codec == .int8 ? 3.25 / 254 * 1.001 : 0, "\(codec)")
+            // fp16 and the low-bit codecs (zero point = the constant) are exact; int8 is within half a
+            // step. A constant vector is the rotation's worst case (it turns into a few large
+            // components and many small ones), so int3r and int2r are only held to finite values of
+            // the right size.
+            let bound: Float = codec == .int8 ? 3.25 / 254 * 1.001 : codec.rotated ? 3.25 * 1.01 : 0
+            XCTAssertTrue(decoded.values.allSatisfy(\.isFinite), "\(codec)")
+            XCTAssertLessThanOrEqual(maxAbsoluteDifference(decoded.values, memory.values), bound, "\(codec)")
         }
     }
 
@@ -252,6 +312,9 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertEqual(kib(.int4), 900)
         XCTAssertEqual(kib(.int3), 720)
         XCTAssertEqual(kib(.int2), 540)
+        XCTAssertEqual(kib(.int2r), 540)
+        // int3r: groups of 64, so half the group parameters of int3: 3 bits + 0.5 a value.
+        XCTAssertEqual(kib(.int3r), 630)
         // With a 3-token prefix as its own key group: one more group per channel (4 bytes each).
         XCTAssertEqual(MemoryCodec.int3.sectionSize(rows: rows, tokens: t + 3, headDim: d, keys: true, prefix: 3)
                        - MemoryCodec.int3.sectionSize(rows: rows, tokens: t + 3, headDim: d, keys: true), 0,
@@ -263,6 +326,9 @@ final class MemoryCodecTests: XCTestCase {
         XCTAssertEqual(MemoryCodec.default, .int8)
         XCTAssertEqual(try MemoryCodec(parsing: "int3"), .int3)
         XCTAssertEqual(try MemoryCodec(parsing: "int2"), .int2)
+        XCTAssertEqual(try MemoryCodec(parsing: "int3r"), .int3r)
+        XCTAssertEqual(try MemoryCodec(parsing: "Int2R"), .int2r)
+        XCTAssertEqual(Set(MemoryCodec.allCases.map(\.id)).count, MemoryCodec.allCases.count, "header ids are unique")
         XCTAssertThrowsError(try MemoryCodec(parsing: "int1")) {
             XCTAssertEqual($0 as? MemoryCodecError, .unknownCodec("int1"))
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Memory3Engine
+import Memory3Memory
 
 /// Every setting of `memory3 serve`. Defaults are here; config/memory3.json (documented in
 /// config/README.md) overrides them, environment variables override the file, and command-line
@@ -197,8 +198,8 @@ public struct ServerConfiguration: Sendable, Equatable {
             maxMemoryK = try m.int("max_k", in: 1...256) ?? maxMemoryK
             memoryProfile = try m.string("profile") ?? memoryProfile
             if let codec = try m.string("codec") {
-                guard ["fp16", "int8", "int4", "int3", "int2"].contains(codec) else {
-                    throw .invalidRequest("'memory.codec' must be fp16, int8, int4, int3 or int2")
+                guard (try? MemoryCodec(parsing: codec)) != nil else {
+                    throw .invalidRequest("'memory.codec' must be fp16, int8, int4, int3, int2, int3r or int2r")
                 }
                 memoryCodec = codec
             }
