@@ -37,7 +37,7 @@ let package = Package(
         // Explicit memory: chunking, encoding (profiles), codecs, ingestion.
         .target(
             name: "Memory3Memory",
-            dependencies: ["Memory3Model", "MemoryStore", "CZlib", "COpenSSL", "GGUF", "Tokenizer"],
+            dependencies: ["CKernels", "Memory3Model", "MemoryStore", "CZlib", "COpenSSL", "GGUF", "Tokenizer"],
             swiftSettings: engineSettings
         ),
         // Generation with explicit memory: retrieval every 64 tokens, memory cache, reading policy.
@@ -75,7 +75,7 @@ let package = Package(
             name: "Memory3ServerTests",
             dependencies: ["Memory3Server", "Memory3Engine", "Memory3Memory", "MemoryStore", "Memory3Model", "Tokenizer", "GGUF", "Memory3TestSupport", "COpenSSL"]
         ),
-        .testTarget(name: "Memory3MemoryTests", dependencies: ["Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer", "Memory3TestSupport"]),
+        .testTarget(name: "Memory3MemoryTests", dependencies: ["CKernels", "Memory3Memory", "Memory3Model", "MemoryStore", "GGUF", "Tokenizer", "Memory3TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "Memory3ModelTests", dependencies: ["CKernels", "Memory3Model", "GGUF", "Tokenizer", "Memory3TestSupport"]),
     ],

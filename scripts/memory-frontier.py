@@ -6,7 +6,8 @@ tokens, header and zlib included). Writes a JSON of the points and, with matplot
 
     .venv-tools/bin/python scripts/memory-frontier.py --sets ../shared/eval/fictional-public.json \\
         --points "dense:int8;dense:int4;custom:tokens=35%,selection=evolved:int4" --out docs/memory-frontier
-A point is PROFILE:CODEC (the codec after the last colon). --default marks the served default.
+A point is PROFILE:CODEC (the codec after the last colon). --default marks the served default;
+--append adds the points to an existing OUT.json instead of starting a new one.
 """
 import argparse, json, os, re, subprocess, sys, time
 
@@ -70,6 +71,8 @@ def main():
     ap.add_argument("--replot", action="store_true", help="only redraw OUT.png from OUT.json (with --default)")
     ap.add_argument("--default", help="the served default, PROFILE:CODEC")
     ap.add_argument("--limit", type=int, help="only the first N questions of each set")
+    ap.add_argument("--append", action="store_true",
+                    help="add the points to OUT.json (replacing any of the same set, profile and codec) and replot")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs/memory-frontier"), help="path without extension")
     args = ap.parse_args()
     split = lambda point: tuple(point.strip().rsplit(":", 1))
@@ -94,6 +97,13 @@ def main():
             print(f"{p['set']} {profile} {codec}: {p['mb_per_128_tokens']:.3f} MB, EM {100 * p['exact_match']:.1f}%, "
                   f"log-prob {p['answer_logprob']:.2f} ({p['seconds']} s)", flush=True)
     default = split(args.default) if args.default else None
+    if args.append and os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            saved = json.load(f)
+        key = lambda p: (p["set"], p["profile"], p["codec"])
+        new = {key(p) for p in points}
+        points = [p for p in saved["points"] if key(p) not in new] + points
+        default = default or (tuple(saved["default"]) if saved["default"] else None)
     with open(args.out + ".json", "w") as f:
         json.dump({"default": list(default) if default else None, "points": points}, f, indent=1)
         f.write("\n")

@@ -1,3 +1,5 @@
+import CKernels
+
 /// A fixed orthogonal rotation of a head-dimension vector: random signs, then the normalised
 /// Walsh-Hadamard transform (QuaRot, QuIP#). Rotating keys and values before low-bit quantization
 /// spreads an outlier dimension over all of them, so a group's range is set by the typical value
@@ -20,39 +22,14 @@ enum HadamardRotation {
 
     /// x <- H D x / sqrt(n), block by block, for the `count` vectors of `dim` floats at `x`.
     static func rotate(_ x: UnsafeMutablePointer<Float>, count: Int, dim: Int) {
-        let n = blockSize(dim), signs = (0 ..< dim).map(sign), scale = 1 / Float(n).squareRoot()
-        for v in 0 ..< count {
-            let p = x + v * dim
-            for i in 0 ..< dim { p[i] *= signs[i] }
-            for block in stride(from: 0, to: dim, by: n) { transform(p + block, n) }
-            for i in 0 ..< dim { p[i] *= scale }
-        }
+        let n = blockSize(dim), scale = 1 / Float(n).squareRoot()
+        let signs = (0 ..< dim).map(sign), scales = [Float](repeating: scale, count: dim)
+        m3_hadamard_rows(x, count, Int32(dim), Int32(n), signs, scales)
     }
 
     /// The inverse: x <- D H x / sqrt(n) (H is symmetric and H H = n I).
     static func unrotate(_ x: UnsafeMutablePointer<Float>, count: Int, dim: Int) {
-        let n = blockSize(dim), scale = 1 / Float(n).squareRoot(), signs = (0 ..< dim).map { sign($0) * scale }
-        for v in 0 ..< count {
-            let p = x + v * dim
-            for block in stride(from: 0, to: dim, by: n) { transform(p + block, n) }
-            for i in 0 ..< dim { p[i] *= signs[i] }
-        }
-    }
-
-    /// The unnormalised fast Walsh-Hadamard transform of n floats, in place.
-    private static func transform(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var h = 1
-        while h < n {
-            var i = 0
-            while i < n {
-                for j in i ..< i + h {
-                    let a = p[j], b = p[j + h]
-                    p[j] = a + b
-                    p[j + h] = a - b
-                }
-                i += 2 * h
-            }
-            h *= 2
-        }
+        let n = blockSize(dim), scale = 1 / Float(n).squareRoot()
+        m3_hadamard_rows(x, count, Int32(dim), Int32(n), nil, (0 ..< dim).map { sign($0) * scale })
     }
 }

@@ -200,7 +200,9 @@ enum KVQuantization {
             case .uniform:
                 for j in i ..< end { x[start + j * stride] = zero + Float(code(bits: bits, at: first + j, in: codes)) * scale }
             case .gaussian:
-                for j in i ..< end { x[start + j * stride] = zero + gaussianLevels3[code(bits: 3, at: first + j, in: codes)] * scale }
+                gaussianLevels3.withUnsafeBufferPointer { levels in
+                    for j in i ..< end { x[start + j * stride] = zero + levels[code(bits: 3, at: first + j, in: codes)] * scale }
+                }
             }
             group += 1
             i = end

@@ -1,3 +1,4 @@
+import CKernels
 @testable import Memory3Memory
 import Memory3Model
 import XCTest
@@ -16,6 +17,35 @@ final class HadamardRotationTests: XCTestCase {
             XCTAssertGreaterThan(maxAbsoluteDifference(x, y), 0.1, "dim \(dim): the rotation moves vectors")
             HadamardRotation.unrotate(&y, count: 5, dim: dim)
             XCTAssertLessThan(maxAbsoluteDifference(x, y), 1e-5, "dim \(dim)")
+        }
+    }
+
+    /// Both kernels (AVX2 and scalar) equal the rotation written as a matrix: H[i][j] =
+    /// (-1)^popcount(i & j) / sqrt(n) (Sylvester's order), times the signs, block by block.
+    func testRotationIsTheSylvesterHadamardMatrixTimesTheSigns() {
+        for dim in [64, 256, 48, 4] {
+            let n = HadamardRotation.blockSize(dim)
+            let x = random(3 * dim, seed: 7)
+            var expected = [Float](repeating: 0, count: x.count)
+            for v in 0 ..< 3 {
+                for block in stride(from: 0, to: dim, by: n) {
+                    for i in 0 ..< n {
+                        var sum: Double = 0
+                        for j in 0 ..< n {
+                            let h: Double = (i & j).nonzeroBitCount % 2 == 0 ? 1 : -1
+                            sum += h * Double(HadamardRotation.sign(block + j)) * Double(x[v * dim + block + j])
+                        }
+                        expected[v * dim + block + i] = Float(sum / Double(n).squareRoot())
+                    }
+                }
+            }
+            for scalar in [false, true] {
+                m3_kernels_force_scalar(scalar ? 1 : 0)
+                defer { m3_kernels_force_scalar(0) }
+                var y = x
+                HadamardRotation.rotate(&y, count: 3, dim: dim)
+                XCTAssertLessThan(maxAbsoluteDifference(y, expected), 1e-5, "dim \(dim), scalar \(scalar)")
+            }
         }
     }
 

@@ -139,6 +139,12 @@ void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
 /// the identity at or above 10, as GGML's CPU backend computes it.
 void m3_geglu_fp16_table(float *gate, const float *up, size_t n, const float *table);
 
+/// For each of `count` vectors of `dim` floats at x: x[i] *= before[i], then the unnormalised
+/// Walsh-Hadamard transform of every block of n (a power of two dividing dim), then x[i] *=
+/// after[i] (before and after may be NULL). Scalar and AVX2 agree to float rounding (the stages
+/// run in another order).
+void m3_hadamard_rows(float *x, size_t count, int dim, int n, const float *before, const float *after);
+
 /// v <- softmax(v) over n values (in place).
 void m3_softmax(float *v, int n);
 
