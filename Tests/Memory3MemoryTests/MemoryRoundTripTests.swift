@@ -68,9 +68,15 @@ final class MemoryRoundTripTests: XCTestCase {
     ///     int4   3.1                    1.06                   0.48
     ///     int3   4.2                    3.4                    0.69
     ///     int2   10.5                   7.6                    1.53
+    ///     int3r  9.0                    3.95                   1.35
+    ///     int2r  9.3                    9.3                    1.43
     ///
+    /// (int3r moves these logits more than int3 does, averaged over the whole vocabulary, yet keeps
+    /// the greedy token at every position and answers as int8 does on the eval sets, where int3
+    /// loses points: this mean is not what answers depend on.)
     /// Asserted: fp16 <= 1e-2 at the last position and <= 2e-2 everywhere; int8 <= 0.6, mean <= 0.1;
-    /// int4 <= 6, mean <= 1; int3 <= 8 (6 last), mean <= 1.4; int2 <= 16 (12 last), mean <= 3; the
+    /// int4 <= 6, mean <= 1; int3 <= 8 (6 last), mean <= 1.4; int2 <= 16 (12 last), mean <= 3; int3r
+    /// <= 12 (6 last), mean <= 2; int2r <= 14, mean <= 3; the
     /// greedy token agrees at every position for fp16 and int8.
     func testStoredMemoryGivesTheSameLogitsAsFreshKVOnTheRealModelWeights() throws {
         let (model, tokenizer, file) = try SmolLM2.loadF16()
@@ -80,7 +86,7 @@ final class MemoryRoundTripTests: XCTestCase {
         let question = tokenizer.encode(Self.question, parseSpecial: false)
         let expected = try questionLogits(model, question, fresh)
         let bounds: [MemoryCodec: (last: Float, all: Float, mean: Float)] = [
-            .fp16: (1e-2, 2e-2, 5e-3), .int8: (0.6, 0.6, 0.1), .int4: (6, 6, 1), .int3: (6, 8, 1.4), .int2: (12, 16, 3),
+            .fp16: (1e-2, 2e-2, 5e-3), .int8: (0.6, 0.6, 0.1), .int4: (6, 6, 1), .int3: (6, 8, 1.4), .int2: (12, 16, 3), .int3r: (6, 12, 2), .int2r: (14, 14, 3),
         ]
         for codec in MemoryCodec.allCases {
             let decoded = try storeAndReload(fresh, codec: codec, profile: "dense", fingerprint: fingerprint)
@@ -114,8 +120,9 @@ final class MemoryRoundTripTests: XCTestCase {
             let got = try questionLogits(model, question, decoded)
             let a = compare(got, expected, vocab: vocab)
             print("q4_1, \(codec): \(a)")
-            // The low-bit codecs: only the measured size of the error (int4 0.46, int3 0.65, int2 1.6).
-            let meanBound: Float = [.int4: 1, .int3: 1.3, .int2: 3][codec] ?? 0.6
+            // The low-bit codecs: only the measured size of the error (int4 0.46, int3 0.65, int2 1.6,
+            // int3r 1.41, int2r 1.25).
+            let meanBound: Float = [.int4: 1, .int3: 1.3, .int2: 3, .int3r: 2.5, .int2r: 2.5][codec] ?? 0.6
             XCTAssertLessThanOrEqual(a.meanAbs, meanBound, "\(codec)")
             guard [.fp16, .int8].contains(codec) else { continue }
             XCTAssertEqual(Sampler.argmax(Array(got.suffix(vocab))), Sampler.argmax(Array(expected.suffix(vocab))), "\(codec)")
