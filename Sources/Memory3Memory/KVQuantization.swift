@@ -8,7 +8,7 @@ enum KVQuantization {
         let tokens: Int
         let headDim: Int
         /// Tokens at the start of every row whose keys form a quantization group of their own
-        /// (the reference prefix, the attention sink, for int3 and int2): the sink's large keys
+        /// (the reference prefix, the attention sink, for every low-bit codec but int4): the sink's large keys
         /// would otherwise stretch the range of the first body tokens' group.
         var keyLeadGroup = 0
         /// Elements per group of the low-bit codecs.
