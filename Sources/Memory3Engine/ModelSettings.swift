@@ -33,6 +33,10 @@ public struct ModelSettings: Codable, Equatable, Sendable {
 
     public static func path(forModel modelPath: String) -> String { modelPath + ".memory3.json" }
 
+    /// Layers whose keys low-bit memories also keep at int8 (`IngestOptions.int8KeyLayers`): the
+    /// retrieval head's, so that its rerank reads them as in an int8 memory.
+    public var int8KeyLayers: [Int] { retrievalHead.map { [$0.layer] } ?? [] }
+
     /// The settings of the model at `modelPath`, or nil when there are none or they belong to a
     /// different model (another fingerprint).
     public static func load(forModel modelPath: String, fingerprint: String) -> ModelSettings? {

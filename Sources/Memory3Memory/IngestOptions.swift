@@ -16,6 +16,9 @@ public struct IngestOptions: Sendable, Equatable {
     public var claimAtUpload = true
     /// The codec memories are stored with, unless the profile fixes its own (compact).
     public var codec: MemoryCodec = .default
+    /// Layers whose keys a low-bit memory also keeps at int8: the retrieval head's
+    /// (`MemoryCodec.encode(_:int8KeyLayers:)`); empty when the model has no calibrated head.
+    public var int8KeyLayers: [Int] = []
     public var maxReferenceTokens: Int = ReferenceChunker.defaultMaxReferenceTokens
     /// Extensions taken from folders (and accepted for files named explicitly), lowercase.
     public var fileExtensions: Set<String> = ["txt", "md", "markdown"]

@@ -57,7 +57,7 @@ public final class IngestionPipeline: Sendable {
                             owner: String = IngestionOwner.current, embedding: (@Sendable (String) -> StoredEmbedding)? = nil) {
         self.init(store: store,
                   encoding: ModelReferenceEncoding(encoder: encoder, codec: encoder.profile.codec ?? options.codec, fingerprint: fingerprint,
-                                                   compressionLevel: options.compressionLevel),
+                                                   int8KeyLayers: options.int8KeyLayers, compressionLevel: options.compressionLevel),
                   tokenizer: encoder.tokenizer, options: options, owner: owner, embedding: embedding)
     }
 

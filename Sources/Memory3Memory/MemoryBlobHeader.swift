@@ -1,10 +1,13 @@
 /// The versioned header in front of every stored memory: what wrote it (model fingerprint,
 /// profile), how (codec), the shapes, and checksums. Layout, little-endian:
 ///
-///     magic "M3KV" | version u16 | codec u8 | reserved u8 | profile (u16 length, UTF-8)
-///     | fingerprint (u16 length, UTF-8) | layer count u32 | layers u32... | kv heads u32
-///     | head dim u32 | tokens u32 | prefix tokens u32 | uncompressed size u64
-///     | compressed size u64 | payload CRC-32 u32 | header CRC-32 u32
+///     magic "M3KV" | version u16 | codec u8 | int8-key layer count u8 | profile (u16 length,
+///     UTF-8) | fingerprint (u16 length, UTF-8) | layer count u32 | layers u32... | kv heads u32
+///     | head dim u32 | tokens u32 | prefix tokens u32 | int8-key layers u32... | uncompressed
+///     size u64 | compressed size u64 | payload CRC-32 u32 | header CRC-32 u32
+///
+/// The int8-key layer count was a reserved zero byte before int8-key layers existed, so every
+/// earlier blob reads as one with none.
 ///
 /// then exactly `compressedSize` bytes of zlib data. The header CRC covers every header byte
 /// before it; the payload CRC covers the compressed payload (checked before inflating; zlib's
@@ -28,6 +31,10 @@ public struct MemoryBlobHeader: Sendable, Equatable {
     public var compressedSize: Int
     /// CRC-32 of the compressed payload.
     public var payloadCRC: UInt32
+    /// Layers (of `layers`, ascending) whose keys a low-bit memory also stores at int8, after the
+    /// values (`MemoryCodec.encode(_:int8KeyLayers:)`): the retrieval head's layer, so that the
+    /// rerank reads its keys as it would in an int8 memory. Empty for most memories.
+    public var int8KeyLayers: [Int] = []
 
     /// Limits that keep a damaged header from asking for absurd allocations.
     static let maxLayers = 4096
@@ -37,6 +44,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
     static let maxPayloadBytes = 1 << 32
     static let maxProfileLength = 1024
     static let maxFingerprintLength = 256
+    static let maxInt8KeyLayers = 255
 
     var rowCount: Int { layers.count * kvHeadCount }
 
@@ -45,7 +53,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         w.bytes.append(contentsOf: Self.magic)
         w.write(version)
         w.write(codec.id)
-        w.write(UInt8(0))
+        w.write(UInt8(int8KeyLayers.count))
         w.writeString(profile)
         w.writeString(fingerprint)
         w.write(UInt32(layers.count))
@@ -54,6 +62,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         w.write(UInt32(headDim))
         w.write(UInt32(tokenCount))
         w.write(UInt32(prefixTokenCount))
+        for layer in int8KeyLayers { w.write(UInt32(layer)) }
         w.write(UInt64(uncompressedSize))
         w.write(UInt64(compressedSize))
         w.write(payloadCRC)
@@ -71,7 +80,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         let version = try r.read(UInt16.self)
         guard version == currentVersion else { throw MemoryCodecError.unsupportedVersion(version, supported: currentVersion) }
         let codecId = try r.read(UInt8.self)
-        _ = try r.read(UInt8.self)
+        let int8KeyLayerCount = Int(try r.read(UInt8.self))
         let profile = try r.readString(maxLength: maxProfileLength)
         let fingerprint = try r.readString(maxLength: maxFingerprintLength)
         let layerCount = Int(try r.read(UInt32.self))
@@ -83,6 +92,8 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         let headDim = Int(try r.read(UInt32.self))
         let tokens = Int(try r.read(UInt32.self))
         let prefix = Int(try r.read(UInt32.self))
+        var int8KeyLayers: [Int] = []
+        for _ in 0 ..< int8KeyLayerCount { int8KeyLayers.append(Int(try r.read(UInt32.self))) }
         let uncompressed = try r.read(UInt64.self)
         let compressed = try r.read(UInt64.self)
         let payloadCRC = try r.read(UInt32.self)
@@ -98,8 +109,13 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         guard kvHeads >= 1, kvHeads <= maxHeads, headDim >= 1, headDim <= maxHeadDim, tokens <= maxTokens, prefix <= tokens else {
             throw MemoryCodecError.corrupt("impossible shape (\(kvHeads) heads, \(headDim) dims, \(tokens) tokens, prefix \(prefix))")
         }
+        guard int8KeyLayers.isEmpty || (codec.lowBits != nil && zip(int8KeyLayers, int8KeyLayers.dropFirst()).allSatisfy({ $0 < $1 })
+                                        && int8KeyLayers.allSatisfy(layers.contains)) else {
+            throw MemoryCodecError.corrupt("int8-key layers \(int8KeyLayers) are not ascending layers of a low-bit memory")
+        }
         let rows = layerCount * kvHeads
-        let expected = codec.payloadSize(rows: rows, tokens: tokens, headDim: headDim, prefix: Int(prefix))
+        let expected = codec.payloadSize(rows: rows, tokens: tokens, headDim: headDim, prefix: Int(prefix),
+                                         int8KeyRows: int8KeyLayers.count * kvHeads)
         guard expected <= maxPayloadBytes else { throw MemoryCodecError.tooLarge("\(expected) bytes of payload") }
         guard uncompressed == UInt64(expected) else {
             throw MemoryCodecError.corrupt("payload size \(uncompressed) does not match the shapes (\(expected))")
@@ -108,7 +124,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         let header = MemoryBlobHeader(
             version: version, codec: codec, profile: profile, fingerprint: fingerprint, layers: layers,
             kvHeadCount: kvHeads, headDim: headDim, tokenCount: tokens, prefixTokenCount: prefix,
-            uncompressedSize: expected, compressedSize: Int(compressed), payloadCRC: payloadCRC)
+            uncompressedSize: expected, compressedSize: Int(compressed), payloadCRC: payloadCRC, int8KeyLayers: int8KeyLayers)
         return (header, r.position)
     }
 }

@@ -10,7 +10,12 @@ extension MemoryCodec {
 
     /// The blob for `memory`: header, then the zlib-compressed payload (positions, keys, values).
     /// `profile` is the `MemoryProfile` name, `fingerprint` the writing model's `ModelFingerprint`.
-    public func encode(_ memory: EncodedMemory, profile: String, fingerprint: String,
+    /// `int8KeyLayers`: layers whose keys a low-bit codec also stores at int8 (read back in place
+    /// of their low-bit keys), those of the model's retrieval head: its rerank weighs memories by
+    /// attention over their keys, and 3-bit rotated keys cost it a quarter of its picks on our
+    /// calibration set (docs/memory-quality.md). Layers the memory lacks are skipped, and fp16
+    /// and int8 memories store none (their keys are already that exact).
+    public func encode(_ memory: EncodedMemory, profile: String, fingerprint: String, int8KeyLayers: [Int] = [],
                        compressionLevel: Int32 = MemoryCodec.defaultCompressionLevel) throws -> [UInt8] {
         typealias H = MemoryBlobHeader
         guard memory.layers.count <= H.maxLayers, memory.kvHeadCount <= H.maxHeads, memory.headDim <= H.maxHeadDim,
@@ -30,7 +35,12 @@ extension MemoryCodec {
         let shape = KVQuantization.Shape(rows: memory.rowCount, tokens: memory.tokenCount, headDim: memory.headDim,
                                          keyLeadGroup: prefixKeyGroup ? memory.prefixTokenCount : 0,
                                          groupSize: groupSize, levels: levels)
-        let size = payloadSize(rows: shape.rows, tokens: shape.tokens, headDim: shape.headDim, prefix: memory.prefixTokenCount)
+        let exactLayers = lowBits == nil ? [] : Array(Set(int8KeyLayers.filter(memory.layers.contains))).sorted()
+        guard exactLayers.count <= H.maxInt8KeyLayers else { throw MemoryCodecError.tooLarge("\(exactLayers.count) int8-key layers") }
+        // One layer's rows: every KV head of it, contiguous (rows are layer-major).
+        let layerShape = KVQuantization.Shape(rows: memory.kvHeadCount, tokens: memory.tokenCount, headDim: memory.headDim)
+        let size = payloadSize(rows: shape.rows, tokens: shape.tokens, headDim: shape.headDim, prefix: memory.prefixTokenCount,
+                               int8KeyRows: exactLayers.count * memory.kvHeadCount)
         guard size <= H.maxPayloadBytes else { throw MemoryCodecError.tooLarge("\(size) bytes of payload") }
 
         var payload = [UInt8](repeating: 0, count: size)
@@ -62,6 +72,13 @@ extension MemoryCodec {
                     }
                 }
             }
+            memory.keys.withUnsafeBufferPointer { k in
+                guard let k = k.baseAddress else { return }
+                for layer in exactLayers {
+                    let row = memory.layers.firstIndex(of: layer)! * memory.kvHeadCount
+                    offset += KVQuantization.encodeInt8Keys(k + row * shape.tokens * shape.headDim, layerShape, into: out + offset)
+                }
+            }
             precondition(offset == size || shape.elements == 0, "payload layout disagrees with payloadSize")
         }
         let compressed = try Zlib.compress(payload, level: compressionLevel)
@@ -69,7 +86,8 @@ extension MemoryCodec {
             version: MemoryBlobHeader.currentVersion, codec: self, profile: profile, fingerprint: fingerprint,
             layers: memory.layers, kvHeadCount: memory.kvHeadCount, headDim: memory.headDim,
             tokenCount: memory.tokenCount, prefixTokenCount: memory.prefixTokenCount,
-            uncompressedSize: size, compressedSize: compressed.count, payloadCRC: Zlib.crc32(compressed))
+            uncompressedSize: size, compressedSize: compressed.count, payloadCRC: Zlib.crc32(compressed),
+            int8KeyLayers: exactLayers)
         return header.serialized() + compressed
     }
 
@@ -124,6 +142,11 @@ extension MemoryCodec {
                     if codec.rotated {
                         HadamardRotation.unrotate(k, count: shape.rows * shape.tokens, dim: shape.headDim)
                         HadamardRotation.unrotate(v, count: shape.rows * shape.tokens, dim: shape.headDim)
+                    }
+                    let layerShape = KVQuantization.Shape(rows: header.kvHeadCount, tokens: shape.tokens, headDim: shape.headDim)
+                    for layer in header.int8KeyLayers {
+                        let row = header.layers.firstIndex(of: layer)! * header.kvHeadCount
+                        offset += KVQuantization.decodeInt8Keys(p + offset, layerShape, into: k + row * shape.tokens * shape.headDim)
                     }
                 }
             }

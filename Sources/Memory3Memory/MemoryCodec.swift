@@ -5,7 +5,7 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
     /// Half precision: exact to fp16 rounding. 2 bytes a value.
     case fp16
     /// Symmetric 8-bit with one fp16 scale per key channel (over the head's tokens) and per value
-    /// token (over its dimensions). Measured on SmolLM2 to cost no accuracy; the default.
+    /// token (over its dimensions). Measured on SmolLM2 to cost no accuracy; the default of unmeasured model families.
     case int8
     /// Asymmetric 4-bit in groups of 32 (keys: 32 tokens of a channel; values: 32 dimensions of a
     /// token) with an fp16 scale and an fp16 zero point (the group minimum), as KIVI does. Costs
@@ -27,6 +27,8 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
     /// as int2, far closer to int3 in quality.
     case int2r
 
+    /// The codec of a model family never measured (and of code that names no model); a known
+    /// family's memories default to `modelDefault(for:)`.
     public static let `default` = MemoryCodec.int8
 
     /// Elements per group of the low-bit codecs (int4, int3, int2, int2r; int3r's are 64).
@@ -44,6 +46,9 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
 
     /// How a group's codes map to values: evenly from its minimum, or Gaussian levels.
     var levels: KVQuantization.Levels { self == .int3r ? .gaussian : .uniform }
+
+    /// Whether codes are narrower than int8 (int4, int3, int2, int3r, int2r): what int8-key layers apply to.
+    public var isLowBit: Bool { lowBits != nil }
 
     /// Bits per code of a low-bit codec (nil for fp16 and int8).
     var lowBits: Int? {
@@ -102,9 +107,11 @@ public enum MemoryCodec: String, Sendable, Equatable, CaseIterable, CustomString
         }
     }
 
-    /// Bytes of an uncompressed payload: positions (Int32), then keys, then values.
-    func payloadSize(rows: Int, tokens: Int, headDim: Int, prefix: Int) -> Int {
+    /// Bytes of an uncompressed payload: positions (Int32), then keys, then values, then the
+    /// int8 keys of `int8KeyRows` rows (a low-bit memory's int8-key layers).
+    func payloadSize(rows: Int, tokens: Int, headDim: Int, prefix: Int, int8KeyRows: Int = 0) -> Int {
         4 * rows * tokens + sectionSize(rows: rows, tokens: tokens, headDim: headDim, keys: true, prefix: prefix)
             + sectionSize(rows: rows, tokens: tokens, headDim: headDim, keys: false)
+            + MemoryCodec.int8.sectionSize(rows: int8KeyRows, tokens: tokens, headDim: headDim, keys: true)
     }
 }

@@ -68,7 +68,7 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
     public static let compactCodec = MemoryCodec.int3
 
     /// The codec this profile's memories are stored with, when the profile fixes one (compact);
-    /// nil: the codec is chosen separately (int8 by default).
+    /// nil: the codec is chosen separately (by default the model's own: `MemoryCodec.modelDefault`).
     public var codec: MemoryCodec? {
         switch self {
         case .compact: return Self.compactCodec
@@ -76,14 +76,15 @@ public enum MemoryProfile: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The codec to store with: the profile's own, else `requested`, else int8. A request that
-    /// contradicts the profile's own codec is refused (two kinds of memory under one name).
-    public func storageCodec(requested: MemoryCodec?) throws -> MemoryCodec {
+    /// The codec to store with: the profile's own, else `requested`, else `modelDefault` (the
+    /// model's own, `MemoryCodec.modelDefault(for:)`). A request that contradicts the profile's own
+    /// codec is refused (two kinds of memory under one name).
+    public func storageCodec(requested: MemoryCodec?, modelDefault: MemoryCodec = .default) throws -> MemoryCodec {
         if let own = codec, let requested, requested != own {
             throw MemoryProfileError.invalidOption(
                 "the \(name) profile stores \(own.name) memories, not \(requested.name) (a custom profile takes any codec)")
         }
-        return codec ?? requested ?? .default
+        return codec ?? requested ?? modelDefault
     }
 
     /// The profile's stable name, stored with every memory; `MemoryProfile(parsing: name)`

@@ -14,12 +14,15 @@ public struct ModelReferenceEncoding: ReferenceEncoding {
     /// Fingerprint of the encoder's model, written into every memory.
     public let fingerprint: String
     public let compressionLevel: Int32
+    /// Layers whose keys a low-bit memory also keeps at int8 (the retrieval head's).
+    public let int8KeyLayers: [Int]
 
-    public init(encoder: MemoryEncoder, codec: MemoryCodec = .default, fingerprint: String,
+    public init(encoder: MemoryEncoder, codec: MemoryCodec = .default, fingerprint: String, int8KeyLayers: [Int] = [],
                 compressionLevel: Int32 = MemoryCodec.defaultCompressionLevel) {
         self.encoder = encoder
         self.codec = codec
         self.fingerprint = fingerprint
+        self.int8KeyLayers = int8KeyLayers
         self.compressionLevel = compressionLevel
     }
 
@@ -27,7 +30,8 @@ public struct ModelReferenceEncoding: ReferenceEncoding {
         let body = encoder.bodyTokens(text)
         let memory = try encoder.encode(bodyTokens: body)
         let profile = encoder.profile.name
-        let blob = try codec.encode(memory, profile: profile, fingerprint: fingerprint, compressionLevel: compressionLevel)
+        let blob = try codec.encode(memory, profile: profile, fingerprint: fingerprint, int8KeyLayers: int8KeyLayers,
+                                    compressionLevel: compressionLevel)
         return ([NewMemory(profile: profile, codec: codec.name, blob: blob)], encoder.prefixTokens.count + body.count)
     }
 }

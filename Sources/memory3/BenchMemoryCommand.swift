@@ -34,7 +34,7 @@ struct BenchMemoryCommand: ParsableCommand {
     @Option(help: "Memory profile the store is built with: compact, dense, paper, or custom:...")
     var profile = "dense"
 
-    @Option(help: "Memory codec (default: the profile's own, else int8).")
+    @Option(help: "Memory codec (default: the profile's own, else the model's: int3r for llama, int2 for Gemma 3, int8 for others).")
     var codec: String?
 
     @Flag(help: "Print the results as JSON on the last line.")
@@ -46,7 +46,8 @@ struct BenchMemoryCommand: ParsableCommand {
         let dense = try retrieverOptions.loadDense(threads: model.threads)
         let memoryProfile = try MemoryProfile(parsing: profile)
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer, profile: memoryProfile,
-                                        codec: try storageCodec(memoryProfile, requested: codec),
+                                        codec: try storageCodec(memoryProfile, requested: codec, model: model.config),
+                                        int8KeyLayers: ModelSettings.load(forModel: modelOptions.model, fingerprint: ModelFingerprint.of(model.file))?.int8KeyLayers ?? [],
                                         dense: dense, retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
         var policy = MemoryReadingPolicy.defaults(for: model.config)

@@ -27,7 +27,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else int8).")
+    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else int8: the head is the model's, found on near-exact memories, and low-bit memories keep its layer's keys at int8).")
     var codec: String?
 
     @Option(help: "RoPE position where the context starts (default: 512; 128 for a model with sliding-window layers).")

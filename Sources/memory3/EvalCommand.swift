@@ -31,7 +31,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else int8).")
+    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else the model's: int3r for llama (SmolLM2), int2 for Gemma 3, int8 for others).")
     var codec: String?
 
     @Option(help: "Rerank with the retrieval head: auto (when calibrated), head, none.")
@@ -58,6 +58,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Only the first N questions.")
     var limit: Int?
 
+    @Flag(help: "Store low-bit memories without int8 keys in the retrieval head's layer (to measure what they buy).")
+    var noInt8KeyLayers = false
+
     @Flag(help: "Print the scores as JSON on the last line.")
     var json = false
 
@@ -74,8 +77,11 @@ struct EvalCommand: ParsableCommand {
         var evalSet = try EvalSet.load(path: set)
         if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
         let (model, tokenizer, _) = try modelOptions.load()
+        // Memories are stored as the server stores them: with the calibrated head's layer's keys at int8.
+        let settings = ModelSettings.load(forModel: modelOptions.model, fingerprint: ModelFingerprint.of(model.file))
         let built = try EvalStore.build(set: evalSet, model: model, tokenizer: tokenizer,
-                                        profile: try MemoryProfile(parsing: profile), codec: try storageCodec(try MemoryProfile(parsing: profile), requested: codec),
+                                        profile: try MemoryProfile(parsing: profile), codec: try storageCodec(try MemoryProfile(parsing: profile), requested: codec, model: model.config),
+                                        int8KeyLayers: noInt8KeyLayers ? [] : settings?.int8KeyLayers ?? [],
                                         dense: try retrieverOptions.loadDense(threads: model.threads), retriever: retrieverOptions.kind, verbose: true)
         defer { built.remove() }
 
@@ -89,7 +95,7 @@ struct EvalCommand: ParsableCommand {
         switch rerank {
         case "none": policy.retrievalHead = nil
         case "auto", "head":
-            policy.retrievalHead = ModelSettings.load(forModel: modelOptions.model, fingerprint: built.fingerprint)?.retrievalHead
+            policy.retrievalHead = settings?.retrievalHead
             if rerank == "head" && policy.retrievalHead == nil {
                 throw CLIError("no retrieval head for this model: run `memory3 calibrate --set FILE` first")
             }

@@ -30,7 +30,7 @@ struct IngestCommand: ParsableCommand {
     @Option(help: "Memory profile: compact, dense, paper, or custom:layers=0-14,tokens=16,selection=attention|keyNorm|h2o|evolved.")
     var profile = "dense"
 
-    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else int8).")
+    @Option(help: "Memory codec: int8, fp16, int4, int3, int2, or the rotated int3r and int2r (default: the profile's own, compact's int3; else the model's: int3r for llama (SmolLM2), int2 for Gemma 3, int8 for others).")
     var codec: String?
 
     @Option(help: "Largest file to ingest, in MB.")
@@ -72,12 +72,12 @@ struct IngestCommand: ParsableCommand {
     func run() throws {
         let profile = try MemoryProfile(parsing: self.profile)
         var options = IngestOptions()
-        options.codec = try storageCodec(profile, requested: codec)
         options.maxFileBytes = maxFileMb << 20
         options.maxDocumentMemoryBytes = maxDocumentMemoryMb << 20
         options.compressionLevel = Int32(compressionLevel)
 
         let (model, tokenizer, _) = try modelOptions.load()
+        options.codec = try storageCodec(profile, requested: codec, model: model.config)
         let fingerprint = ModelFingerprint.of(model.file)
         let store: MemoryStore
         do { store = try MemoryStore(path: db) } catch { throw CLIError("\(error)") }
@@ -93,6 +93,8 @@ struct IngestCommand: ParsableCommand {
         } catch let error as MemoryStoreError {
             throw CLIError("\(error)")
         }
+        // Low-bit memories keep the calibrated retrieval head's layer's keys at int8, as the server's do.
+        options.int8KeyLayers = ModelSettings.load(forModel: modelOptions.model, fingerprint: fingerprint)?.int8KeyLayers ?? []
 
         let encoder: MemoryEncoder
         do { encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: profile) } catch {

@@ -14,7 +14,8 @@ struct EvalStore {
     let fingerprint: String
 
     static func build(set: EvalSet, model: any DecoderModel, tokenizer: Tokenizer, profile: MemoryProfile,
-                      codec: MemoryCodec, dense: DenseRetrieval? = nil, retriever: RetrieverKind? = nil, verbose: Bool) throws -> EvalStore {
+                      codec: MemoryCodec, int8KeyLayers: [Int] = [], dense: DenseRetrieval? = nil, retriever: RetrieverKind? = nil,
+                      verbose: Bool) throws -> EvalStore {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-eval-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try MemoryStore(path: directory.appendingPathComponent("eval.sqlite").path)
@@ -23,14 +24,16 @@ struct EvalStore {
         let started = Date()
         var options = IngestOptions()
         options.codec = codec
+        options.int8KeyLayers = int8KeyLayers
         let pipeline = IngestionPipeline(store: store, encoder: encoder, fingerprint: fingerprint, options: options,
                                          embedding: dense?.referenceEmbedding)
         let ids = try Evaluation.buildStore(set, pipeline: pipeline) { done, total in
             if verbose { stderrLine("\rencoding references \(done)/\(total)", newline: done == total) }
         }
         if verbose {
-            stderrLine(String(format: "encoded %d references in %.1f s (%@, %@)", ids.count,
-                              Date().timeIntervalSince(started), profile.name, codec.name))
+            stderrLine(String(format: "encoded %d references in %.1f s (%@, %@%@)", ids.count,
+                              Date().timeIntervalSince(started), profile.name, codec.name,
+                              int8KeyLayers.isEmpty || !codec.isLowBit ? "" : ", int8 keys in layer \(int8KeyLayers.map(String.init).joined(separator: ","))"))
             // What the memories cost: stored blob bytes (header and zlib included) per 128 body tokens.
             let blobs = try store.memoryBlobs(referenceIds: Array(ids.values), profile: profile.name)
             let bytes = blobs.values.reduce(0) { $0 + $1.blob.count }

@@ -148,15 +148,19 @@ struct ServeCommand: ParsableCommand {
                 source = StoreMemorySource(store: store, profile: settings.memoryProfile, modelFingerprint: fingerprint,
                                            dense: dense, defaultRetriever: settings.memoryRetriever)
                 log.event("retriever: \(source!.defaultRetriever.rawValue)" + (dense.map { " (sentence encoder \($0.encoder.name))" } ?? ""))
-                policy.retrievalHead = ModelSettings.load(forModel: path, fingerprint: fingerprint)?.retrievalHead
+                let modelSettings = ModelSettings.load(forModel: path, fingerprint: fingerprint)
+                policy.retrievalHead = modelSettings?.retrievalHead
                 server.setKnowledgeBase(store, source: source)
                 let statistics = try? store.counts()
                 log.event("knowledge base \(store.path) (\(store.backend)): \(statistics?.documents ?? 0) documents, \(statistics?.references ?? 0) references, \(statistics?.memories ?? 0) memories")
                 let memoryProfile = try MemoryProfile(parsing: settings.memoryProfile)
                 let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: memoryProfile)
                 var ingestOptions = IngestOptions()
-                ingestOptions.codec = try storageCodec(memoryProfile, requested: settings.memoryCodec)
-                log.event("memories: profile \(memoryProfile.name), codec \(ingestOptions.codec.name) for new uploads")
+                ingestOptions.codec = try storageCodec(memoryProfile, requested: settings.memoryCodec, model: model.config)
+                ingestOptions.int8KeyLayers = modelSettings?.int8KeyLayers ?? []
+                let exactKeys = ingestOptions.codec.isLowBit && !ingestOptions.int8KeyLayers.isEmpty
+                    ? ", keys of the retrieval head's layer \(ingestOptions.int8KeyLayers.map(String.init).joined(separator: ",")) at int8" : ""
+                log.event("memories: profile \(memoryProfile.name), codec \(ingestOptions.codec.name)\(exactKeys) for new uploads")
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
                 if let dense { backfillEmbeddings(dense, store: store, log: log) }

@@ -26,6 +26,23 @@ final class CompactProfileTests: XCTestCase {
         XCTAssertEqual(plan.selection, .evolved)
     }
 
+    /// With no codec asked for, a profile that fixes none stores the model's own; a request and a
+    /// profile's own codec both come before it.
+    func testTheModelsOwnCodecIsTheDefaultAfterTheProfileAndTheRequest() throws {
+        func model(_ architecture: String) -> DecoderConfig {
+            DecoderConfig(architecture: architecture, vocabularySize: 32, embeddingLength: 16, layerCount: 2, headCount: 2,
+                          kvHeadCount: 1, headDim: 8, contextLength: 64)
+        }
+        XCTAssertEqual(MemoryCodec.modelDefault(for: model("llama")), .int3r)
+        XCTAssertEqual(MemoryCodec.modelDefault(for: model("gemma3")), .int2)
+        XCTAssertEqual(MemoryCodec.modelDefault(for: model("qwen3")), .int8)
+        XCTAssertEqual(MemoryCodec.modelDefault(for: model("qwen3")), .default)
+        XCTAssertEqual(try MemoryProfile.dense.storageCodec(requested: nil, modelDefault: .int3r), .int3r)
+        XCTAssertEqual(try MemoryProfile.dense.storageCodec(requested: .int8, modelDefault: .int3r), .int8)
+        XCTAssertEqual(try MemoryProfile.compact.storageCodec(requested: nil, modelDefault: .int2), MemoryProfile.compactCodec)
+        XCTAssertEqual(try MemoryProfile.paper.storageCodec(requested: nil, modelDefault: .int2), .int2)
+    }
+
     /// One reference holds a dense int8 memory and a compact one; each reads back as written
     /// (codec, profile, kept positions), and the compact one is the dense one's kept tokens.
     func testAStoreWithDenseAndCompactMemoriesOfOneReferenceReadsEach() throws {

@@ -95,6 +95,22 @@ final class IngestorTests: XCTestCase {
         XCTAssertGreaterThan(progress.last?.referencesPerSecond ?? 0, 0)
     }
 
+    /// The options' codec and int8-key layers reach every stored blob.
+    func testStoredBlobsCarryTheOptionsCodecAndInt8KeyLayers() throws {
+        let path = try write("lighthouse.txt", String(repeating: "The keeper lit the lamp at dusk and watched the ships. ", count: 12))
+        let summary = makeIngestor { $0.codec = .int3r; $0.int8KeyLayers = [1] }.ingest([path])
+        XCTAssertEqual(summary.added.count, 1)
+        let detail = try XCTUnwrap(try store.document(id: try XCTUnwrap(try store.documents().first).id))
+        XCTAssertFalse(detail.references.isEmpty)
+        for reference in detail.references {
+            let (codec, blob) = try XCTUnwrap(try store.memoryBlob(referenceId: reference.id, profile: "dense"))
+            XCTAssertEqual(codec, "int3r")
+            let header = try MemoryCodec.decode(blob, expectedFingerprint: fingerprint).header
+            XCTAssertEqual(header.codec, .int3r)
+            XCTAssertEqual(header.int8KeyLayers, [1])
+        }
+    }
+
     func testReingestSkipsWhatIsStoredAndStillReportsTheBadFiles() throws {
         let (paths, good, bad) = try makeMixedFolder()
         let first = makeIngestor().ingest(paths)

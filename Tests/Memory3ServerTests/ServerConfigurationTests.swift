@@ -63,7 +63,7 @@ final class ServerConfigurationTests: XCTestCase {
     }
 
     func testMemoryProfileAndCodecSettings() throws {
-        XCTAssertNil(ServerConfiguration().memoryCodec, "unset: the profile's own, else int8")
+        XCTAssertNil(ServerConfiguration().memoryCodec, "unset: the profile's own, else the model's")
         let c = try ServerConfiguration.load(json: Array(#"{"memory": {"profile": "compact", "codec": "int3"}}"#.utf8))
         XCTAssertEqual(c.memoryProfile, "compact")
         XCTAssertEqual(c.memoryCodec, "int3")

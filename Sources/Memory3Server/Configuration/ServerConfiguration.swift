@@ -55,8 +55,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxMemoryK = 32
     /// The memory profile whose memories generation reads (the one documents were ingested with).
     public var memoryProfile = "dense"
-    /// The codec uploads are stored with (`fp16`, `int8`, `int4`, `int3`, `int2`); nil: the
-    /// profile's own (compact), else int8. Memories already stored keep theirs (a blob names its codec).
+    /// The codec uploads are stored with (`fp16`, `int8`, `int4`, `int3`, `int2`, `int3r`, `int2r`);
+    /// nil: the profile's own (compact), else the model's own (`MemoryCodec.modelDefault`: int3r for
+    /// llama, int2 for Gemma 3, int8 for others). Memories already stored keep theirs (a blob names
+    /// its codec).
     public var memoryCodec: String?
     /// How references are retrieved when a request names no retriever; nil: hybrid when the
     /// sentence encoder is present, else bm25.
