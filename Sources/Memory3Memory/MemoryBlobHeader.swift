@@ -6,15 +6,20 @@
 ///     | head dim u32 | tokens u32 | prefix tokens u32 | int8-key layers u32... | uncompressed
 ///     size u64 | compressed size u64 | payload CRC-32 u32 | header CRC-32 u32
 ///
-/// The int8-key layer count was a reserved zero byte before int8-key layers existed, so every
-/// earlier blob reads as one with none.
+/// The int8-key layer count was a reserved zero byte in version 1, before int8-key layers
+/// existed. A blob with int8-key layers is version 2, so that a build that reads only version 1
+/// says so ("unsupported version") instead of misreading it; one without them is still written as
+/// version 1, byte for byte as before, so older builds (replicas, a rollback) read it.
 ///
 /// then exactly `compressedSize` bytes of zlib data. The header CRC covers every header byte
 /// before it; the payload CRC covers the compressed payload (checked before inflating; zlib's
 /// own Adler-32 then covers the inflated bytes), so any changed byte is caught.
 public struct MemoryBlobHeader: Sendable, Equatable {
     public static let magic: [UInt8] = Array("M3KV".utf8)
-    public static let currentVersion: UInt16 = 1
+    /// The newest version this build writes and reads (it reads every version from 1).
+    public static let currentVersion: UInt16 = 2
+    /// The version a blob is written as: 1 unless it has int8-key layers.
+    static func version(int8KeyLayers: [Int]) -> UInt16 { int8KeyLayers.isEmpty ? 1 : 2 }
 
     public var version: UInt16
     public var codec: MemoryCodec
@@ -49,7 +54,7 @@ public struct MemoryBlobHeader: Sendable, Equatable {
     var rowCount: Int { layers.count * kvHeadCount }
 
     func serialized() -> [UInt8] {
-        var w = BlobWriter(capacity: 96 + profile.utf8.count + fingerprint.utf8.count + 4 * layers.count)
+        var w = BlobWriter(capacity: 96 + profile.utf8.count + fingerprint.utf8.count + 4 * (layers.count + int8KeyLayers.count))
         w.bytes.append(contentsOf: Self.magic)
         w.write(version)
         w.write(codec.id)
@@ -78,9 +83,12 @@ public struct MemoryBlobHeader: Sendable, Equatable {
         guard Array(blob[0 ..< magic.count]) == magic else { throw MemoryCodecError.notAMemoryBlob }
         var r = BlobReader(blob, position: magic.count)
         let version = try r.read(UInt16.self)
-        guard version == currentVersion else { throw MemoryCodecError.unsupportedVersion(version, supported: currentVersion) }
+        guard (1 ... currentVersion).contains(version) else {
+            throw MemoryCodecError.unsupportedVersion(version, supported: currentVersion)
+        }
         let codecId = try r.read(UInt8.self)
         let int8KeyLayerCount = Int(try r.read(UInt8.self))
+        guard version >= 2 || int8KeyLayerCount == 0 else { throw MemoryCodecError.corrupt("a version 1 header with int8-key layers") }
         let profile = try r.readString(maxLength: maxProfileLength)
         let fingerprint = try r.readString(maxLength: maxFingerprintLength)
         let layerCount = Int(try r.read(UInt32.self))

@@ -83,7 +83,7 @@ extension MemoryCodec {
         }
         let compressed = try Zlib.compress(payload, level: compressionLevel)
         let header = MemoryBlobHeader(
-            version: MemoryBlobHeader.currentVersion, codec: self, profile: profile, fingerprint: fingerprint,
+            version: MemoryBlobHeader.version(int8KeyLayers: exactLayers), codec: self, profile: profile, fingerprint: fingerprint,
             layers: memory.layers, kvHeadCount: memory.kvHeadCount, headDim: memory.headDim,
             tokenCount: memory.tokenCount, prefixTokenCount: memory.prefixTokenCount,
             uncompressedSize: size, compressedSize: compressed.count, payloadCRC: Zlib.crc32(compressed),

@@ -2,8 +2,10 @@ import Memory3Model
 
 extension MemoryCodec {
     /// The codec a model's memories are stored with when neither the profile nor the configuration
-    /// names one: the smallest codec that held the quality bar on that model family
-    /// (docs/memory-quality.md, "Rotated codecs"), int8 for a family never measured.
+    /// names one: the smallest codec that held the quality bar on the one model of that
+    /// architecture we measured (docs/memory-quality.md, "Rotated codecs"), int8 for an
+    /// architecture never measured. Other models of a measured architecture (any llama GGUF) get
+    /// its codec by extrapolation, unmeasured: `memory.codec` / `--codec int8` for those.
     ///
     /// - llama (SmolLM2-135M): int3r, 0.71 MB per 128 reference tokens against int8's 1.51;
     ///   public easy set 95.8% exact match as int8, hard set 22.7% against 23.2%.

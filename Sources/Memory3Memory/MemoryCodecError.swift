@@ -26,7 +26,7 @@ public enum MemoryCodecError: Error, Equatable, CustomStringConvertible {
         case .unknownCodec(let c): return "unknown memory codec '\(c)' (use fp16, int8, int4, int3, int2, int3r or int2r)"
         case .notAMemoryBlob: return "not a memory blob (bad magic)"
         case .unsupportedVersion(let v, let s):
-            return "memory blob version \(v) is not supported (this build reads version \(s)); re-ingest the document"
+            return "memory blob version \(v) is not supported (this build reads versions 1 to \(s)); upgrade this server or re-ingest the document"
         case .truncated(let needed, let available):
             return "memory blob is truncated: \(needed) bytes needed, \(available) present"
         case .checksumMismatch(let what): return "memory blob is damaged: \(what) checksum does not match"

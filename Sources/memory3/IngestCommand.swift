@@ -95,6 +95,12 @@ struct IngestCommand: ParsableCommand {
         }
         // Low-bit memories keep the calibrated retrieval head's layer's keys at int8, as the server's do.
         options.int8KeyLayers = ModelSettings.load(forModel: modelOptions.model, fingerprint: fingerprint)?.int8KeyLayers ?? []
+        if options.codec.isLowBit && options.int8KeyLayers.isEmpty && !quiet {
+            FileHandle.standardError.write(Data("""
+                warning: no calibrated retrieval head for this model (`memory3 calibrate --set config/calibration-set.json` \
+                first): these \(options.codec.name) memories will lack the head layer's int8 keys that the rerank reads\n
+                """.utf8))
+        }
 
         let encoder: MemoryEncoder
         do { encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: profile) } catch {

@@ -161,6 +161,10 @@ struct ServeCommand: ParsableCommand {
                 let exactKeys = ingestOptions.codec.isLowBit && !ingestOptions.int8KeyLayers.isEmpty
                     ? ", keys of the retrieval head's layer \(ingestOptions.int8KeyLayers.map(String.init).joined(separator: ",")) at int8" : ""
                 log.event("memories: profile \(memoryProfile.name), codec \(ingestOptions.codec.name)\(exactKeys) for new uploads")
+                if ingestOptions.codec.isLowBit && modelSettings?.retrievalHead == nil {
+                    log.event("warning: no calibrated retrieval head for this model (`memory3 calibrate --set config/calibration-set.json`): "
+                              + "no rerank, and new \(ingestOptions.codec.name) memories lack the head layer's int8 keys that a later rerank reads")
+                }
                 ingestOptions.maxFileBytes = settings.limits.maxDocumentBodyBytes
                 ingestOptions.maxDocumentMemoryBytes = settings.maxDocumentMemoryMB << 20
                 if let dense { backfillEmbeddings(dense, store: store, log: log) }

@@ -73,7 +73,23 @@ final class Int8KeyLayerTests: XCTestCase {
         let memory = randomMemory(layers: [0, 1], heads: 2, headDim: 32, tokens: 33)
         let blob = try MemoryCodec.int4.encode(memory, profile: "dense", fingerprint: fingerprint)
         XCTAssertEqual(blob[7], 0, "the former reserved byte")
-        XCTAssertEqual(try MemoryCodec.decode(blob, expectedFingerprint: fingerprint).header.int8KeyLayers, [])
+        let header = try MemoryCodec.decode(blob, expectedFingerprint: fingerprint).header
+        XCTAssertEqual(header.int8KeyLayers, [])
+        XCTAssertEqual(header.version, 1, "written as version 1, which older builds read")
+    }
+
+    /// A blob with int8-key layers is version 2 (a version-1-only build refuses it by version);
+    /// a version 1 header that names some is refused.
+    func testABlobWithInt8KeyLayersIsVersion2AndVersion1MayNotHaveThem() throws {
+        let memory = randomMemory(layers: [0, 1], heads: 1, headDim: 16, tokens: 20)
+        let blob = try MemoryCodec.int3r.encode(memory, profile: "dense", fingerprint: fingerprint, int8KeyLayers: [0])
+        var (header, offset) = try MemoryBlobHeader.parse(blob)
+        XCTAssertEqual(header.version, 2)
+        header.version = 1
+        let forged = header.serialized() + blob[offset...]
+        XCTAssertThrowsError(try MemoryCodec.decode(Array(forged), expectedFingerprint: nil)) { error in
+            guard case MemoryCodecError.corrupt = error else { return XCTFail("\(error)") }
+        }
     }
 
     /// A header naming int8-key layers the memory does not have is a typed error, even when its

@@ -235,9 +235,9 @@ final class MemoryCodecTests: XCTestCase {
     func testOtherVersionAndMagicAreTypedErrors() throws {
         var blob = try MemoryCodec.fp16.encode(randomMemory(tokens: 3), profile: "dense", fingerprint: fingerprint)
         var future = blob
-        future[4] = 2  // version 2
+        future[4] = 3  // version 3
         XCTAssertThrowsError(try MemoryCodec.decode(future, expectedFingerprint: nil)) {
-            XCTAssertEqual($0 as? MemoryCodecError, .unsupportedVersion(2, supported: 1))
+            XCTAssertEqual($0 as? MemoryCodecError, .unsupportedVersion(3, supported: 2))
         }
         blob[0] = UInt8(ascii: "X")
         XCTAssertThrowsError(try MemoryCodec.decode(blob, expectedFingerprint: nil)) {
