@@ -81,19 +81,19 @@ static inline int m3_packed_bits(int type) {
     return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 ? 4 : type == M3_TYPE_Q8_0 ? 8 : 0;
 }
 
-/// Blocks in the 4-bit code group that starts at block b of a row of `blocks`.
-static inline int m3_packed_group(int b, int blocks) {
-    return blocks - b >= 4 ? 4 : blocks - b >= 2 ? 2 : 1;
-}
+/// Rows per panel of packed weights (the layout is in CKernels.h).
+#define M3_PANEL_ROWS M3_PACKED_PANEL_ROWS
 
-float m3_packed_dot_scalar(int bits, const uint8_t *row, int blocks, const int8_t *q, const float *d, const float *s);
+/// Bytes of one block of a panel: its codes (16 rows x 32, at `bits` each), then 16 fp16 d and 16 fp16 m.
+static inline size_t m3_packed_block_bytes(int bits) {
+    return (size_t)bits * 64 + 64;
+}
 
 #if defined(__x86_64__)
 #define M3_HAVE_X86 1
-/// The packed kernel for one row against `count` (1-4) tokens' activations.
-void m3_packed_dot_avx512(int bits, const uint8_t *row, int blocks, m3_q8_rows x, int token, int count, float *out);
-/// Two consecutive rows against one token (decode), into out[0] and out[1].
-void m3_packed_dot_row_pair_avx512(int bits, const uint8_t *row, size_t row_bytes, int blocks, m3_q8_rows x, int token, float *out);
+/// m3_matmul_packed on AVX-512 VNNI (kernels_avx512.c).
+void m3_matmul_packed_avx512(int bits, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
+                             float *y, size_t y_stride);
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).
 void m3_vec_dot_small_avx2(int type, const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);

@@ -10,8 +10,16 @@ public enum Parallel {
 
     /// Runs `body` over chunks of 0..<count. Chunks hold at least `minimumChunk` indices where
     /// that still gives every thread one (callers whose neighbouring indices share work ask for
-    /// more than 1).
-    public static func forChunks(of count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+    /// more than 1). With `alignment`, every chunk starts on a multiple of it (packed weights: a
+    /// panel of rows is read by one chunk only).
+    public static func forChunks(of count: Int, threads: Int, minimumChunk: Int = 1, alignment: Int = 1, _ body: (Range<Int>) -> Void) {
+        if alignment > 1 {
+            let units = (count + alignment - 1) / alignment
+            forChunks(of: units, threads: threads, minimumChunk: max(1, minimumChunk / alignment)) { units in
+                body(units.lowerBound * alignment ..< min(count, units.upperBound * alignment))
+            }
+            return
+        }
         guard threads > 1, count > 1 else {
             body(0 ..< count)
             return

@@ -50,7 +50,7 @@ struct WeightMatrix: @unchecked Sendable {
                   blocks: ActivationBuffers, threads: Int) {
         if packed != nil {
             let split = Self.quantizeForPacked(x, count: tokens * columns, blocks: blocks)
-            Parallel.forChunks(of: rows, threads: threads) { range in
+            Parallel.forChunks(of: rows, threads: threads, alignment: PackedRows.panelRows) { range in
                 self.multiplyPacked(rows: range, split, tokens: tokens, into: y)
             }
         } else if usesQuantizedKernel {
@@ -102,6 +102,8 @@ struct WeightMatrix: @unchecked Sendable {
 /// A weight matrix's rows in the packed layout of the AVX-512 kernels, in its model's
 /// `PackedWeightArena` (huge pages where the system gives them).
 final class PackedRows: @unchecked Sendable {
+    /// Rows per panel of the packed layout: row ranges on multiples of it read each panel once.
+    static let panelRows = Int(M3_PACKED_PANEL_ROWS)
     let base: UnsafeMutableRawPointer
     let byteCount: Int
     /// Keeps the memory mapped while these rows live.
@@ -112,7 +114,7 @@ final class PackedRows: @unchecked Sendable {
     init?(type: GGMLType, rows: UnsafeRawPointer, rowBytes: Int, rowCount: Int, columns: Int, arena: PackedWeightArena) {
         let kernelType = Int32(type.rawValue), blocks = Int32(columns / 32)
         guard m3_packs_type(kernelType) != 0 else { return nil }
-        byteCount = m3_packed_row_bytes(kernelType, blocks) * rowCount
+        byteCount = m3_packed_bytes(kernelType, Int32(rowCount), blocks)
         guard let allocation = arena.allocate(byteCount) else { return nil }
         self.allocation = allocation
         base = allocation.base
@@ -152,7 +154,9 @@ struct MatrixGroup: Sendable {
         }
         let split = WeightMatrix.quantizeForPacked(x, count: tokens * first.columns, blocks: blocks)
         let secondEnd = first.rows + second.rows, total = secondEnd + (third?.rows ?? 0)
-        Parallel.forChunks(of: total, threads: threads) { range in
+        // Chunks end on whole panels of each matrix when the matrices' row counts are multiples of
+        // a panel (every model here); otherwise a panel split between chunks is read by both.
+        Parallel.forChunks(of: total, threads: threads, alignment: PackedRows.panelRows) { range in
             // The chunk's part of each matrix's rows (the matrices' rows laid end to end).
             func part(_ m: WeightMatrix, from start: Int, into y: UnsafeMutablePointer<Float>) {
                 let lower = max(range.lowerBound, start) - start, upper = min(range.upperBound, start + m.rows) - start

@@ -4,8 +4,9 @@ import XCTest
 
 /// Packed weights (CKernels.h): m3_pack_rows + m3_matmul_packed on the AVX-512 path and the
 /// scalar one, against the Double reference over the GGML rows (tolerance 1e-5 of the sum of
-/// |products|, as for m3_matmul), for block counts that leave every tail group (4, 2, 1), 1...9
-/// tokens (groups of 4 and every remainder) and row ranges inside the matrix.
+/// |products|, as for m3_matmul), for block counts 1-7, 18 and 48, 1...9
+/// tokens and row ranges inside the matrix; and on 37 rows (two panels of 16 and a short one),
+/// ranges that cut panels, token counts that fill 16-token passes and leave a rest.
 final class PackedMatmulTests: KernelTestCase {
     static let rows = 7
     static let rowRanges = [2 ..< 6, 1 ..< 6]
@@ -24,47 +25,95 @@ final class PackedMatmulTests: KernelTestCase {
         } } }
     }
 
-    func packed(_ type: GGMLType, _ weights: [UInt8], columns: Int) -> [UInt8] {
+    func packed(_ type: GGMLType, _ weights: [UInt8], columns: Int, rows: Int = rows) -> [UInt8] {
         let blocks = columns / 32
-        var out = [UInt8](repeating: 0, count: Self.rows * m3_packed_row_bytes(Int32(type.rawValue), Int32(blocks)))
+        var out = [UInt8](repeating: 0, count: m3_packed_bytes(Int32(type.rawValue), Int32(rows), Int32(blocks)))
         let ok = weights.withUnsafeBytes { w in
-            m3_pack_rows(Int32(type.rawValue), w.baseAddress!, type.byteCount(elements: columns)!, Int32(Self.rows), Int32(blocks), &out)
+            m3_pack_rows(Int32(type.rawValue), w.baseAddress!, type.byteCount(elements: columns)!, Int32(rows), Int32(blocks), &out)
         }
         XCTAssertEqual(ok, 1, "\(type.name) packs")
         return out
     }
 
-    func checkPacked(_ type: GGMLType, blocks: Int, rawBytes: Bool, seed: UInt64) {
+    func checkPacked(_ type: GGMLType, blocks: Int, rawBytes: Bool, seed: UInt64, rows matrixRows: Int = rows,
+                     rowRanges: [Range<Int>] = rowRanges, tokenCounts: [Int] = Array(1 ... 9)) {
         var g = SeededGenerator(seed: seed)
-        let columns = blocks * 32, maxTokens = 9
-        let weights = KernelFixtures.weights(type, rows: Self.rows, columns: columns, rawBytes: rawBytes, using: &g)
+        let columns = blocks * 32, maxTokens = tokenCounts.max()!, stride = matrixRows + 1
+        let weights = KernelFixtures.weights(type, rows: matrixRows, columns: columns, rawBytes: rawBytes, using: &g)
         let x = KernelFixtures.activations(blocks: maxTokens * blocks, using: &g)
-        let rows = (0 ..< Self.rows).map { KernelFixtures.dequantizedRow(type, weights, row: $0, columns: columns) }
+        let rows = (0 ..< matrixRows).map { KernelFixtures.dequantizedRow(type, weights, row: $0, columns: columns) }
         let want = (0 ..< maxTokens).map { t in
             let values = KernelFixtures.values(x[t * blocks ..< (t + 1) * blocks])
             return rows.map { KernelFixtures.referenceDot($0, values) }
         }
-        let packedRows = packed(type, weights, columns: columns)
+        let packedRows = packed(type, weights, columns: columns, rows: matrixRows)
         // An even and an odd row range: decode takes rows in pairs, then a single.
         for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
             m3_kernels_limit_level(level)
-            for rowRange in Self.rowRanges {
-                for tokens in 1 ... maxTokens {
-                    var y = [Float](repeating: Self.untouched, count: tokens * Self.stride)
+            for rowRange in rowRanges {
+                for tokens in tokenCounts {
+                    var y = [Float](repeating: Self.untouched, count: tokens * stride)
                     withSplit(x) { split in
                         packedRows.withUnsafeBytes { p in
                             m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(rowRange.lowerBound),
-                                             Int32(rowRange.upperBound), split, Int32(tokens), &y, Self.stride)
+                                             Int32(rowRange.upperBound), split, Int32(tokens), &y, stride)
                         }
                     }
-                    assertMatmulOutput(y, want: want, tokens: tokens, rowRange: rowRange, stride: Self.stride, untouched: Self.untouched,
+                    assertMatmulOutput(y, want: want, tokens: tokens, rowRange: rowRange, stride: stride, untouched: Self.untouched,
                                        "\(type.name) \(blocks) blocks, rows \(rowRange), \(tokens) tokens, level \(m3_kernels_level())")
                 }
             }
         }
     }
 
-    func testPackedMatmulMatchesTheReferenceOnEveryPathAndGroupTail() throws {
+    func testPanelsOfSixteenRowsMatchTheReferenceForManyTokens() throws {
+        for type in KernelTypes.packable {
+            for blocks in [1, 3, 18] {
+                checkPacked(type, blocks: blocks, rawBytes: false, seed: UInt64(500 * blocks) + UInt64(type.rawValue), rows: 37,
+                            rowRanges: [0 ..< 37, 3 ..< 35, 16 ..< 32, 5 ..< 21], tokenCounts: [15, 16, 17, 33])
+            }
+        }
+    }
+
+    /// Runs m3_matmul_packed on `packed` at `level` for `tokens` tokens of `x` over `rows`.
+    func product(_ type: GGMLType, _ packed: [UInt8], blocks: Int, rows: Range<Int>, _ x: ArraySlice<m3_block_q8>, tokens: Int,
+                 level: Int32, stride: Int) -> [Float] {
+        m3_kernels_limit_level(level)
+        var y = [Float](repeating: 0, count: tokens * stride)
+        withSplit(Array(x)) { split in
+            packed.withUnsafeBytes { p in
+                m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(rows.lowerBound), Int32(rows.upperBound),
+                                 split, Int32(tokens), &y, stride)
+            }
+        }
+        return y
+    }
+
+    /// A token's outputs are the same bits whether it is decoded alone or read with 19 others, over
+    /// the whole matrix or a range that cuts panels, on the AVX-512 kernel or the scalar one: a
+    /// batch gives every sequence what it gets alone.
+    func testATokensOutputsDoNotDependOnBatchRangeOrKernel() throws {
+        for type in KernelTypes.packable {
+            let blocks = 18, rows = 40, tokens = 20
+            var g = SeededGenerator(seed: 77 + UInt64(type.rawValue))
+            let weights = KernelFixtures.weights(type, rows: rows, columns: blocks * 32, rawBytes: false, using: &g)
+            let x = KernelFixtures.activations(blocks: tokens * blocks, using: &g)
+            let packedRows = packed(type, weights, columns: blocks * 32, rows: rows)
+            let all = product(type, packedRows, blocks: blocks, rows: 0 ..< rows, x[...], tokens: tokens, level: Int32(M3_LEVEL_AVX512), stride: rows)
+            for t in [0, 7, 19] {
+                let alone = x[t * blocks ..< (t + 1) * blocks]
+                let expected = Array(all[t * rows ..< (t + 1) * rows]).map(\.bitPattern)
+                for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
+                    let one = product(type, packedRows, blocks: blocks, rows: 0 ..< rows, alone, tokens: 1, level: level, stride: rows)
+                    XCTAssertEqual(one.map(\.bitPattern), expected, "\(type.name) token \(t) alone, level \(level)")
+                    let cut = product(type, packedRows, blocks: blocks, rows: 5 ..< 27, alone, tokens: 1, level: level, stride: rows)
+                    XCTAssertEqual(cut[5 ..< 27].map(\.bitPattern), Array(expected[5 ..< 27]), "\(type.name) token \(t), rows 5..<27, level \(level)")
+                }
+            }
+        }
+    }
+
+    func testPackedMatmulMatchesTheReferenceOnEveryPathAndBlockCount() throws {
         for type in KernelTypes.packable {
             for blocks in Self.blockCounts {
                 checkPacked(type, blocks: blocks, rawBytes: false, seed: UInt64(900 * blocks) + UInt64(type.rawValue))
@@ -74,10 +123,12 @@ final class PackedMatmulTests: KernelTestCase {
     }
 
     func testPackingKeepsEveryWeightAndRowBytes() {
-        XCTAssertEqual(m3_packed_row_bytes(Int32(GGMLType.q4_1.rawValue), 18), 18 * 20)
-        XCTAssertEqual(m3_packed_row_bytes(Int32(GGMLType.q4_0.rawValue), 18), 18 * 20)
-        XCTAssertEqual(m3_packed_row_bytes(Int32(GGMLType.q8_0.rawValue), 18), 18 * 36)
-        XCTAssertEqual(m3_packed_row_bytes(Int32(GGMLType.q4_K.rawValue), 8), 0)
+        // Whole panels of 16 rows: 20 bytes per row and block at 4 bits, 36 at 8.
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_1.rawValue), 16, 18), 16 * 18 * 20)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_1.rawValue), 17, 18), 32 * 18 * 20)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_0.rawValue), 1, 18), 16 * 18 * 20)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q8_0.rawValue), 48, 18), 48 * 18 * 36)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_K.rawValue), 16, 8), 0)
         var out = [UInt8](repeating: 0, count: 64)
         XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q4_K.rawValue), out, 144, 1, 8, &out), 0, "no packed form for K-quants")
     }
@@ -89,7 +140,7 @@ final class PackedMatmulTests: KernelTestCase {
         let big = Float16(1000).bitPattern  // -128 * 1000 is beyond fp16's 65504
         block[0] = UInt8(big & 0xff)
         block[1] = UInt8(big >> 8)
-        var out = [UInt8](repeating: 0, count: 36)
+        var out = [UInt8](repeating: 0, count: m3_packed_bytes(Int32(GGMLType.q8_0.rawValue), 1, 1))
         XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q8_0.rawValue), block, 34, 1, 1, &out), 0)
     }
 

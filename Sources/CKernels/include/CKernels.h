@@ -76,12 +76,14 @@ float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
 
 // MARK: Packed weights
 //
-// Q4_0, Q4_1 and Q8_0 rows rearranged once at load so that a 512-bit register holds two whole
-// blocks in element order: every block becomes unsigned codes c with w = d * c + m (Q4_1 as is;
-// Q4_0: m = -8d; Q8_0: c = q + 128, m = -128d), and a row is [codes][d: fp16 x blocks][m: fp16 x
-// blocks]. 4-bit codes go in groups of 4 blocks (then 2, then 1 at the row's end): in a group of g
-// blocks, byte k holds element k in its low nibble and element k + 16g in its high nibble, so one
-// load, a shift and two masks give blocks 0-1 and 2-3 of the group. 8-bit codes are in element order.
+// Q4_0, Q4_1 and Q8_0 rows rearranged once at load into panels of 16 rows, so that one 512-bit
+// register holds the same 4 columns of all 16 rows (kernels_avx512.c): every block becomes
+// unsigned codes c with w = d * c + m (Q4_1 as is; Q4_0: m = -8d; Q8_0: c = q + 128, m = -128d).
+// A panel is its blocks in order; a block is its codes, then the 16 rows' d (fp16), then their m
+// (fp16). Codes come in 8 vectors of 64 bytes, vector k holding columns 4k..4k+3 of the block,
+// 4 bytes per row, rows in order; 4-bit codes put vector k (k < 4) in the low nibbles and vector
+// k + 4 in the high nibbles of the same 64 bytes. Rows past the matrix's last (to a multiple of
+// 16) are zero. Bytes: 20 per row and block at 4 bits, 36 at 8 bits.
 
 /// 8-bit activations as separate arrays, `blocks` per token and tokens back to back: codes
 /// (32 per block), scales d, and d * sum(codes).
@@ -98,16 +100,19 @@ void m3_split_q8(const m3_block_q8 *x, int blocks, m3_q8_rows out);
 /// packed kernels (AVX-512 VNNI, within the level limit).
 int m3_packs_type(int type);
 
-/// Bytes of one packed row of `blocks` blocks (0 for a type without a packed form).
-size_t m3_packed_row_bytes(int type, int blocks);
+/// Rows per panel: a range of rows that starts and ends on a multiple of it reads each panel once.
+enum { M3_PACKED_PANEL_ROWS = 16 };
 
-/// Packs `rows` GGML rows of `blocks` blocks into `out` (rows * m3_packed_row_bytes bytes).
+/// Bytes of `rows` packed rows of `blocks` blocks (whole panels of 16; 0 for a type without a packed form).
+size_t m3_packed_bytes(int type, int rows, int blocks);
+
+/// Packs `rows` GGML rows of `blocks` blocks into `out` (m3_packed_bytes bytes).
 /// Returns 0 when a block's m does not fit fp16 exactly (then keep the GGML layout).
 int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int blocks, void *out);
 
 /// m3_matmul for packed rows: y[t * y_stride + r] for r in [row_begin, row_end), t in [0, tokens).
-/// Runs the AVX-512 kernel when the level allows it, the scalar one otherwise (same numbers up
-/// to float summation order).
+/// Runs the AVX-512 kernel when the level allows it, the scalar one otherwise: the same bits,
+/// and a token's outputs do not depend on `tokens` or the row range (batches give what one alone gets).
 void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, int row_end,
                       m3_q8_rows x, int tokens, float *y, size_t y_stride);
 
