@@ -25,7 +25,7 @@ int main(int argc,char**argv){
     ms[nm++] = (M){rows,cols,p,3}; }
   if(getenv("OUT")){int rows=49152,cols=576,blocks=18; size_t rb=34*blocks; uint8_t*w=malloc(rb*rows); for(size_t i=0;i<rb*rows;i++) w[i]=rand(); for(int r=0;r<rows;r++) for(int b=0;b<blocks;b++){uint16_t d=0x2000+(rand()&0x3ff); memcpy(w+r*rb+b*34,&d,2);} size_t pb=m3_packed_bytes(8,rows,blocks); void*p=aligned_alloc(64,(pb+63)/64*64); if(!m3_pack_rows(8,w,rb,rows,blocks,p)){printf("pack8 fail\n");return 1;} total+=pb; ms[nm++]=(M){rows,cols,p,8};}
   float x[1536]; for(int i=0;i<1536;i++) x[i]=(rand()%2000-1000)/500.0f;
-  m3_block_q8 blk[48]; int8_t q[1536]; float d[48], s[48]; m3_q8_rows xr={q,d,s};
+  m3_block_q8 blk[48]; int8_t q[1536]; float d[48], s[48]; int32_t sums[48]; m3_q8_rows xr={q,d,s,sums};
   m3_quantize_q8(x,1536,blk); m3_split_q8(blk,48,xr);
   float *y=malloc(4*49152);
   int iters=200; double best=1e9;

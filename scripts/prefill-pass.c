@@ -12,6 +12,14 @@
 
 typedef struct { int rows, cols; void *packed; } Matrix;
 
+// The packed size is asked of whichever API the kernels being measured have (rows in panels of
+// 16 since b4b6b4a, whole rows before), so the harness builds against either.
+size_t m3_packed_bytes(int type, int rows, int blocks) __attribute__((weak));
+size_t m3_packed_row_bytes(int type, int blocks) __attribute__((weak));
+static size_t packed_size(int type, int rows, int blocks) {
+    return m3_packed_bytes ? m3_packed_bytes(type, rows, blocks) : m3_packed_row_bytes(type, blocks) * (size_t)rows;
+}
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -40,7 +48,7 @@ int main(int argc, char **argv) {
                     memcpy(w + r * raw_row + b * 20 + 2, &m, 2);
                 }
             }
-            const size_t bytes = m3_packed_bytes(type, rows, blocks);
+            const size_t bytes = packed_size(type, rows, blocks);
             void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
             if (!m3_pack_rows(type, w, raw_row, rows, blocks, p)) { printf("pack failed\n"); return 1; }
             free(w);
@@ -55,7 +63,9 @@ int main(int argc, char **argv) {
     m3_block_q8 *blocks = malloc(sizeof(m3_block_q8) * max_blocks * (size_t)tokens);
     int8_t *q = malloc(32 * (size_t)max_blocks * tokens);
     float *d = malloc(sizeof(float) * max_blocks * (size_t)tokens), *s = malloc(sizeof(float) * max_blocks * (size_t)tokens);
-    m3_q8_rows xr576 = {q, d, s}, xr1536 = {q, d, s};
+    int32_t *sums = malloc(sizeof(int32_t) * max_blocks * (size_t)tokens);
+    // (Kernels before the integer code sums have a 3-field m3_q8_rows: the fourth is then ignored.)
+    m3_q8_rows xr576 = {q, d, s, sums}, xr1536 = {q, d, s, sums};
     float *y = malloc(sizeof(float) * 1536 * (size_t)tokens);
     double checksum = 0, best = 1e9;
     for (int rep = 0; rep < reps; rep++) {

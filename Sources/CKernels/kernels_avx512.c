@@ -3,7 +3,7 @@
 // Weights are packed in panels of 16 rows (layout in CKernels.h): one 512-bit vector holds the
 // same 4 columns of all 16 rows. A token's 4 activations of those columns are broadcast, and 8
 // vpdpbusd give a block's 16 integer dot products, one per lane (one row each). Scaling is one
-// multiply-add per 16 rows, the min term one more, and a token's 16 outputs are consecutive, so
+// multiply-add per 16 rows (Q4_1's min term one more), and a token's 16 outputs are consecutive, so
 // they are stored as they are: no horizontal sums. The kernel this replaced kept a row's codes in
 // element order, so each (row, token, pair of blocks) took its own conversion, scale permute and
 // multiply-add and each output a horizontal sum; at 512 tokens this one multiplies 2.6x as fast
@@ -25,7 +25,7 @@ enum { tokens_per_pass = 16 };
 
 /// `count` tokens from `token` against one panel, into y[t * y_stride + lane] for the lanes in
 /// `lanes` (a panel's rows outside the caller's range are computed and not stored).
-M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int bits, const uint8_t *panel, int blocks, m3_q8_rows x,
+M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int bits, const int offset, const uint8_t *panel, int blocks, m3_q8_rows x,
                                                                     int token, const int count, float *y, size_t y_stride,
                                                                     __mmask16 lanes) {
     const size_t block_bytes = m3_packed_block_bytes(bits), code_bytes = (size_t)bits * 64;
@@ -48,7 +48,7 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int
             }
         }
         const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + code_bytes)));
-        const __m512 m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + code_bytes + 32)));
+        const __m512 m = offset ? _mm512_setzero_ps() : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + code_bytes + 32)));
         for (int k = 0; k < count; k++) {
             const size_t at = (size_t)(token + k) * blocks + b;
             int32_t q[8];
@@ -62,9 +62,11 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int
             odd = _mm512_dpbusd_epi32(odd, c[5], _mm512_set1_epi32(q[5]));
             even = _mm512_dpbusd_epi32(even, c[6], _mm512_set1_epi32(q[6]));
             odd = _mm512_dpbusd_epi32(odd, c[7], _mm512_set1_epi32(q[7]));
-            const __m512 dots = _mm512_cvtepi32_ps(_mm512_add_epi32(even, odd));
-            acc[k] = _mm512_fmadd_ps(dots, _mm512_mul_ps(w, _mm512_set1_ps(x.d[at])), acc[k]);
-            acc[k] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[at]), acc[k]);
+            __m512i sums = _mm512_add_epi32(even, odd);
+            // Q4_0 and Q8_0: the codes' offset off in integers (exact); Q4_1: its min term.
+            if (offset) sums = _mm512_sub_epi32(sums, _mm512_set1_epi32(offset * x.sum[at]));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(w, _mm512_set1_ps(x.d[at])), acc[k]);
+            if (!offset) acc[k] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[at]), acc[k]);
         }
     }
     for (int k = 0; k < count; k++) _mm512_mask_storeu_ps(y + (size_t)(token + k) * y_stride, lanes, acc[k]);
@@ -72,12 +74,12 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int
 
 /// All tokens against one panel: passes of 16, then the rest (a constant count keeps the
 /// accumulators in registers).
-M3_AVX512 __attribute__((always_inline)) static inline void panel_tokens(const int bits, const uint8_t *panel, int blocks, m3_q8_rows x,
+M3_AVX512 __attribute__((always_inline)) static inline void panel_tokens(const int bits, const int offset, const uint8_t *panel, int blocks, m3_q8_rows x,
                                                                       int tokens, float *y, size_t y_stride, __mmask16 lanes) {
     int t = 0;
-    for (; t + tokens_per_pass <= tokens; t += tokens_per_pass) panel_pass(bits, panel, blocks, x, t, tokens_per_pass, y, y_stride, lanes);
+    for (; t + tokens_per_pass <= tokens; t += tokens_per_pass) panel_pass(bits, offset, panel, blocks, x, t, tokens_per_pass, y, y_stride, lanes);
     switch (tokens - t) {
-#define M3_REST(n) case n: panel_pass(bits, panel, blocks, x, t, n, y, y_stride, lanes); break;
+#define M3_REST(n) case n: panel_pass(bits, offset, panel, blocks, x, t, n, y, y_stride, lanes); break;
         M3_REST(1) M3_REST(2) M3_REST(3) M3_REST(4) M3_REST(5) M3_REST(6) M3_REST(7) M3_REST(8)
         M3_REST(9) M3_REST(10) M3_REST(11) M3_REST(12) M3_REST(13) M3_REST(14) M3_REST(15)
 #undef M3_REST
@@ -85,18 +87,19 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_tokens(const i
     }
 }
 
-M3_AVX512 void m3_matmul_packed_avx512(int bits, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
+M3_AVX512 void m3_matmul_packed_avx512(int type, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
                                        float *y, size_t y_stride) {
+    const int bits = m3_packed_bits(type);
     const size_t panel_bytes = (size_t)blocks * m3_packed_block_bytes(bits);
     for (int first = row_begin - row_begin % M3_PANEL_ROWS; first < row_end; first += M3_PANEL_ROWS) {
         const int lo = row_begin > first ? row_begin - first : 0;
         const int hi = row_end - first < M3_PANEL_ROWS ? row_end - first : M3_PANEL_ROWS;
         const __mmask16 lanes = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
         const uint8_t *panel = (const uint8_t *)packed + (size_t)(first / M3_PANEL_ROWS) * panel_bytes;
-        if (bits == 8) {
-            panel_tokens(8, panel, blocks, x, tokens, y + first, y_stride, lanes);
-        } else {
-            panel_tokens(4, panel, blocks, x, tokens, y + first, y_stride, lanes);
+        switch (type) {
+        case M3_TYPE_Q8_0: panel_tokens(8, 128, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
+        case M3_TYPE_Q4_0: panel_tokens(4, 8, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
+        default: panel_tokens(4, 0, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
         }
     }
 }

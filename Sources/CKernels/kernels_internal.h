@@ -30,7 +30,7 @@ static inline void m3_prefetch_lines(const void *p, size_t bytes) {
 }
 
 /// Bytes of activations a tile of tokens holds in the multi-token matrix products, so that a
-/// tile stays in L1 while the rows pass over it (m3_matmul's AVX2 path, m3_matmul_packed).
+/// tile stays in L1 while the rows pass over it (m3_matmul's AVX2 path).
 #define M3_TILE_BYTES 16384
 
 /// Bytes per 256-element K-quant superblock.
@@ -81,6 +81,11 @@ static inline int m3_packed_bits(int type) {
     return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 ? 4 : type == M3_TYPE_Q8_0 ? 8 : 0;
 }
 
+/// Packed rows: the offset o of the unsigned codes (w = d * (c - o) + m; CKernels.h).
+static inline int m3_packed_offset(int type) {
+    return type == M3_TYPE_Q4_0 ? 8 : type == M3_TYPE_Q8_0 ? 128 : 0;
+}
+
 /// Rows per panel of packed weights (the layout is in CKernels.h).
 #define M3_PANEL_ROWS M3_PACKED_PANEL_ROWS
 
@@ -92,7 +97,7 @@ static inline size_t m3_packed_block_bytes(int bits) {
 #if defined(__x86_64__)
 #define M3_HAVE_X86 1
 /// m3_matmul_packed on AVX-512 VNNI (kernels_avx512.c).
-void m3_matmul_packed_avx512(int bits, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
+void m3_matmul_packed_avx512(int type, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
                              float *y, size_t y_stride);
 void m3_quantize_q8_avx2(const float *x, int n, m3_block_q8 *out);
 /// Dots one weight row with up to 4 activation rows (`count`), writing out[0..count).

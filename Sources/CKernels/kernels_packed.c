@@ -3,13 +3,15 @@
 #include "kernels_internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 void m3_split_q8(const m3_block_q8 *x, int blocks, m3_q8_rows out) {
     for (int b = 0; b < blocks; b++) {
         memcpy(out.q + (size_t)b * 32, x[b].q, 32);
         out.d[b] = x[b].d;
         out.s[b] = x[b].s;
+        int32_t sum = 0;
+        for (int i = 0; i < 32; i++) sum += x[b].q[i];
+        out.sum[b] = sum;
     }
 }
 
@@ -23,58 +25,36 @@ size_t m3_packed_bytes(int type, int rows, int blocks) {
     return bits == 0 ? 0 : panels * (size_t)blocks * m3_packed_block_bytes(bits);
 }
 
-/// The fp16 bits of `x`, which must be exactly representable (a power-of-two multiple of an
-/// fp16 value); 0 when it is not (too large, or bits would be lost).
-static int fp16_bits_exact(float x, uint16_t *out) {
-    const float rounded = m3_round_to_fp16(x);
-    if (rounded != x || !isfinite(x)) return 0;
-    uint32_t bits;
-    memcpy(&bits, &x, 4);
-    const uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    const float magnitude = fabsf(x);
-    if (magnitude == 0.0f) {
-        *out = sign;
-    } else if (magnitude < 6.103515625e-05f) {  // fp16 subnormal: a multiple of 2^-24
-        *out = sign | (uint16_t)(magnitude * 16777216.0f);
-    } else {
-        const int exponent = (int)((bits >> 23) & 0xff) - 127 + 15;
-        *out = sign | (uint16_t)(exponent << 10) | (uint16_t)((bits >> 13) & 0x3ff);
-    }
-    return 1;
-}
-
-/// The 32 codes of block `b` of a GGML row (unsigned: Q8_0 shifted by 128), its d and m.
+/// The 32 unsigned codes of block `b` of a GGML row (Q8_0 shifted by 128), its d and m (0 but
+/// for Q4_1; the offsets of Q4_0 and Q8_0 come off in integers, m3_packed_offset).
 static int ggml_block(int type, const uint8_t *row, int b, uint8_t codes[32], uint16_t *d, uint16_t *m) {
     const uint8_t *p;
-    float offset;
+    *m = 0;
     switch (type) {
     case M3_TYPE_Q4_1:
         p = row + (size_t)b * 20;
-        memcpy(d, p, 2);
         memcpy(m, p + 2, 2);
         for (int j = 0; j < 16; j++) {
             codes[j] = p[4 + j] & 0x0f;
             codes[j + 16] = p[4 + j] >> 4;
         }
-        return 1;
+        break;
     case M3_TYPE_Q4_0:
         p = row + (size_t)b * 18;
         for (int j = 0; j < 16; j++) {
             codes[j] = p[2 + j] & 0x0f;
             codes[j + 16] = p[2 + j] >> 4;
         }
-        offset = -8.0f;
         break;
     case M3_TYPE_Q8_0:
         p = row + (size_t)b * 34;
         for (int j = 0; j < 32; j++) codes[j] = (uint8_t)((int8_t)p[2 + j] + 128);
-        offset = -128.0f;
         break;
     default:
         return 0;
     }
     memcpy(d, p, 2);
-    return fp16_bits_exact(m3_fp16_to_fp32(*d) * offset, m);
+    return 1;
 }
 
 int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int blocks, void *out) {
@@ -114,10 +94,11 @@ static inline void block_codes(int bits, const uint8_t *block, int k, uint8_t ou
 }
 
 /// The scalar kernel: the same products and the same order of sums as the AVX-512 one (each
-/// row: per block the exact integer dot, then acc = fma(dot, d_w * d_x, acc), then
-/// acc = fma(m, s, acc)), so the two give the same bits.
-static void matmul_packed_scalar(int bits, const uint8_t *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
+/// row: per block the exact integer dot sum((c - o) * x), then acc = fma(dot, d_w * d_x, acc),
+/// then for Q4_1 acc = fma(m, s, acc)), so the two give the same bits.
+static void matmul_packed_scalar(int type, const uint8_t *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
                                  float *y, size_t y_stride) {
+    const int bits = m3_packed_bits(type), offset = m3_packed_offset(type);
     const size_t block_bytes = m3_packed_block_bytes(bits), code_bytes = (size_t)bits * 64;
     uint8_t codes[8][64];
     for (int r = row_begin; r < row_end; r++) {
@@ -131,11 +112,12 @@ static void matmul_packed_scalar(int bits, const uint8_t *packed, int blocks, in
                 for (int k = 0; k < 8; k++) block_codes(bits, block, k, codes[k]);
                 int32_t dot = 0;
                 for (int e = 0; e < 32; e++) dot += codes[e / 4][lane * 4 + e % 4] * x.q[at * 32 + e];
+                dot -= offset * x.sum[at];
                 uint16_t dw, mw;
                 memcpy(&dw, block + code_bytes + lane * 2, 2);
                 memcpy(&mw, block + code_bytes + 32 + lane * 2, 2);
                 acc = fmaf((float)dot, m3_fp16_to_fp32(dw) * x.d[at], acc);
-                acc = fmaf(m3_fp16_to_fp32(mw), x.s[at], acc);
+                if (offset == 0) acc = fmaf(m3_fp16_to_fp32(mw), x.s[at], acc);
             }
             y[(size_t)t * y_stride + r] = acc;
         }
@@ -148,9 +130,9 @@ void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, i
     if (bits == 0) return;
 #if defined(M3_HAVE_X86)
     if (m3_kernels_level() >= M3_LEVEL_AVX512) {
-        m3_matmul_packed_avx512(bits, packed, blocks, row_begin, row_end, x, tokens, y, y_stride);
+        m3_matmul_packed_avx512(type, packed, blocks, row_begin, row_end, x, tokens, y, y_stride);
         return;
     }
 #endif
-    matmul_packed_scalar(bits, packed, blocks, row_begin, row_end, x, tokens, y, y_stride);
+    matmul_packed_scalar(type, packed, blocks, row_begin, row_end, x, tokens, y, y_stride);
 }

@@ -8,6 +8,7 @@ final class ActivationBuffers: @unchecked Sendable {
     private let codes: UnsafeMutablePointer<Int8>
     private let scales: UnsafeMutablePointer<Float>
     private let sums: UnsafeMutablePointer<Float>
+    private let codeSums: UnsafeMutablePointer<Int32>
 
     /// Room for `capacity` blocks of 32.
     init(capacity: Int) {
@@ -16,6 +17,7 @@ final class ActivationBuffers: @unchecked Sendable {
         codes = .allocate(capacity: capacity * 32)
         scales = .allocate(capacity: capacity)
         sums = .allocate(capacity: capacity)
+        codeSums = .allocate(capacity: capacity)
     }
 
     deinit {
@@ -23,11 +25,12 @@ final class ActivationBuffers: @unchecked Sendable {
         codes.deallocate()
         scales.deallocate()
         sums.deallocate()
+        codeSums.deallocate()
     }
 
     /// The first `count` blocks, split into arrays for the packed kernels.
     func split(count: Int) -> m3_q8_rows {
-        let rows = m3_q8_rows(q: codes, d: scales, s: sums)
+        let rows = m3_q8_rows(q: codes, d: scales, s: sums, sum: codeSums)
         m3_split_q8(blocks, Int32(count), rows)
         return rows
     }

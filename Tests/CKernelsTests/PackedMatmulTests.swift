@@ -18,10 +18,13 @@ final class PackedMatmulTests: KernelTestCase {
     func withSplit<R>(_ x: [m3_block_q8], _ body: (m3_q8_rows) -> R) -> R {
         var q = [Int8](repeating: 0, count: x.count * 32)
         var d = [Float](repeating: 0, count: x.count), s = d
+        var sums = [Int32](repeating: 0, count: x.count)
         return q.withUnsafeMutableBufferPointer { qb in d.withUnsafeMutableBufferPointer { db in s.withUnsafeMutableBufferPointer { sb in
-            let rows = m3_q8_rows(q: qb.baseAddress, d: db.baseAddress, s: sb.baseAddress)
-            m3_split_q8(x, Int32(x.count), rows)
-            return body(rows)
+            sums.withUnsafeMutableBufferPointer { cb in
+                let rows = m3_q8_rows(q: qb.baseAddress, d: db.baseAddress, s: sb.baseAddress, sum: cb.baseAddress)
+                m3_split_q8(x, Int32(x.count), rows)
+                return body(rows)
+            }
         } } }
     }
 
@@ -47,7 +50,7 @@ final class PackedMatmulTests: KernelTestCase {
             return rows.map { KernelFixtures.referenceDot($0, values) }
         }
         let packedRows = packed(type, weights, columns: columns, rows: matrixRows)
-        // An even and an odd row range: decode takes rows in pairs, then a single.
+        // Ranges inside one panel of 16 rows (the others are computed and not stored).
         for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
             m3_kernels_limit_level(level)
             for rowRange in rowRanges {
@@ -133,15 +136,28 @@ final class PackedMatmulTests: KernelTestCase {
         XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q4_K.rawValue), out, 144, 1, 8, &out), 0, "no packed form for K-quants")
     }
 
-    /// A Q8_0 scale whose m = -128 d would not fit fp16 refuses to pack (the matrix then stays in
-    /// the GGML layout) instead of packing wrong numbers.
-    func testAScaleThatCannotCarryItsOffsetRefusesToPack() {
-        var block = [UInt8](repeating: 1, count: 34)
+    /// A Q8_0 block whose scale is too large for m = -128 d in fp16 packs and multiplies right:
+    /// the offset comes off in integers, not through a stored m.
+    func testALargeQ8ScalePacksAndMultipliesExactly() {
+        var block = [UInt8](repeating: 0, count: 34)
         let big = Float16(1000).bitPattern  // -128 * 1000 is beyond fp16's 65504
         block[0] = UInt8(big & 0xff)
         block[1] = UInt8(big >> 8)
+        for i in 0 ..< 32 { block[2 + i] = UInt8(bitPattern: Int8(i - 16)) }
         var out = [UInt8](repeating: 0, count: m3_packed_bytes(Int32(GGMLType.q8_0.rawValue), 1, 1))
-        XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q8_0.rawValue), block, 34, 1, 1, &out), 0)
+        XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q8_0.rawValue), block, 34, 1, 1, &out), 1)
+        var x = m3_block_q8()
+        x.d = 0.5
+        withUnsafeMutableBytes(of: &x.q) { q in for i in 0 ..< 32 { q[i] = UInt8(bitPattern: Int8(i % 5 - 2)) } }
+        let codes: [Int] = (0 ..< 32).map { $0 % 5 - 2 }
+        x.s = x.d * Float(codes.reduce(0, +))
+        var dot = 0
+        for i in 0 ..< 32 { dot += (i - 16) * codes[i] }
+        let want: Float = 1000 * 0.5 * Float(dot)
+        for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
+            let y = product(.q8_0, out, blocks: 1, rows: 0 ..< 1, [x][...], tokens: 1, level: level, stride: 1)
+            XCTAssertEqual(y[0], want, "level \(level)")
+        }
     }
 
     func testPackingIsOfferedExactlyWhenTheCPUHasAVX512VNNI() {

@@ -78,7 +78,9 @@ float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
 //
 // Q4_0, Q4_1 and Q8_0 rows rearranged once at load into panels of 16 rows, so that one 512-bit
 // register holds the same 4 columns of all 16 rows (kernels_avx512.c): every block becomes
-// unsigned codes c with w = d * c + m (Q4_1 as is; Q4_0: m = -8d; Q8_0: c = q + 128, m = -128d).
+// unsigned codes c with w = d * (c - o) + m (Q4_1: o = 0 and its m; Q4_0: o = 8, m = 0; Q8_0:
+// c = q + 128, o = 128, m = 0). The offset o comes off in integers (sum(c * x) - o * sum(x)), so
+// Q4_0 and Q8_0 products are exact integer dot products, as llama.cpp computes them.
 // A panel is its blocks in order; a block is its codes, then the 16 rows' d (fp16), then their m
 // (fp16). Codes come in 8 vectors of 64 bytes, vector k holding columns 4k..4k+3 of the block,
 // 4 bytes per row, rows in order; 4-bit codes put vector k (k < 4) in the low nibbles and vector
@@ -86,11 +88,12 @@ float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
 // 16) are zero. Bytes: 20 per row and block at 4 bits, 36 at 8 bits.
 
 /// 8-bit activations as separate arrays, `blocks` per token and tokens back to back: codes
-/// (32 per block), scales d, and d * sum(codes).
+/// (32 per block), scales d, d * sum(codes), and sum(codes) as an integer.
 typedef struct {
     int8_t *q;
     float *d;
     float *s;
+    int32_t *sum;
 } m3_q8_rows;
 
 /// Copies `blocks` activation blocks into the split layout.
@@ -106,8 +109,8 @@ enum { M3_PACKED_PANEL_ROWS = 16 };
 /// Bytes of `rows` packed rows of `blocks` blocks (whole panels of 16; 0 for a type without a packed form).
 size_t m3_packed_bytes(int type, int rows, int blocks);
 
-/// Packs `rows` GGML rows of `blocks` blocks into `out` (m3_packed_bytes bytes).
-/// Returns 0 when a block's m does not fit fp16 exactly (then keep the GGML layout).
+/// Packs `rows` GGML rows of `blocks` blocks into `out` (m3_packed_bytes bytes). Returns 0 for
+/// a type without a packed form.
 int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int blocks, void *out);
 
 /// m3_matmul for packed rows: y[t * y_stride + r] for r in [row_begin, row_end), t in [0, tokens).
