@@ -9,6 +9,9 @@
 // multiply-add and each output a horizontal sum; at 512 tokens this one multiplies 2.6x as fast
 // (scripts/prefill-kernel.sh, one thread).
 //
+// Q5_0 and Q5_1 pack their fifth bits as a plane beside the nibbles (one 64-bit mask per code
+// vector), added back with one masked add per vector.
+//
 // Each output adds its blocks in order (the scalar kernel in kernels_packed.c does the same, so
 // the two agree bit for bit), whatever the number of tokens, the row range or the thread: a
 // token's outputs do not depend on what it is batched with.
@@ -28,7 +31,8 @@ enum { tokens_per_pass = 16 };
 M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int bits, const int offset, const uint8_t *panel, int blocks, m3_q8_rows x,
                                                                     int token, const int count, float *y, size_t y_stride,
                                                                     __mmask16 lanes) {
-    const size_t block_bytes = m3_packed_block_bytes(bits), code_bytes = (size_t)bits * 64;
+    // (offset 0: the types with a min, whose blocks also hold m; m3_packed_block_bytes)
+    const size_t code_bytes = m3_packed_code_bytes(bits), block_bytes = code_bytes + (offset ? 32 : 64);
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512 acc[tokens_per_pass];
     for (int k = 0; k < count; k++) acc[k] = _mm512_setzero_ps();
@@ -45,6 +49,15 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int
                 const __m512i v = _mm512_loadu_si512(block + k * 64);
                 c[k] = _mm512_and_si512(v, low);
                 c[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+            }
+            if (bits == 5) {
+                // The fifth bits: one 64-bit mask per code vector, 16 added where set.
+                const __m512i sixteen = _mm512_set1_epi8(16);
+                for (int k = 0; k < 8; k++) {
+                    uint64_t fifth;
+                    memcpy(&fifth, block + 256 + k * 8, 8);
+                    c[k] = _mm512_mask_add_epi8(c[k], _cvtu64_mask64(fifth), c[k], sixteen);
+                }
             }
         }
         const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(block + code_bytes)));
@@ -89,8 +102,7 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_tokens(const i
 
 M3_AVX512 void m3_matmul_packed_avx512(int type, const void *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
                                        float *y, size_t y_stride) {
-    const int bits = m3_packed_bits(type);
-    const size_t panel_bytes = (size_t)blocks * m3_packed_block_bytes(bits);
+    const size_t panel_bytes = (size_t)blocks * m3_packed_block_bytes(type);
     for (int first = row_begin - row_begin % M3_PANEL_ROWS; first < row_end; first += M3_PANEL_ROWS) {
         const int lo = row_begin > first ? row_begin - first : 0;
         const int hi = row_end - first < M3_PANEL_ROWS ? row_end - first : M3_PANEL_ROWS;
@@ -99,6 +111,8 @@ M3_AVX512 void m3_matmul_packed_avx512(int type, const void *packed, int blocks,
         switch (type) {
         case M3_TYPE_Q8_0: panel_tokens(8, 128, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
         case M3_TYPE_Q4_0: panel_tokens(4, 8, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
+        case M3_TYPE_Q5_0: panel_tokens(5, 16, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
+        case M3_TYPE_Q5_1: panel_tokens(5, 0, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
         default: panel_tokens(4, 0, panel, blocks, x, tokens, y + first, y_stride, lanes); break;
         }
     }

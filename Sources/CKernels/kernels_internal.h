@@ -76,22 +76,37 @@ void m3_attention_group_accumulate_scalar(const float *weights, int weight_strid
                                           int value_type, int count, int dim, float *out);
 uint16_t m3_fp32_to_fp16_scalar(float x);
 
-/// Packed rows: bits per code (4 or 8; 0 for a type without a packed form).
+/// Packed rows: bits per code (4, 5 or 8; 0 for a type without a packed form).
 static inline int m3_packed_bits(int type) {
-    return type == M3_TYPE_Q4_0 || type == M3_TYPE_Q4_1 ? 4 : type == M3_TYPE_Q8_0 ? 8 : 0;
+    switch (type) {
+    case M3_TYPE_Q4_0:
+    case M3_TYPE_Q4_1: return 4;
+    case M3_TYPE_Q5_0:
+    case M3_TYPE_Q5_1: return 5;
+    case M3_TYPE_Q8_0: return 8;
+    default: return 0;
+    }
 }
 
-/// Packed rows: the offset o of the unsigned codes (w = d * (c - o) + m; CKernels.h).
+/// Packed rows: the offset o of the unsigned codes (w = d * (c - o) + m; CKernels.h); 0 for the
+/// types with a min m (Q4_1, Q5_1), the only ones whose blocks store m.
 static inline int m3_packed_offset(int type) {
-    return type == M3_TYPE_Q4_0 ? 8 : type == M3_TYPE_Q8_0 ? 128 : 0;
+    return type == M3_TYPE_Q4_0 ? 8 : type == M3_TYPE_Q5_0 ? 16 : type == M3_TYPE_Q8_0 ? 128 : 0;
 }
 
 /// Rows per panel of packed weights (the layout is in CKernels.h).
 #define M3_PANEL_ROWS M3_PACKED_PANEL_ROWS
 
-/// Bytes of one block of a panel: its codes (16 rows x 32, at `bits` each), then 16 fp16 d and 16 fp16 m.
-static inline size_t m3_packed_block_bytes(int bits) {
-    return (size_t)bits * 64 + 64;
+/// Bytes of the codes of one block of a panel (16 rows x 32 codes): 4-bit nibbles, 5-bit nibbles
+/// then a 64-byte plane of fifth bits, or bytes.
+static inline size_t m3_packed_code_bytes(int bits) {
+    return bits == 8 ? 512 : bits == 5 ? 320 : 256;
+}
+
+/// Bytes of one block of a panel: its codes, the 16 rows' d (fp16), and their m (fp16) for the
+/// types with a min.
+static inline size_t m3_packed_block_bytes(int type) {
+    return m3_packed_code_bytes(m3_packed_bits(type)) + 32 + (m3_packed_offset(type) == 0 ? 32 : 0);
 }
 
 #if defined(__x86_64__)

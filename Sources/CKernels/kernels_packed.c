@@ -22,11 +22,11 @@ int m3_packs_type(int type) {
 size_t m3_packed_bytes(int type, int rows, int blocks) {
     const int bits = m3_packed_bits(type);
     const size_t panels = ((size_t)rows + M3_PANEL_ROWS - 1) / M3_PANEL_ROWS;
-    return bits == 0 ? 0 : panels * (size_t)blocks * m3_packed_block_bytes(bits);
+    return bits == 0 ? 0 : panels * (size_t)blocks * m3_packed_block_bytes(type);
 }
 
 /// The 32 unsigned codes of block `b` of a GGML row (Q8_0 shifted by 128), its d and m (0 but
-/// for Q4_1; the offsets of Q4_0 and Q8_0 come off in integers, m3_packed_offset).
+/// for Q4_1 and Q5_1; the offsets of the others come off in integers, m3_packed_offset).
 static int ggml_block(int type, const uint8_t *row, int b, uint8_t codes[32], uint16_t *d, uint16_t *m) {
     const uint8_t *p;
     *m = 0;
@@ -46,6 +46,21 @@ static int ggml_block(int type, const uint8_t *row, int b, uint8_t codes[32], ui
             codes[j + 16] = p[2 + j] >> 4;
         }
         break;
+    case M3_TYPE_Q5_0:
+    case M3_TYPE_Q5_1: {
+        // fp16 d, [fp16 m,] the 32 fifth bits, then nibbles: low nibble j, high nibble j + 16.
+        const int has_min = type == M3_TYPE_Q5_1;
+        p = row + (size_t)b * (has_min ? 24 : 22);
+        if (has_min) memcpy(m, p + 2, 2);
+        const uint8_t *qh = p + (has_min ? 4 : 2), *qs = qh + 4;
+        uint32_t high;
+        memcpy(&high, qh, 4);
+        for (int j = 0; j < 16; j++) {
+            codes[j] = (uint8_t)((qs[j] & 0x0f) | ((high >> j) & 1) << 4);
+            codes[j + 16] = (uint8_t)((qs[j] >> 4) | ((high >> (j + 16)) & 1) << 4);
+        }
+        break;
+    }
     case M3_TYPE_Q8_0:
         p = row + (size_t)b * 34;
         for (int j = 0; j < 32; j++) codes[j] = (uint8_t)((int8_t)p[2 + j] + 128);
@@ -60,7 +75,8 @@ static int ggml_block(int type, const uint8_t *row, int b, uint8_t codes[32], ui
 int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int blocks, void *out) {
     const int bits = m3_packed_bits(type);
     if (bits == 0) return 0;
-    const size_t block_bytes = m3_packed_block_bytes(bits), code_bytes = (size_t)bits * 64;
+    const size_t block_bytes = m3_packed_block_bytes(type), code_bytes = m3_packed_code_bytes(bits);
+    const int has_min = m3_packed_offset(type) == 0;
     const size_t panels = ((size_t)rows + M3_PANEL_ROWS - 1) / M3_PANEL_ROWS;
     memset(out, 0, panels * (size_t)blocks * block_bytes);  // rows past the last are zero
     uint8_t codes[32];
@@ -78,11 +94,13 @@ int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int 
                 if (bits == 8) {
                     block[k * 64 + lane * 4 + j] = codes[e];
                 } else {
-                    block[(k % 4) * 64 + lane * 4 + j] |= (uint8_t)(codes[e] << (k < 4 ? 0 : 4));
+                    block[(k % 4) * 64 + lane * 4 + j] |= (uint8_t)((codes[e] & 0x0f) << (k < 4 ? 0 : 4));
+                    // 5 bits: vector k's fifth bits, one per byte of it, in the 64-bit word k after the nibbles.
+                    if (bits == 5 && codes[e] >> 4) block[256 + k * 8 + (lane * 4 + j) / 8] |= (uint8_t)(1u << ((lane * 4 + j) % 8));
                 }
             }
             memcpy(block + code_bytes + lane * 2, &d, 2);
-            memcpy(block + code_bytes + 32 + lane * 2, &m, 2);
+            if (has_min) memcpy(block + code_bytes + 32 + lane * 2, &m, 2);
         }
     }
     return 1;
@@ -90,16 +108,23 @@ int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int 
 
 /// Code vector k (0-7) of a packed block as 64 unsigned bytes: 4 per row, rows in order.
 static inline void block_codes(int bits, const uint8_t *block, int k, uint8_t out[64]) {
-    for (int i = 0; i < 64; i++) out[i] = bits == 8 ? block[k * 64 + i] : (uint8_t)((block[(k % 4) * 64 + i] >> (k < 4 ? 0 : 4)) & 0x0f);
+    for (int i = 0; i < 64; i++) {
+        if (bits == 8) {
+            out[i] = block[k * 64 + i];
+            continue;
+        }
+        out[i] = (uint8_t)((block[(k % 4) * 64 + i] >> (k < 4 ? 0 : 4)) & 0x0f);
+        if (bits == 5) out[i] |= (uint8_t)(((block[256 + k * 8 + i / 8] >> (i % 8)) & 1) << 4);
+    }
 }
 
 /// The scalar kernel: the same products and the same order of sums as the AVX-512 one (each
 /// row: per block the exact integer dot sum((c - o) * x), then acc = fma(dot, d_w * d_x, acc),
-/// then for Q4_1 acc = fma(m, s, acc)), so the two give the same bits.
+/// then for Q4_1 and Q5_1 acc = fma(m, s, acc)), so the two give the same bits.
 static void matmul_packed_scalar(int type, const uint8_t *packed, int blocks, int row_begin, int row_end, m3_q8_rows x, int tokens,
                                  float *y, size_t y_stride) {
     const int bits = m3_packed_bits(type), offset = m3_packed_offset(type);
-    const size_t block_bytes = m3_packed_block_bytes(bits), code_bytes = (size_t)bits * 64;
+    const size_t block_bytes = m3_packed_block_bytes(type), code_bytes = m3_packed_code_bytes(bits);
     uint8_t codes[8][64];
     for (int r = row_begin; r < row_end; r++) {
         const uint8_t *panel = packed + (size_t)(r / M3_PANEL_ROWS) * (size_t)blocks * block_bytes;

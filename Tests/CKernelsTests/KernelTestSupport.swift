@@ -92,7 +92,7 @@ enum KernelTypes {
     /// Those GGUF's `Quantize` writes (the others get random bytes).
     static let quantizable: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
     /// Those with a packed form for the AVX-512 kernels.
-    static let packable: [GGMLType] = [.q4_0, .q4_1, .q8_0]
+    static let packable: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0]
     static let kQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
     static let all = legacy + kQuants
 

@@ -126,11 +126,13 @@ final class PackedMatmulTests: KernelTestCase {
     }
 
     func testPackingKeepsEveryWeightAndRowBytes() {
-        // Whole panels of 16 rows: 20 bytes per row and block at 4 bits, 36 at 8.
+        // Whole panels of 16 rows, as many bytes per row and block as GGUF's.
         XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_1.rawValue), 16, 18), 16 * 18 * 20)
         XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_1.rawValue), 17, 18), 32 * 18 * 20)
-        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_0.rawValue), 1, 18), 16 * 18 * 20)
-        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q8_0.rawValue), 48, 18), 48 * 18 * 36)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_0.rawValue), 1, 18), 16 * 18 * 18)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q5_0.rawValue), 16, 2), 16 * 2 * 22)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q5_1.rawValue), 16, 2), 16 * 2 * 24)
+        XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q8_0.rawValue), 48, 18), 48 * 18 * 34)
         XCTAssertEqual(m3_packed_bytes(Int32(GGMLType.q4_K.rawValue), 16, 8), 0)
         var out = [UInt8](repeating: 0, count: 64)
         XCTAssertEqual(m3_pack_rows(Int32(GGMLType.q4_K.rawValue), out, 144, 1, 8, &out), 0, "no packed form for K-quants")

@@ -39,7 +39,7 @@ final class BatchedForwardTests: XCTestCase {
     }
 
     func testABatchGivesEverySequenceTheLogitsItGetsAloneBitForBit() throws {
-        for type in [GGMLType.q4_1, .q8_0, .q4_0, .f32] {
+        for type in [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .f32] {
             var factory = TinyLlamaFactory()
             factory.weightType = type
             let model = try factory.makeModel(threads: 2)

@@ -76,16 +76,19 @@ float m3_vec_dot(int type, const void *row, const m3_block_q8 *x, int blocks);
 
 // MARK: Packed weights
 //
-// Q4_0, Q4_1 and Q8_0 rows rearranged once at load into panels of 16 rows, so that one 512-bit
-// register holds the same 4 columns of all 16 rows (kernels_avx512.c): every block becomes
-// unsigned codes c with w = d * (c - o) + m (Q4_1: o = 0 and its m; Q4_0: o = 8, m = 0; Q8_0:
-// c = q + 128, o = 128, m = 0). The offset o comes off in integers (sum(c * x) - o * sum(x)), so
-// Q4_0 and Q8_0 products are exact integer dot products, as llama.cpp computes them.
-// A panel is its blocks in order; a block is its codes, then the 16 rows' d (fp16), then their m
-// (fp16). Codes come in 8 vectors of 64 bytes, vector k holding columns 4k..4k+3 of the block,
-// 4 bytes per row, rows in order; 4-bit codes put vector k (k < 4) in the low nibbles and vector
-// k + 4 in the high nibbles of the same 64 bytes. Rows past the matrix's last (to a multiple of
-// 16) are zero. Bytes: 20 per row and block at 4 bits, 36 at 8 bits.
+// Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 rows rearranged once at load into panels of 16 rows, so that
+// one 512-bit register holds the same 4 columns of all 16 rows (kernels_avx512.c): every block
+// becomes unsigned codes c with w = d * (c - o) + m (Q4_1, Q5_1: o = 0 and their m; Q4_0: o = 8;
+// Q5_0: o = 16; Q8_0: c = q + 128, o = 128; m = 0 for these three). The offset o comes off in
+// integers (sum(c * x) - o * sum(x)), so Q4_0, Q5_0 and Q8_0 products are exact integer dot
+// products, as llama.cpp computes them.
+// A panel is its blocks in order; a block is its codes, then the 16 rows' d (fp16), then for Q4_1
+// and Q5_1 their m (fp16). Codes come in 8 vectors of 64 bytes, vector k holding columns 4k..4k+3
+// of the block, 4 bytes per row, rows in order. 4-bit codes put vector k (k < 4) in the low
+// nibbles and vector k + 4 in the high nibbles of the same 64 bytes; 5-bit codes do the same with
+// their low 4 bits, followed by 8 little-endian 64-bit words, word k holding the fifth bit of
+// vector k's 64 bytes. Rows past the matrix's last (to a multiple of 16) are zero. Bytes per row
+// and block: Q4_0 18, Q4_1 20, Q5_0 22, Q5_1 24, Q8_0 34 (as in GGUF).
 
 /// 8-bit activations as separate arrays, `blocks` per token and tokens back to back: codes
 /// (32 per block), scales d, d * sum(codes), and sum(codes) as an integer.
