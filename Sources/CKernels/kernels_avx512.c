@@ -3,8 +3,8 @@
 // Weights are packed in panels of 16 rows (layout in CKernels.h): one 512-bit vector holds the
 // same 4 columns of all 16 rows. A token's 4 activations of those columns are broadcast, and 8
 // vpdpbusd give a block's 16 integer dot products, one per lane (one row each). Scaling is one
-// multiply-add per 16 rows (Q4_1's min term one more), and a token's 16 outputs are consecutive, so
-// they are stored as they are: no horizontal sums. The kernel this replaced kept a row's codes in
+// multiply-add per 16 rows (Q4_1's and Q5_1's min term one more), and a token's 16 outputs are
+// consecutive, so they are stored as they are: no horizontal sums. The kernel this replaced kept a row's codes in
 // element order, so each (row, token, pair of blocks) took its own conversion, scale permute and
 // multiply-add and each output a horizontal sum; at 512 tokens this one multiplies 2.6x as fast
 // (scripts/prefill-kernel.sh, one thread).
@@ -76,7 +76,7 @@ M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int
             even = _mm512_dpbusd_epi32(even, c[6], _mm512_set1_epi32(q[6]));
             odd = _mm512_dpbusd_epi32(odd, c[7], _mm512_set1_epi32(q[7]));
             __m512i sums = _mm512_add_epi32(even, odd);
-            // Q4_0 and Q8_0: the codes' offset off in integers (exact); Q4_1: its min term.
+            // Q4_0, Q5_0, Q8_0: the codes' offset off in integers (exact); Q4_1, Q5_1: their min term.
             if (offset) sums = _mm512_sub_epi32(sums, _mm512_set1_epi32(offset * x.sum[at]));
             acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(w, _mm512_set1_ps(x.d[at])), acc[k]);
             if (!offset) acc[k] = _mm512_fmadd_ps(m, _mm512_set1_ps(x.s[at]), acc[k]);
