@@ -194,7 +194,7 @@ public final class Gemma3Model: DecoderModel {
             profile?.lap(.norms)
             groups[layerIndex].gateUp.multiply(normed, tokens: n, into: s.gate, s.up, blocks: s.blocks, threads: threads)
             profile?.lap(.gateUp)
-            DecoderBlocks.geGLU(s.gate, s.up, count: n * g.feedForwardLength)
+            DecoderBlocks.geGLU(s.gate, s.up, count: n * g.feedForwardLength, threads: threads)
             profile?.lap(.activation)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.rmsNorm(normed, weight: layer.postFeedForwardNorm, rows: n, width: e, epsilon: eps, into: normed)

@@ -99,7 +99,7 @@ public final class LlamaModel: DecoderModel {
             profile?.lap(.norms)
             groups[layerIndex].gateUp.multiply(normed, tokens: n, into: s.gate, s.up, blocks: s.blocks, threads: threads)
             profile?.lap(.gateUp)
-            DecoderBlocks.swiGLU(s.gate, s.up, count: n * c.feedForwardLength)
+            DecoderBlocks.swiGLU(s.gate, s.up, count: n * c.feedForwardLength, threads: threads)
             profile?.lap(.activation)
             layer.down.multiply(s.gate, tokens: n, into: normed, blocks: s.blocks, threads: threads)
             DecoderBlocks.add(normed, into: x, count: n * e)
