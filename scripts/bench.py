@@ -18,7 +18,7 @@ over the pairs, and max / min).
 --contended runs a busy loop pinned to CPU 0 during the measurements (another process taking a core).
 `make bench` builds the release binary and the reference venv, then runs this.
 """
-import argparse, json, os, statistics, subprocess, sys, time, platform, datetime
+import argparse, json, os, signal, statistics, subprocess, sys, time, platform, datetime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OURS = os.path.join(ROOT, ".build", "release", "memory3")
@@ -41,13 +41,23 @@ def run_prompt_then_empty(cmd, args):
             "decode_empty_tps": empty["decode_tps"]}
 
 
+def llama_bench_json(cmd, path):
+    """One llama-bench run's JSON; a binary built for another CPU (SIGILL) stops bench.py with how to rebuild it."""
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode == -signal.SIGILL:
+        sys.exit(f"bench.py: {path} stops with 'illegal instruction': it was built for another CPU. Rebuild llama.cpp "
+                 "here as ../shared/tools/llama-cpp-native/README.md says and pass --llama-bench PATH (or LLAMA_BENCH=PATH "
+                 "to make bench), or pass --no-native")
+    if done.returncode != 0:
+        sys.exit(f"bench.py: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)
+
+
 def run_llama_bench(args, threads):
     """llama-bench, one repetition each: pp N and tg G from an empty context, then tg G at depth N."""
     base = [args.llama_bench, "-m", args.model, "-t", str(threads), "-r", "1", "-o", "json"] + args.native_flags.split()
-    first = json.loads(subprocess.run(base + ["-p", str(args.prompt_tokens), "-n", str(args.gen_tokens), "-d", "0"],
-                                      cwd=ROOT, check=True, capture_output=True, text=True).stdout)
-    deep = json.loads(subprocess.run(base + ["-p", "0", "-n", str(args.gen_tokens), "-d", str(args.prompt_tokens)],
-                                     cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+    first = llama_bench_json(base + ["-p", str(args.prompt_tokens), "-n", str(args.gen_tokens), "-d", "0"], args.llama_bench)
+    deep = llama_bench_json(base + ["-p", "0", "-n", str(args.gen_tokens), "-d", str(args.prompt_tokens)], args.llama_bench)
     return {"prefill_tps": next(r["avg_ts"] for r in first if r["n_prompt"] > 0 and r["n_gen"] == 0),
             "decode_empty_tps": next(r["avg_ts"] for r in first if r["n_gen"] > 0 and r["n_prompt"] == 0),
             "decode_tps": next(r["avg_ts"] for r in deep if r["n_gen"] > 0)}
