@@ -6,7 +6,7 @@
 // multiply-add per 16 rows (Q4_1's and Q5_1's min term one more), and a token's 16 outputs are
 // consecutive, so they are stored as they are: no horizontal sums. The kernel this replaced kept a row's codes in
 // element order, so each (row, token, pair of blocks) took its own conversion, scale permute and
-// multiply-add and each output a horizontal sum; at 512 tokens this one multiplies 2.6x as fast
+// multiply-add and each output a horizontal sum; at 512 tokens this one multiplies 2.55x as fast
 // (scripts/prefill-kernel.sh, one thread).
 //
 // Q5_0 and Q5_1 pack their fifth bits as a plane beside the nibbles (one 64-bit mask per code

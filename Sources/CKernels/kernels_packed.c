@@ -138,11 +138,14 @@ static void matmul_packed_scalar(int type, const uint8_t *packed, int blocks, in
                 int32_t dot = 0;
                 for (int e = 0; e < 32; e++) dot += codes[e / 4][lane * 4 + e % 4] * x.q[at * 32 + e];
                 dot -= offset * x.sum[at];
-                uint16_t dw, mw;
+                uint16_t dw;
                 memcpy(&dw, block + code_bytes + lane * 2, 2);
-                memcpy(&mw, block + code_bytes + 32 + lane * 2, 2);
                 acc = fmaf((float)dot, m3_fp16_to_fp32(dw) * x.d[at], acc);
-                if (offset == 0) acc = fmaf(m3_fp16_to_fp32(mw), x.s[at], acc);
+                if (offset == 0) {  // only the types with a min store m
+                    uint16_t mw;
+                    memcpy(&mw, block + code_bytes + 32 + lane * 2, 2);
+                    acc = fmaf(m3_fp16_to_fp32(mw), x.s[at], acc);
+                }
             }
             y[(size_t)t * y_stride + r] = acc;
         }

@@ -6,7 +6,7 @@ public enum ComputeKernels: String, CaseIterable, Sendable {
     case scalar
     case avx2
     case vnni
-    /// AVX-512 VNNI: weights packed at load for 512-bit kernels (Q4_0, Q4_1, Q8_0).
+    /// AVX-512 VNNI: weights packed at load in panels of 16 rows (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
     case avx512
 
     var level: Int32 {

@@ -109,8 +109,8 @@ final class PackedRows: @unchecked Sendable {
     /// Keeps the memory mapped while these rows live.
     private let allocation: PackedWeightArena.Allocation
 
-    /// Packs the rows, or nil when the CPU or the type has no packed kernel (or a scale cannot be
-    /// carried over; then the GGUF layout serves).
+    /// Packs the rows, or nil when the CPU or the type has no packed kernel (then the GGUF layout
+    /// serves).
     init?(type: GGMLType, rows: UnsafeRawPointer, rowBytes: Int, rowCount: Int, columns: Int, arena: PackedWeightArena) {
         let kernelType = Int32(type.rawValue), blocks = Int32(columns / 32)
         guard m3_packs_type(kernelType) != 0 else { return nil }
@@ -118,7 +118,7 @@ final class PackedRows: @unchecked Sendable {
         guard let allocation = arena.allocate(byteCount) else { return nil }
         self.allocation = allocation
         base = allocation.base
-        // A row whose scale cannot be carried over leaves its slice unused: the GGUF layout serves.
+        // (m3_pack_rows refuses only a type without a packed form, checked above.)
         guard m3_pack_rows(kernelType, rows, rowBytes, Int32(rowCount), blocks, base) != 0 else { return nil }
     }
 }
