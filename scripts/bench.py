@@ -45,9 +45,9 @@ def llama_bench_json(cmd, path):
     """One llama-bench run's JSON; a binary built for another CPU (SIGILL) stops bench.py with how to rebuild it."""
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode == -signal.SIGILL:
-        sys.exit(f"bench.py: {path} stops with 'illegal instruction': it was built for another CPU. Rebuild llama.cpp "
-                 "here as ../shared/tools/llama-cpp-native/README.md says and pass --llama-bench PATH (or LLAMA_BENCH=PATH "
-                 "to make bench), or pass --no-native")
+        sys.exit(f"bench.py: {path} stops with 'illegal instruction': it was built for another CPU. Build llama.cpp "
+                 "for this one with scripts/build-llama-native.sh (~15 min; it prints the path) and pass --llama-bench PATH "
+                 "(make bench LLAMA_BENCH=PATH), or pass --no-native")
     if done.returncode != 0:
         sys.exit(f"bench.py: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout)
