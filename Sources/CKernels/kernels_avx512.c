@@ -31,15 +31,16 @@ enum { tokens_per_pass = 16 };
 M3_AVX512 __attribute__((always_inline)) static inline void panel_pass(const int bits, const int offset, const uint8_t *panel, int blocks, m3_q8_rows x,
                                                                     int token, const int count, float *y, size_t y_stride,
                                                                     __mmask16 lanes) {
-    // (offset 0: the types with a min, whose blocks also hold m; m3_packed_block_bytes)
-    const size_t code_bytes = m3_packed_code_bytes(bits), block_bytes = code_bytes + (offset ? 32 : 64);
+    const size_t code_bytes = m3_packed_code_bytes(bits), block_bytes = m3_panel_block_bytes(bits, offset);
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512 acc[tokens_per_pass];
     for (int k = 0; k < count; k++) acc[k] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = panel + (size_t)b * block_bytes;
-        // In decode (a few tokens) the weights stream by once per step, and the hardware
-        // prefetcher alone does not keep enough lines in flight (M3_DECODE_PREFETCH_BYTES).
+        // In decode (a few tokens) the weights stream by once per step. Asking 4 KB ahead was +30%
+        // for the row kernel on the Intel machine; for panels on the AMD one
+        // (scripts/prefetch-distance.sh, 2026-12-04) 0 vs 4096 bytes: one thread 4.18-4.89 vs
+        // 3.93-4.42 ms a pass, two threads the same (2.57-2.70 ms): kept, as it never lost.
         if (count <= 4) m3_prefetch_lines(block + M3_DECODE_PREFETCH_BYTES, block_bytes);
         __m512i c[8];
         if (bits == 8) {

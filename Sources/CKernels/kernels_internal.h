@@ -103,10 +103,15 @@ static inline size_t m3_packed_code_bytes(int bits) {
     return bits == 8 ? 512 : bits == 5 ? 320 : 256;
 }
 
-/// Bytes of one block of a panel: its codes, the 16 rows' d (fp16), and their m (fp16) for the
-/// types with a min.
+/// Bytes of one block of a panel of `bits`-bit codes: its codes, the 16 rows' d (fp16), and their
+/// m (fp16) for the types with a min (offset 0).
+static inline size_t m3_panel_block_bytes(int bits, int offset) {
+    return m3_packed_code_bytes(bits) + 32 + (offset == 0 ? 32 : 0);
+}
+
+/// m3_panel_block_bytes of `type`.
 static inline size_t m3_packed_block_bytes(int type) {
-    return m3_packed_code_bytes(m3_packed_bits(type)) + 32 + (m3_packed_offset(type) == 0 ? 32 : 0);
+    return m3_panel_block_bytes(m3_packed_bits(type), m3_packed_offset(type));
 }
 
 #if defined(__x86_64__)

@@ -106,16 +106,13 @@ int m3_pack_rows(int type, const void *weights, size_t row_bytes, int rows, int 
     return 1;
 }
 
-/// Code vector k (0-7) of a packed block as 64 unsigned bytes: 4 per row, rows in order.
-static inline void block_codes(int bits, const uint8_t *block, int k, uint8_t out[64]) {
-    for (int i = 0; i < 64; i++) {
-        if (bits == 8) {
-            out[i] = block[k * 64 + i];
-            continue;
-        }
-        out[i] = (uint8_t)((block[(k % 4) * 64 + i] >> (k < 4 ? 0 : 4)) & 0x0f);
-        if (bits == 5) out[i] |= (uint8_t)(((block[256 + k * 8 + i / 8] >> (i % 8)) & 1) << 4);
-    }
+/// The unsigned code of column e of row `lane` in a packed block (the layout in CKernels.h).
+static inline int packed_code(int bits, const uint8_t *block, int lane, int e) {
+    const int k = e / 4, i = lane * 4 + e % 4;  // code vector k, byte i of it
+    if (bits == 8) return block[k * 64 + i];
+    int code = (block[(k % 4) * 64 + i] >> (k < 4 ? 0 : 4)) & 0x0f;
+    if (bits == 5) code |= ((block[256 + k * 8 + i / 8] >> (i % 8)) & 1) << 4;
+    return code;
 }
 
 /// The scalar kernel: the same products and the same order of sums as the AVX-512 one (each
@@ -125,7 +122,6 @@ static void matmul_packed_scalar(int type, const uint8_t *packed, int blocks, in
                                  float *y, size_t y_stride) {
     const int bits = m3_packed_bits(type), offset = m3_packed_offset(type);
     const size_t block_bytes = m3_packed_block_bytes(type), code_bytes = m3_packed_code_bytes(bits);
-    uint8_t codes[8][64];
     for (int r = row_begin; r < row_end; r++) {
         const uint8_t *panel = packed + (size_t)(r / M3_PANEL_ROWS) * (size_t)blocks * block_bytes;
         const int lane = r % M3_PANEL_ROWS;
@@ -134,9 +130,8 @@ static void matmul_packed_scalar(int type, const uint8_t *packed, int blocks, in
             for (int b = 0; b < blocks; b++) {
                 const uint8_t *block = panel + (size_t)b * block_bytes;
                 const size_t at = (size_t)t * blocks + b;
-                for (int k = 0; k < 8; k++) block_codes(bits, block, k, codes[k]);
                 int32_t dot = 0;
-                for (int e = 0; e < 32; e++) dot += codes[e / 4][lane * 4 + e % 4] * x.q[at * 32 + e];
+                for (int e = 0; e < 32; e++) dot += packed_code(bits, block, lane, e) * x.q[at * 32 + e];
                 dot -= offset * x.sum[at];
                 uint16_t dw;
                 memcpy(&dw, block + code_bytes + lane * 2, 2);

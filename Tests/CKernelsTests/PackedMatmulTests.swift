@@ -52,16 +52,10 @@ final class PackedMatmulTests: KernelTestCase {
         let packedRows = packed(type, weights, columns: columns, rows: matrixRows)
         // Ranges inside one panel of 16 rows (the others are computed and not stored).
         for level in [Int32(M3_LEVEL_AVX512), Int32(M3_LEVEL_SCALAR)] {
-            m3_kernels_limit_level(level)
             for rowRange in rowRanges {
                 for tokens in tokenCounts {
-                    var y = [Float](repeating: Self.untouched, count: tokens * stride)
-                    withSplit(x) { split in
-                        packedRows.withUnsafeBytes { p in
-                            m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(rowRange.lowerBound),
-                                             Int32(rowRange.upperBound), split, Int32(tokens), &y, stride)
-                        }
-                    }
+                    let y = product(type, packedRows, blocks: blocks, rows: rowRange, x[...], tokens: tokens, level: level, stride: stride,
+                                    initial: Self.untouched)
                     assertMatmulOutput(y, want: want, tokens: tokens, rowRange: rowRange, stride: stride, untouched: Self.untouched,
                                        "\(type.name) \(blocks) blocks, rows \(rowRange), \(tokens) tokens, level \(m3_kernels_level())")
                 }
@@ -78,11 +72,12 @@ final class PackedMatmulTests: KernelTestCase {
         }
     }
 
-    /// Runs m3_matmul_packed on `packed` at `level` for `tokens` tokens of `x` over `rows`.
+    /// Runs m3_matmul_packed on `packed` at `level` for `tokens` tokens of `x` over `rows`, into an
+    /// output filled with `initial` first.
     func product(_ type: GGMLType, _ packed: [UInt8], blocks: Int, rows: Range<Int>, _ x: ArraySlice<m3_block_q8>, tokens: Int,
-                 level: Int32, stride: Int) -> [Float] {
+                 level: Int32, stride: Int, initial: Float = 0) -> [Float] {
         m3_kernels_limit_level(level)
-        var y = [Float](repeating: 0, count: tokens * stride)
+        var y = [Float](repeating: initial, count: tokens * stride)
         withSplit(Array(x)) { split in
             packed.withUnsafeBytes { p in
                 m3_matmul_packed(Int32(type.rawValue), p.baseAddress!, Int32(blocks), Int32(rows.lowerBound), Int32(rows.upperBound),
