@@ -8,22 +8,26 @@ import Synchronization
 /// Why not `concurrentPerform`: a decode step is ~200 short loops, and waking a parked Dispatch
 /// worker for each one cost ~20% of decode time (measured). Why not pure spinning (llama.cpp):
 /// on a shared 2-core machine a spinning thread starves the thread doing the work. So workers
-/// spin briefly for the next loop, then sleep; chunks are claimed dynamically, so when a worker
-/// is descheduled the caller does its share instead of waiting for it.
+/// spin briefly for the next loop, then sleep.
+///
+/// Each thread owns a contiguous run of the loop's chunks (a lane) and claims them front to back;
+/// a thread whose lane is empty takes chunks from the back of the others' lanes, so when a worker
+/// is descheduled the caller does its share instead of waiting for it. Why lanes rather than one
+/// shared counter (what this pool had until 2026-12-04): with a shared counter the threads take
+/// chunks alternately, so each thread's reads jump every chunk; a decode step's weights then
+/// stream 20-40% slower (`scripts/decode-pass.c` with chunks interleaved between two threads vs
+/// each thread's chunks adjacent, no synchronisation at all: 3.1-3.4 vs 2.0-2.7 ms a pass), and
+/// each claim moved one cache line between the cores.
 final class WorkerPool: @unchecked Sendable {
-    /// High 32 bits: job generation; then 16 bits: the job's chunk count; low 16 bits: the next
-    /// chunk to claim. The count travels in the same word as the generation so that a worker
-    /// checks a claim against its own job's count. (With the count in a separate variable, a
-    /// worker late from the previous job could read the new, larger count, succeed its claim on
-    /// the finished job's word before the caller replaced it, run a chunk with the new job's
-    /// closure and count it done for the new job: the caller then left its loop with a chunk still
-    /// running, which `withoutActuallyEscaping` caught as "closure argument was escaped" in test
-    /// runs on 2026-12-03.)
-    private let claim = Atomic<UInt64>(0)
-    /// The most chunks one loop may have (the width of the count in `claim`).
+    /// High 32 bits: the job's generation; low 16 bits: its chunk count. Workers wait for the
+    /// generation to change.
+    private let job = Atomic<UInt64>(0)
+    /// The most chunks one loop may have (the width of a count in a lane's word).
     static let maximumChunks = 0xFFFF
     private let finishedChunks = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
+    /// Lane 0 is the caller's, lane i the worker workers[i - 1]'s.
+    private let lanes: [Lane]
     private var workers: [Worker] = []
     /// The running job; read by workers only for chunks they claimed while the caller waits.
     nonisolated(unsafe) private var body: ((Int) -> Void)?
@@ -35,6 +39,49 @@ final class WorkerPool: @unchecked Sendable {
     final class Worker: @unchecked Sendable {
         let sleeping = Atomic<Bool>(false)
         let wake = DispatchSemaphore(value: 0)
+    }
+
+    /// One thread's unclaimed chunks of the current job: high 32 bits the job's generation, then 16
+    /// bits the end of the run, low 16 bits its next chunk. The generation travels in the same word
+    /// so that a claim by a thread late from an earlier job fails (a claim is a compare-exchange of
+    /// the whole word); without it such a thread could run a chunk of the new job with the old
+    /// job's bookkeeping, and the caller then left its loop with a chunk still running, which
+    /// `withoutActuallyEscaping` caught as "closure argument was escaped" in test runs on 2026-12-03.
+    final class Lane: @unchecked Sendable {
+        let word = Atomic<UInt64>(0)
+        /// Keeps the next lane's word off this one's cache line (the owner claims from its own
+        /// lane without moving a line another core writes).
+        private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+        /// Claims the lane's next chunk of job `generation`, front to back (the owner).
+        @inline(__always)
+        func claimFront(generation: UInt64) -> Int? {
+            var current = word.load(ordering: .acquiring)
+            while current >> 32 == generation {
+                let next = Int(current & 0xFFFF), end = Int((current >> 16) & 0xFFFF)
+                guard next < end else { return nil }
+                let (exchanged, original) = word.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+                if exchanged { return next }
+                current = original
+            }
+            return nil
+        }
+
+        /// Claims the lane's last chunk of job `generation` (a thread whose own lane is empty).
+        @inline(__always)
+        func claimBack(generation: UInt64) -> Int? {
+            var current = word.load(ordering: .acquiring)
+            while current >> 32 == generation {
+                let next = Int(current & 0xFFFF), end = Int((current >> 16) & 0xFFFF)
+                guard next < end else { return nil }
+                let desired = generation << 32 | UInt64(end - 1) << 16 | UInt64(next)
+                let (exchanged, original) = word.compareExchange(expected: current, desired: desired, ordering: .acquiringAndReleasing)
+                if exchanged { return end - 1 }
+                current = original
+            }
+            return nil
+        }
     }
 
     private static let pools = Mutex<[Int: WorkerPool]>([:])
@@ -51,10 +98,11 @@ final class WorkerPool: @unchecked Sendable {
 
     /// A pool whose loops use up to `threads` threads (the caller and threads - 1 workers).
     private init(threads: Int) {
-        for _ in 0 ..< max(0, threads - 1) {
+        lanes = (0 ..< max(1, threads)).map { _ in Lane() }
+        for index in 0 ..< max(0, threads - 1) {
             let worker = Worker()
             workers.append(worker)
-            let thread = Thread { self.workerLoop(worker) }
+            let thread = Thread { self.workerLoop(worker, lane: index + 1) }
             thread.stackSize = 1 << 20
             thread.start()
         }
@@ -87,17 +135,23 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
             finishedChunks.store(0, ordering: .relaxed)
-            let generation = (claim.load(ordering: .relaxed) >> 32) &+ 1
-            claim.store(generation << 32 | UInt64(chunks) << 16, ordering: .releasing)
+            // Wraps within the 32 bits the words hold, so that the caller claims with the generation
+            // it stored (unmasked, at the wrap its claims would fail and the workers run the loop).
+            let generation = ((job.load(ordering: .relaxed) >> 32) + 1) & 0xFFFF_FFFF
+            for (i, lane) in lanes.enumerated() {
+                let first = chunks * i / lanes.count, end = chunks * (i + 1) / lanes.count
+                lane.word.store(generation << 32 | UInt64(end) << 16 | UInt64(first), ordering: .releasing)
+            }
+            job.store(generation << 32 | UInt64(chunks), ordering: .releasing)
             for w in workers where w.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
                 w.wake.signal()
             }
             let started = DispatchTime.now().uptimeNanoseconds
-            let done = work(generation: generation)
+            let done = work(generation: generation, lane: 0)
             let worked = DispatchTime.now().uptimeNanoseconds
             // Wait for chunks that workers claimed; spin briefly, then yield the core.
             var spins = 0
-            while finishedChunks.load(ordering: .acquiring) < chunks {
+            while finishedChunks.load(ordering: .acquiring) < chunks - done {
                 spins += 1
                 if spins < 2000 { m3_cpu_relax() } else { sched_yield() }
             }
@@ -106,22 +160,19 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Claims and runs chunks of job `generation` until none are left; returns how many it ran.
-    @discardableResult
-    private func work(generation: UInt64) -> Int {
-        var current = claim.load(ordering: .acquiring)
+    /// Runs chunks of job `generation`: lane `own`'s front to back, then the other lanes' from
+    /// their backs, until none are left; returns how many it ran.
+    private func work(generation: UInt64, lane own: Int) -> Int {
         var ran = 0
-        while current >> 32 == generation {
-            let next = Int(current & 0xFFFF)
-            guard next < Int((current >> 16) & 0xFFFF) else { return ran }
-            let (exchanged, original) = claim.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged {
-                runChunk(next)
-                finishedChunks.add(1, ordering: .releasing)
+        while let chunk = lanes[own].claimFront(generation: generation) {
+            runChunk(chunk)
+            ran += 1
+        }
+        for step in 1 ..< lanes.count {
+            let victim = lanes[(own + step) % lanes.count]
+            while let chunk = victim.claimBack(generation: generation) {
+                runChunk(chunk)
                 ran += 1
-                current = current + 1
-            } else {
-                current = original
             }
         }
         return ran
@@ -135,19 +186,19 @@ final class WorkerPool: @unchecked Sendable {
         body!(chunk)
     }
 
-    private func workerLoop(_ worker: Worker) {
+    private func workerLoop(_ worker: Worker, lane: Int) {
         var seen: UInt64 = 0
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
             var spins = 0
-            var generation = claim.load(ordering: .acquiring) >> 32
+            var generation = job.load(ordering: .acquiring) >> 32
             while generation == seen {
                 m3_cpu_relax()
                 spins += 1
                 if spins & 63 == 0, DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinNanoseconds {
                     // Sleep until the next job; re-check after announcing it to not miss a wake-up.
                     worker.sleeping.store(true, ordering: .releasing)
-                    if claim.load(ordering: .acquiring) >> 32 != seen {
+                    if job.load(ordering: .acquiring) >> 32 != seen {
                         if !worker.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
                             worker.wake.wait()  // the caller signalled already: consume it
                         }
@@ -156,10 +207,13 @@ final class WorkerPool: @unchecked Sendable {
                     }
                     spins = 0
                 }
-                generation = claim.load(ordering: .acquiring) >> 32
+                generation = job.load(ordering: .acquiring) >> 32
             }
             seen = generation
-            work(generation: generation)
+            // Counted once, after the last chunk: the caller waits for this count, so a worker
+            // that ran chunks of a job is out of its loop before the next job starts.
+            let ran = work(generation: generation, lane: lane)
+            if ran > 0 { finishedChunks.add(ran, ordering: .releasing) }
         }
     }
 }

@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure prefill and decode speed.",
-        discussion: "Prefills a prompt of --prompt-tokens tokens, then decodes --gen-tokens tokens greedily; reports tokens/s, load time and peak RSS."
+        discussion: "After an untimed warm-up (the prompt and one token, as llama-bench does; --no-warmup skips it), prefills a prompt of --prompt-tokens tokens, then decodes --gen-tokens tokens greedily; reports tokens/s, load time and peak RSS."
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    @Flag(inversion: .prefixedNo, help: "Run the prompt and one decode step once, untimed, before measuring (as llama-bench does by default).")
+    var warmup = true
 
     func validate() throws {
         guard promptTokens >= 1, genTokens >= 1, repetitions >= 1 else {
@@ -60,6 +63,14 @@ struct BenchCommand: ParsableCommand {
             throw CLIError("prompt + generated tokens exceed the model's context (\(model.config.contextLength))")
         }
 
+        if warmup {
+            // llama-bench's warm-up: the whole prompt, then one generated token, on a context that
+            // is then dropped. A fresh process's first step pays for first touches of scratch and
+            // cache pages and for starting the worker threads, which a serving process pays once.
+            let cache = model.makeCache(capacity: prompt.count + 1)
+            let logits = try model.forward(prompt, cache: cache)
+            _ = try model.forward([Sampler.argmax(logits)], cache: cache)
+        }
         var prefillRates: [Double] = [], decodeRates: [Double] = []
         let prefillProfile = profile ? StepProfile() : nil, decodeProfile = profile ? StepProfile() : nil
         defer { StepProfile.active = nil }

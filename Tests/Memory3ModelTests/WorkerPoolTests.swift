@@ -23,7 +23,7 @@ final class WorkerPoolTests: XCTestCase {
     /// loop. (Before the count travelled in the claim word, a late worker could claim a chunk of a
     /// finished loop against the next loop's larger count, run it with the next loop's body and
     /// count it done there. This test did not catch that old race in 3 runs against the old code:
-    /// its window is a few instructions of the caller wide; the argument is in `WorkerPool.claim`.)
+    /// its window is a few instructions of the caller wide; the argument is in `WorkerPool.Lane`.)
     func testBackToBackLoopsOfChangingSizeRunEachChunkOnce() {
         let pool = WorkerPool.shared(threads: 3)
         let runs = Mutex([Int](repeating: 0, count: 64))
@@ -38,6 +38,52 @@ final class WorkerPoolTests: XCTestCase {
                 XCTFail("loop \(loop) (\(chunks) chunks): chunks ran \(counted)")
                 return
             }
+        }
+    }
+
+    /// Each thread runs its own lane's chunks in order, one contiguous run (what keeps a decode
+    /// step's weight reads streaming), and takes the others' from their backs.
+    func testEachThreadRunsAContiguousRunThenStealsFromTheBack() {
+        let pool = WorkerPool.shared(threads: 2)
+        for _ in 0 ..< 200 {
+            let order = Mutex([pthread_t: [Int]]())
+            pool.run(chunks: 16) { c in order.withLock { $0[pthread_self(), default: []].append(c) } }
+            for (_, chunks) in order.withLock({ $0 }) {
+                // Its own lane: ascending and adjacent; then stolen chunks, each below the last.
+                var i = 1
+                while i < chunks.count, chunks[i] == chunks[i - 1] + 1 { i += 1 }
+                let stolen = chunks[i...]
+                XCTAssertEqual(Array(stolen), stolen.sorted(by: >), "chunks in the order one thread ran them: \(chunks)")
+            }
+            XCTAssertEqual(order.withLock { $0.values.flatMap { $0 }.sorted() }, Array(0 ..< 16))
+        }
+    }
+
+    /// A worker held up inside a chunk does not hold up its lane: the caller takes the rest of it.
+    func testTheCallerTakesTheLaneOfAWorkerThatIsHeldUp() {
+        let pool = WorkerPool.shared(threads: 2)
+        let caller = pthread_self()
+        let callerRan = Atomic<Int>(0)
+        let release = DispatchSemaphore(value: 0)
+        var waitedInVain = false
+        for _ in 0 ..< 50 {
+            let workerRan = Mutex([Int]())
+            callerRan.store(0, ordering: .relaxed)
+            pool.run(chunks: 16) { c in
+                if pthread_self() == caller {
+                    if callerRan.add(1, ordering: .relaxed).newValue == 15 { release.signal() }
+                } else {
+                    workerRan.withLock { $0.append(c) }
+                    // The worker's first chunk waits until the caller has run all the others.
+                    if workerRan.withLock({ $0.count }) == 1, release.wait(timeout: .now() + 10) == .timedOut { waitedInVain = true }
+                }
+            }
+            let worker = workerRan.withLock { $0 }
+            XCTAssertFalse(waitedInVain, "the caller did not take the held-up worker's lane")
+            XCTAssertEqual(callerRan.load(ordering: .relaxed) + worker.count, 16)
+            // The worker was asleep for the whole loop (the caller ran all 16), or it ran one chunk.
+            XCTAssertLessThanOrEqual(worker.count, 1)
+            while release.wait(timeout: .now()) == .success {}
         }
     }
 
