@@ -19,8 +19,7 @@ import Synchronization
 /// each thread's chunks adjacent, no synchronisation at all: 3.1-3.4 vs 2.0-2.7 ms a pass), and
 /// each claim moved one cache line between the cores.
 final class WorkerPool: @unchecked Sendable {
-    /// High 32 bits: the job's generation; low 16 bits: its chunk count. Workers wait for the
-    /// generation to change.
+    /// High 32 bits: the job's generation (low bits zero). Workers wait for it to change.
     private let job = Atomic<UInt64>(0)
     /// The most chunks one loop may have (the width of a count in a lane's word).
     static let maximumChunks = 0xFFFF
@@ -34,7 +33,7 @@ final class WorkerPool: @unchecked Sendable {
     /// How long an idle worker spins for the next job before sleeping.
     static let spinNanoseconds: UInt64 = 200_000
     /// The caller's view of stalls (only the caller that holds `busy` touches it).
-    nonisolated(unsafe) private var stalls = StallDetector()
+    nonisolated(unsafe) private var stalls: StallDetector
 
     final class Worker: @unchecked Sendable {
         let sleeping = Atomic<Bool>(false)
@@ -42,15 +41,17 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// One thread's unclaimed chunks of the current job: high 32 bits the job's generation, then 16
-    /// bits the end of the run, low 16 bits its next chunk. The generation travels in the same word
-    /// so that a claim by a thread late from an earlier job fails (a claim is a compare-exchange of
-    /// the whole word); without it such a thread could run a chunk of the new job with the old
-    /// job's bookkeeping, and the caller then left its loop with a chunk still running, which
-    /// `withoutActuallyEscaping` caught as "closure argument was escaped" in test runs on 2026-12-03.
+    /// bits the end of the run, low 16 bits its next chunk. A claim is a compare-exchange of the
+    /// whole word, so a claim by a thread late from an earlier job fails on the generation, and the
+    /// bounds it checks are always its own job's. (The pool before lanes kept the chunk count apart
+    /// from its claim word until b53a372: a worker late from a finished job could then claim
+    /// against the next job's larger count and run a chunk with the next job's body, and the caller
+    /// left its loop with a chunk still running, which `withoutActuallyEscaping` caught as "closure
+    /// argument was escaped" in test runs on 2026-12-03.)
     final class Lane: @unchecked Sendable {
         let word = Atomic<UInt64>(0)
-        /// Keeps the next lane's word off this one's cache line (the owner claims from its own
-        /// lane without moving a line another core writes).
+        /// Keeps the lanes' words at least 128 bytes apart (the owner's claims do not write a line
+        /// another lane's owner claims on; the object's own header shares the word's line).
         private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
@@ -97,8 +98,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// A pool whose loops use up to `threads` threads (the caller and threads - 1 workers).
-    private init(threads: Int) {
+    /// Tests make their own (a pool's threads live as long as the process).
+    init(threads: Int) {
         lanes = (0 ..< max(1, threads)).map { _ in Lane() }
+        stalls = StallDetector(threads: max(1, threads))
         for index in 0 ..< max(0, threads - 1) {
             let worker = Worker()
             workers.append(worker)
@@ -138,12 +141,18 @@ final class WorkerPool: @unchecked Sendable {
             // Wraps within the 32 bits the words hold, so that the caller claims with the generation
             // it stored (unmasked, at the wrap its claims would fail and the workers run the loop).
             let generation = ((job.load(ordering: .relaxed) >> 32) + 1) & 0xFFFF_FFFF
+            // Lane i: chunks/T chunks, one more for the first chunks % T lanes (the caller's first,
+            // so that it has a lane of its own whenever there is a chunk).
+            let share = chunks / lanes.count, extra = chunks % lanes.count
             for (i, lane) in lanes.enumerated() {
-                let first = chunks * i / lanes.count, end = chunks * (i + 1) / lanes.count
+                let first = i * share + min(i, extra), end = first + share + (i < extra ? 1 : 0)
                 lane.word.store(generation << 32 | UInt64(end) << 16 | UInt64(first), ordering: .releasing)
             }
-            job.store(generation << 32 | UInt64(chunks), ordering: .releasing)
-            for w in workers where w.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
+            // Sequentially consistent, as the worker's side of going to sleep: the job's store
+            // and the read of `sleeping` must not pass each other, nor the worker's store of
+            // `sleeping` and its read of the job, or a worker could sleep through this job.
+            job.store(generation << 32, ordering: .sequentiallyConsistent)
+            for w in workers where w.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
                 w.wake.signal()
             }
             let started = DispatchTime.now().uptimeNanoseconds
@@ -197,9 +206,9 @@ final class WorkerPool: @unchecked Sendable {
                 spins += 1
                 if spins & 63 == 0, DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinNanoseconds {
                     // Sleep until the next job; re-check after announcing it to not miss a wake-up.
-                    worker.sleeping.store(true, ordering: .releasing)
-                    if job.load(ordering: .acquiring) >> 32 != seen {
-                        if !worker.sleeping.exchange(false, ordering: .acquiringAndReleasing) {
+                    worker.sleeping.store(true, ordering: .sequentiallyConsistent)
+                    if job.load(ordering: .sequentiallyConsistent) >> 32 != seen {
+                        if !worker.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
                             worker.wake.wait()  // the caller signalled already: consume it
                         }
                     } else {
@@ -243,8 +252,14 @@ struct StallDetector {
     /// A wait counts as a stall beyond this many of the caller's own chunk times, and this floor.
     static let chunkTimesPerStall: UInt64 = 8
     static let stallFloorNanoseconds: UInt64 = 200_000
-    /// A caller that ran less than this share of a window's chunks is starved of its core.
-    static let starvedCallerShare = 0.2
+    /// A caller that ran less than this part of its fair share (1 / threads) of a window's chunks
+    /// is starved of its core (0.2 of all chunks at 2 threads, as before lanes; against all chunks,
+    /// a caller of 5+ threads, who runs about its lane, would always have looked starved).
+    static let starvedCallerPartOfFairShare = 0.4
+    /// Threads of the pool (the caller's fair share of chunks is 1 / threads).
+    let threads: Int
+
+    init(threads: Int) { self.threads = threads }
 
     private var loops = 0
     private var stallCount = 0
@@ -269,7 +284,8 @@ struct StallDetector {
         loops += 1
         callerChunks += chunksRun
         allChunks += chunks
-        let starved = loops >= Self.window && Double(callerChunks) < Self.starvedCallerShare * Double(allChunks)
+        let starved = loops >= Self.window
+            && Double(callerChunks) * Double(threads) < Self.starvedCallerPartOfFairShare * Double(allChunks)
         if stallCount >= Self.stallsForContention || starved {
             aloneLeft = Self.aloneLoops
             contentionPeriods += 1

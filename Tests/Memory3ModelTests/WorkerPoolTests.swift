@@ -23,7 +23,8 @@ final class WorkerPoolTests: XCTestCase {
     /// loop. (Before the count travelled in the claim word, a late worker could claim a chunk of a
     /// finished loop against the next loop's larger count, run it with the next loop's body and
     /// count it done there. This test did not catch that old race in 3 runs against the old code:
-    /// its window is a few instructions of the caller wide; the argument is in `WorkerPool.Lane`.)
+    /// its window is a few instructions of the caller wide. Lanes check a claim against their own
+    /// word's bounds and generation: `WorkerPool.Lane`.)
     func testBackToBackLoopsOfChangingSizeRunEachChunkOnce() {
         let pool = WorkerPool.shared(threads: 3)
         let runs = Mutex([Int](repeating: 0, count: 64))
@@ -44,7 +45,8 @@ final class WorkerPoolTests: XCTestCase {
     /// Each thread runs its own lane's chunks in order, one contiguous run (what keeps a decode
     /// step's weight reads streaming), and takes the others' from their backs.
     func testEachThreadRunsAContiguousRunThenStealsFromTheBack() {
-        let pool = WorkerPool.shared(threads: 2)
+        let pool = WorkerPool(threads: 2)  // its own: a shared pool's stall detector may be running loops alone
+        var bothRan = 0
         for _ in 0 ..< 200 {
             let order = Mutex([pthread_t: [Int]]())
             pool.run(chunks: 16) { c in order.withLock { $0[pthread_self(), default: []].append(c) } }
@@ -56,17 +58,19 @@ final class WorkerPoolTests: XCTestCase {
                 XCTAssertEqual(Array(stolen), stolen.sorted(by: >), "chunks in the order one thread ran them: \(chunks)")
             }
             XCTAssertEqual(order.withLock { $0.values.flatMap { $0 }.sorted() }, Array(0 ..< 16))
+            if order.withLock({ $0.count }) == 2 { bothRan += 1 }
         }
+        XCTAssertGreaterThan(bothRan, 0, "the worker never ran a chunk: nothing was tested")
     }
 
     /// A worker held up inside a chunk does not hold up its lane: the caller takes the rest of it.
     func testTheCallerTakesTheLaneOfAWorkerThatIsHeldUp() {
-        let pool = WorkerPool.shared(threads: 2)
+        let pool = WorkerPool(threads: 2)
         let caller = pthread_self()
         let callerRan = Atomic<Int>(0)
         let release = DispatchSemaphore(value: 0)
-        var waitedInVain = false
-        for _ in 0 ..< 50 {
+        var waitedInVain = false, heldUp = 0
+        for _ in 0 ..< 20 where !waitedInVain {
             let workerRan = Mutex([Int]())
             callerRan.store(0, ordering: .relaxed)
             pool.run(chunks: 16) { c in
@@ -83,12 +87,14 @@ final class WorkerPoolTests: XCTestCase {
             XCTAssertEqual(callerRan.load(ordering: .relaxed) + worker.count, 16)
             // The worker was asleep for the whole loop (the caller ran all 16), or it ran one chunk.
             XCTAssertLessThanOrEqual(worker.count, 1)
+            heldUp += worker.count
             while release.wait(timeout: .now()) == .success {}
         }
+        XCTAssertGreaterThan(heldUp, 0, "the worker never ran a chunk: nothing was tested")
     }
 
     func testLongWaitsOnWorkersSwitchToRunningAloneForAWhile() {
-        var detector = StallDetector()
+        var detector = StallDetector(threads: 2)
         // A quiet machine: waits of the order of a chunk, and an odd long one (measured: 2 in
         // 40,000 loops), never switch.
         for i in 0 ..< 40_000 {
@@ -112,8 +118,25 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(alone, StallDetector.aloneLoops, "then it probes the workers again")
     }
 
+    /// With 8 threads a caller's fair share is an eighth of the chunks: on a quiet machine it runs
+    /// about that (its lane), which is not starvation.
+    func testACallerWithItsFairShareOfManyThreadsIsNotStarved() {
+        var detector = StallDetector(threads: 8)
+        for _ in 0 ..< 3 * StallDetector.window {
+            detector.record(chunksRun: 2, of: 16, working: 20_000, waiting: 0)
+            XCTAssertFalse(detector.runAlone())
+        }
+        // Under half of that, loop after loop, is.
+        var loops = 0
+        while !detector.runAlone() && loops < 2 * StallDetector.window {
+            detector.record(chunksRun: 0, of: 16, working: 0, waiting: 0)
+            loops += 1
+        }
+        XCTAssertEqual(detector.contentionPeriods, 1)
+    }
+
     func testACallerThatGetsThroughFewChunksRunsAlone() {
-        var detector = StallDetector()
+        var detector = StallDetector(threads: 2)
         // The workers do most chunks now and then (a wake-up race): not contention.
         for i in 0 ..< 10_000 {
             detector.record(chunksRun: i % 10 == 0 ? 1 : 7, of: 16, working: 20_000, waiting: 0)
