@@ -1,5 +1,6 @@
 // Attention over key/values shared by a group of query heads (grouped-query attention), with keys
-// and values in fp32 or fp16: the scalar kernels, the dispatch, and the fp16 conversions.
+// and values in fp32 or fp16: the scalar kernels, the dispatch (AVX-512, AVX2, scalar; the first two
+// agree bit for bit), and the fp16 conversions.
 #include "kernels_internal.h"
 
 #include <math.h>
@@ -59,6 +60,10 @@ void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n) {
 void m3_attention_group_scores(const float *q, int groups, const void *keys, int key_type, int count, int dim,
                                float scale, float bias, float *out, int out_stride) {
 #if defined(M3_HAVE_X86)
+    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 8 == 0) {
+        m3_attention_group_scores_avx512(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
+        return;
+    }
     if (m3_kernels_use_avx2() && dim % 8 == 0) {
         m3_attention_group_scores_avx2(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
         return;
@@ -70,6 +75,10 @@ void m3_attention_group_scores(const float *q, int groups, const void *keys, int
 void m3_attention_group_accumulate(const float *weights, int weight_stride, int groups, const void *values,
                                    int value_type, int count, int dim, float *out) {
 #if defined(M3_HAVE_X86)
+    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 8 == 0) {
+        m3_attention_group_accumulate_avx512(weights, weight_stride, groups, values, value_type, count, dim, out);
+        return;
+    }
     if (m3_kernels_use_avx2() && dim % 8 == 0) {
         m3_attention_group_accumulate_avx2(weights, weight_stride, groups, values, value_type, count, dim, out);
         return;

@@ -132,6 +132,11 @@ void m3_vec_dot4_q3_K_avx2(const void *row, const m3_block_q8 *const *xs, int co
 void m3_vec_dot4_q4_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q5_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
 void m3_vec_dot4_q6_K_avx2(const void *row, const m3_block_q8 *const *xs, int count, int blocks, float *out);
+/// The same results as the AVX2 kernels, bit for bit (kernels_attention_group_avx512.c).
+void m3_attention_group_scores_avx512(const float *q, int groups, const void *keys, int key_type, int count, int dim,
+                                      float scale, float bias, float *out, int out_stride);
+void m3_attention_group_accumulate_avx512(const float *weights, int weight_stride, int groups, const void *values,
+                                          int value_type, int count, int dim, float *out);
 void m3_attention_group_scores_avx2(const float *q, int groups, const void *keys, int key_type, int count, int dim,
                                     float scale, float bias, float *out, int out_stride);
 void m3_attention_group_accumulate_avx2(const float *weights, int weight_stride, int groups, const void *values,

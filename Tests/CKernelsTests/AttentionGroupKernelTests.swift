@@ -113,6 +113,50 @@ final class AttentionGroupKernelTests: KernelTestCase {
         }
     }
 
+    /// The AVX-512 kernels give the AVX2 kernels' bits (the same partial sums in the same order,
+    /// kernels_attention_group_avx512.c), so a machine's level does not change a token's attention.
+    /// Counts cover the 8-key and 4-key blocks and single keys; dims the 64-wide, 16-wide and 8-wide
+    /// value slices (8, 24, 40, 64, 72, 256).
+    func testAVX512KernelsGiveTheAVX2KernelsBits() throws {
+        m3_kernels_limit_level(Int32(M3_LEVEL_AVX512))
+        guard m3_kernels_level() >= Int32(M3_LEVEL_AVX512) else {
+            m3_kernels_force_scalar(0)
+            throw XCTSkip("no AVX-512 on this machine")
+        }
+        var g = SeededGenerator(seed: 24)
+        for type in Self.types {
+            for dim in [8, 24, 40, 64, 72, 256] {
+                for groups in [1, 2, 3, 4, 7] {
+                    for count in [1, 3, 4, 5, 8, 11, 12, 17, 100] {
+                        let q = Self.randomFloats(groups * dim, &g)
+                        let rows = Rows(Self.randomFloats(count * dim, &g), type: type)
+                        let stride = count + 1
+                        let weights = (0 ..< groups * stride).map { _ in Float.random(in: 0 ... 1, using: &g) }
+                        let initial = Self.randomFloats(groups * dim, &g)
+                        var scores: [[Float]] = [], sums: [[Float]] = []
+                        for path in [KernelPath.best, .avx2] {
+                            path.select()
+                            var out = [Float](repeating: Self.sentinel, count: groups * stride)
+                            var acc = initial
+                            rows.bytes.withUnsafeBytes { r in
+                                m3_attention_group_scores(q, Int32(groups), r.baseAddress, type, Int32(count), Int32(dim),
+                                                          0.125, 0.5, &out, Int32(stride))
+                                m3_attention_group_accumulate(weights, Int32(stride), Int32(groups), r.baseAddress, type,
+                                                              Int32(count), Int32(dim), &acc)
+                            }
+                            scores.append(out)
+                            sums.append(acc)
+                        }
+                        let label = "type \(type) dim \(dim) groups \(groups) count \(count)"
+                        XCTAssertEqual(scores[0].map(\.bitPattern), scores[1].map(\.bitPattern), "scores, \(label)")
+                        XCTAssertEqual(sums[0].map(\.bitPattern), sums[1].map(\.bitPattern), "weighted values, \(label)")
+                    }
+                }
+            }
+        }
+        m3_kernels_force_scalar(0)
+    }
+
     func testFp16ConversionRoundsLikeSwiftsFloat16OnEveryPath() {
         var g = SeededGenerator(seed: 23)
         // Random magnitudes from subnormal to overflow, halfway cases, signed zeros and infinities.
