@@ -56,7 +56,7 @@ final class SentenceEncoderTests: XCTestCase {
 
     func testFloatMatmulKernelMatchesScalarWithinRounding() {
         var generator = SeededGenerator(seed: 7)
-        for (n, k, m) in [(1, 16, 3), (5, 384, 17), (9, 40, 8), (4, 1536, 5)] {
+        for (n, k, m) in [(1, 16, 3), (5, 384, 17), (9, 40, 8), (4, 1536, 5), (8, 384, 12)] {
             let x = (0 ..< n * k).map { _ in Float.random(in: -1 ... 1, using: &generator) }
             let w = (0 ..< m * k).map { _ in Float.random(in: -1 ... 1, using: &generator) }
             let b = (0 ..< m).map { _ in Float.random(in: -1 ... 1, using: &generator) }
@@ -69,10 +69,16 @@ final class SentenceEncoderTests: XCTestCase {
                     XCTAssertEqual(Double(fast[i * m + j]), exact, accuracy: 1e-4 * Double(k).squareRoot(), "n \(n) k \(k) (\(i), \(j))")
                 }
             }
-            // A token's row is the same computed alone.
-            var last = [Float](repeating: 0, count: m)
-            m3_f32_matmul_nt(Array(x[(n - 1) * k ..< n * k]), 1, Int32(k), w, 0, Int32(m), b, &last, Int32(m))
-            XCTAssertEqual(last, Array(fast[(n - 1) * m ..< n * m]))
+            // Every token's row is the same bits computed alone (batches take tiles of 4 tokens x 4
+            // weight rows, a token alone one row at a time), and over a part of the rows.
+            var part = [Float](repeating: 0, count: n * m)
+            m3_f32_matmul_nt(x, Int32(n), Int32(k), w, 1, Int32(m), b, &part, Int32(m))
+            for i in 0 ..< n {
+                var alone = [Float](repeating: 0, count: m)
+                m3_f32_matmul_nt(Array(x[i * k ..< (i + 1) * k]), 1, Int32(k), w, 0, Int32(m), b, &alone, Int32(m))
+                XCTAssertEqual(alone.map(\.bitPattern), fast[i * m ..< (i + 1) * m].map(\.bitPattern), "n \(n) k \(k) token \(i)")
+                XCTAssertEqual(part[i * m + 1 ..< (i + 1) * m].map(\.bitPattern), fast[i * m + 1 ..< (i + 1) * m].map(\.bitPattern))
+            }
         }
     }
 
