@@ -57,32 +57,32 @@ void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = m3_fp16_to_fp32(h[i]);
 }
 
+int m3_attention_group_level(int dim) {
+#if defined(M3_HAVE_X86)
+    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 8 == 0) return M3_LEVEL_AVX512;
+    if (m3_kernels_use_avx2() && dim % 8 == 0) return M3_LEVEL_AVX2;
+#endif
+    return M3_LEVEL_SCALAR;
+}
+
 void m3_attention_group_scores(const float *q, int groups, const void *keys, int key_type, int count, int dim,
                                float scale, float bias, float *out, int out_stride) {
+    switch (m3_attention_group_level(dim)) {
 #if defined(M3_HAVE_X86)
-    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 8 == 0) {
-        m3_attention_group_scores_avx512(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
-        return;
-    }
-    if (m3_kernels_use_avx2() && dim % 8 == 0) {
-        m3_attention_group_scores_avx2(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
-        return;
-    }
+    case M3_LEVEL_AVX512: m3_attention_group_scores_avx512(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride); return;
+    case M3_LEVEL_AVX2: m3_attention_group_scores_avx2(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride); return;
 #endif
-    m3_attention_group_scores_scalar(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
+    default: m3_attention_group_scores_scalar(q, groups, keys, key_type, count, dim, scale, bias, out, out_stride);
+    }
 }
 
 void m3_attention_group_accumulate(const float *weights, int weight_stride, int groups, const void *values,
                                    int value_type, int count, int dim, float *out) {
+    switch (m3_attention_group_level(dim)) {
 #if defined(M3_HAVE_X86)
-    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 8 == 0) {
-        m3_attention_group_accumulate_avx512(weights, weight_stride, groups, values, value_type, count, dim, out);
-        return;
-    }
-    if (m3_kernels_use_avx2() && dim % 8 == 0) {
-        m3_attention_group_accumulate_avx2(weights, weight_stride, groups, values, value_type, count, dim, out);
-        return;
-    }
+    case M3_LEVEL_AVX512: m3_attention_group_accumulate_avx512(weights, weight_stride, groups, values, value_type, count, dim, out); return;
+    case M3_LEVEL_AVX2: m3_attention_group_accumulate_avx2(weights, weight_stride, groups, values, value_type, count, dim, out); return;
 #endif
-    m3_attention_group_accumulate_scalar(weights, weight_stride, groups, values, value_type, count, dim, out);
+    default: m3_attention_group_accumulate_scalar(weights, weight_stride, groups, values, value_type, count, dim, out);
+    }
 }

@@ -14,24 +14,10 @@
 
 #if defined(M3_HAVE_X86)
 #include <immintrin.h>
+#include "kernels_attention_group_x86.h"
 
 #define M3_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma,f16c")))
 #define M3_INLINE static inline __attribute__((always_inline))
-/// Query heads per pass, as the AVX2 kernel (its partial sums are what the bits follow).
-#define GROUP_MAX 3
-/// As the AVX2 kernel: key and value rows asked for this far ahead.
-#define KV_PREFETCH_BYTES 2048
-
-M3_AVX512 M3_INLINE void prefetch_rows(const void *base, size_t index, int rows, int dim, const int type) {
-    const size_t esize = type == M3_KV_F16 ? 2 : 4;
-    m3_prefetch_lines((const char *)base + index * esize + KV_PREFETCH_BYTES, (size_t)rows * (size_t)dim * esize);
-}
-
-/// 8 consecutive elements of a key/value array as floats.
-M3_AVX512 M3_INLINE __m256 load8(const void *base, size_t index, const int type) {
-    if (type == M3_KV_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + index)));
-    return _mm256_loadu_ps((const float *)base + index);
-}
 
 /// Elements index..index+8 in the low half and index2..index2+8 in the high half, as floats.
 M3_AVX512 M3_INLINE __m512 load8x2(const void *base, size_t index, size_t index2, const int type) {
@@ -53,28 +39,15 @@ M3_AVX512 M3_INLINE __m512 load16(const void *base, size_t index, const int type
 M3_AVX512 M3_INLINE __m256 low256(__m512 v) { return _mm512_castps512_ps256(v); }
 M3_AVX512 M3_INLINE __m256 high256(__m512 v) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)); }
 
-/// The AVX2 kernel's reductions, the same instructions.
-M3_AVX512 M3_INLINE float hsum8(__m256 a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-M3_AVX512 M3_INLINE __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
 /// Scores of `ng` (1...3) query heads against `quads` (1 or 2) groups of 4 keys from key j.
 M3_AVX512 M3_INLINE void scores_block(const float *q, const int ng, const void *keys, const int type, int j, const int quads,
                                       int dim, __m128 vscale, __m128 vbias, float *out, int out_stride) {
-    __m512 acc[GROUP_MAX][4];  // [head][pair of keys]
+    __m512 acc[M3_AG_GROUP_MAX][4];  // [head][pair of keys]
     const int pairs = 2 * quads;
     for (int g = 0; g < ng; g++)
         for (int p = 0; p < pairs; p++) acc[g][p] = _mm512_setzero_ps();
     const size_t row = (size_t)j * dim;
-    prefetch_rows(keys, row, 4 * quads, dim, type);
+    m3_ag_prefetch_rows(keys, row, 4 * quads, dim, type);
     for (int i = 0; i < dim; i += 8) {
         __m512 k[4];
         for (int p = 0; p < pairs; p++) k[p] = load8x2(keys, row + (size_t)(2 * p) * dim + i, row + (size_t)(2 * p + 1) * dim + i, type);
@@ -86,7 +59,7 @@ M3_AVX512 M3_INLINE void scores_block(const float *q, const int ng, const void *
     for (int g = 0; g < ng; g++) {
         for (int h = 0; h < quads; h++) {
             const __m512 ab = acc[g][2 * h], cd = acc[g][2 * h + 1];
-            const __m128 s = hsum4(low256(ab), high256(ab), low256(cd), high256(cd));
+            const __m128 s = m3_ag_hsum4(low256(ab), high256(ab), low256(cd), high256(cd));
             _mm_storeu_ps(out + (size_t)g * out_stride + j + 4 * h, _mm_fmadd_ps(s, vscale, vbias));
         }
     }
@@ -99,24 +72,24 @@ M3_AVX512 M3_INLINE void scores_pass(const float *q, const int ng, const void *k
     for (; j + 8 <= count; j += 8) scores_block(q, ng, keys, type, j, 2, dim, vscale, vbias, out, out_stride);
     for (; j + 4 <= count; j += 4) scores_block(q, ng, keys, type, j, 1, dim, vscale, vbias, out, out_stride);
     for (; j < count; j++) {
-        __m256 acc[GROUP_MAX];
+        __m256 acc[M3_AG_GROUP_MAX];
         for (int g = 0; g < ng; g++) acc[g] = _mm256_setzero_ps();
         for (int i = 0; i < dim; i += 8) {
-            const __m256 k = load8(keys, (size_t)j * dim + i, type);
+            const __m256 k = m3_ag_load8(keys, (size_t)j * dim + i, type);
             for (int g = 0; g < ng; g++) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (size_t)g * dim + i), k, acc[g]);
         }
-        for (int g = 0; g < ng; g++) out[(size_t)g * out_stride + j] = hsum8(acc[g]) * scale + bias;
+        for (int g = 0; g < ng; g++) out[(size_t)g * out_stride + j] = m3_ag_hsum8(acc[g]) * scale + bias;
     }
 }
 
 /// out[g][lo ..< lo + 16 * width] += the weighted value rows, for `ng` query heads.
 M3_AVX512 M3_INLINE void accumulate_slice(const float *weights, int weight_stride, const int ng, const void *values,
                                           const int type, int count, int dim, float *out, int lo, const int width) {
-    __m512 acc[GROUP_MAX][4];
+    __m512 acc[M3_AG_GROUP_MAX][4];
     for (int g = 0; g < ng; g++)
         for (int r = 0; r < width; r++) acc[g][r] = _mm512_loadu_ps(out + (size_t)g * dim + lo + 16 * r);
     for (int j = 0; j < count; j++) {
-        if (lo == 0) prefetch_rows(values, (size_t)j * dim, 1, dim, type);
+        if (lo == 0) m3_ag_prefetch_rows(values, (size_t)j * dim, 1, dim, type);
         __m512 x[4];
         for (int r = 0; r < width; r++) x[r] = load16(values, (size_t)j * dim + lo + 16 * r, type);
         for (int g = 0; g < ng; g++) {
@@ -131,10 +104,10 @@ M3_AVX512 M3_INLINE void accumulate_slice(const float *weights, int weight_strid
 /// The last 8 dims when dim is an odd multiple of 8.
 M3_AVX512 M3_INLINE void accumulate_slice8(const float *weights, int weight_stride, const int ng, const void *values,
                                            const int type, int count, int dim, float *out, int lo) {
-    __m256 acc[GROUP_MAX];
+    __m256 acc[M3_AG_GROUP_MAX];
     for (int g = 0; g < ng; g++) acc[g] = _mm256_loadu_ps(out + (size_t)g * dim + lo);
     for (int j = 0; j < count; j++) {
-        const __m256 x = load8(values, (size_t)j * dim + lo, type);
+        const __m256 x = m3_ag_load8(values, (size_t)j * dim + lo, type);
         for (int g = 0; g < ng; g++) acc[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(weights + (size_t)g * weight_stride + j), x, acc[g]);
     }
     for (int g = 0; g < ng; g++) _mm256_storeu_ps(out + (size_t)g * dim + lo, acc[g]);
@@ -148,46 +121,5 @@ M3_AVX512 M3_INLINE void accumulate_pass(const float *weights, int weight_stride
     if (lo < dim) accumulate_slice8(weights, weight_stride, ng, values, type, count, dim, out, lo);
 }
 
-// One specialized copy per (element type, heads in the pass).
-#define SPECIALIZE(NAME, TYPE, NG)                                                                                \
-    M3_AVX512 static void NAME##_scores(const float *q, const void *k, int count, int dim, float scale, float bias, \
-                                        float *out, int out_stride) {                                            \
-        scores_pass(q, NG, k, TYPE, count, dim, scale, bias, out, out_stride);                                   \
-    }                                                                                                             \
-    M3_AVX512 static void NAME##_accumulate(const float *w, int weight_stride, const void *v, int count, int dim,  \
-                                            float *out) {                                                         \
-        accumulate_pass(w, weight_stride, NG, v, TYPE, count, dim, out);                                          \
-    }
-SPECIALIZE(f32_1, M3_KV_F32, 1)
-SPECIALIZE(f32_2, M3_KV_F32, 2)
-SPECIALIZE(f32_3, M3_KV_F32, 3)
-SPECIALIZE(f16_1, M3_KV_F16, 1)
-SPECIALIZE(f16_2, M3_KV_F16, 2)
-SPECIALIZE(f16_3, M3_KV_F16, 3)
-
-typedef void (*scores_fn)(const float *, const void *, int, int, float, float, float *, int);
-typedef void (*accumulate_fn)(const float *, int, const void *, int, int, float *);
-static const scores_fn scores_table[2][GROUP_MAX] = {{f32_1_scores, f32_2_scores, f32_3_scores},
-                                                     {f16_1_scores, f16_2_scores, f16_3_scores}};
-static const accumulate_fn accumulate_table[2][GROUP_MAX] = {
-    {f32_1_accumulate, f32_2_accumulate, f32_3_accumulate},
-    {f16_1_accumulate, f16_2_accumulate, f16_3_accumulate}};
-
-void m3_attention_group_scores_avx512(const float *q, int groups, const void *keys, int key_type, int count, int dim,
-                                      float scale, float bias, float *out, int out_stride) {
-    const int t = key_type == M3_KV_F16;
-    for (int g = 0; g < groups; g += GROUP_MAX) {
-        const int ng = groups - g < GROUP_MAX ? groups - g : GROUP_MAX;
-        scores_table[t][ng - 1](q + (size_t)g * dim, keys, count, dim, scale, bias, out + (size_t)g * out_stride, out_stride);
-    }
-}
-
-void m3_attention_group_accumulate_avx512(const float *weights, int weight_stride, int groups, const void *values,
-                                          int value_type, int count, int dim, float *out) {
-    const int t = value_type == M3_KV_F16;
-    for (int g = 0; g < groups; g += GROUP_MAX) {
-        const int ng = groups - g < GROUP_MAX ? groups - g : GROUP_MAX;
-        accumulate_table[t][ng - 1](weights + (size_t)g * weight_stride, weight_stride, values, count, dim, out + (size_t)g * dim);
-    }
-}
+M3_AG_ENTRY_POINTS(M3_AVX512, m3_attention_group_scores_avx512, m3_attention_group_accumulate_avx512)
 #endif

@@ -134,8 +134,9 @@ final class AttentionGroupKernelTests: KernelTestCase {
                         let weights = (0 ..< groups * stride).map { _ in Float.random(in: 0 ... 1, using: &g) }
                         let initial = Self.randomFloats(groups * dim, &g)
                         var scores: [[Float]] = [], sums: [[Float]] = []
-                        for path in [KernelPath.best, .avx2] {
+                        for (path, level) in [(KernelPath.best, M3_LEVEL_AVX512), (.avx2, M3_LEVEL_AVX2)] {
                             path.select()
+                            XCTAssertEqual(m3_attention_group_level(Int32(dim)), Int32(level), "the kernels \(path) runs")
                             var out = [Float](repeating: Self.sentinel, count: groups * stride)
                             var acc = initial
                             rows.bytes.withUnsafeBytes { r in

@@ -56,7 +56,7 @@ final class SentenceEncoderTests: XCTestCase {
 
     func testFloatMatmulKernelMatchesScalarWithinRounding() {
         var generator = SeededGenerator(seed: 7)
-        for (n, k, m) in [(1, 16, 3), (5, 384, 17), (9, 40, 8), (4, 1536, 5), (8, 384, 12)] {
+        for (n, k, m) in [(1, 16, 3), (5, 384, 17), (9, 40, 8), (4, 1536, 5), (8, 384, 12), (4, 7, 4), (6, 12, 9)] {
             let x = (0 ..< n * k).map { _ in Float.random(in: -1 ... 1, using: &generator) }
             let w = (0 ..< m * k).map { _ in Float.random(in: -1 ... 1, using: &generator) }
             let b = (0 ..< m).map { _ in Float.random(in: -1 ... 1, using: &generator) }
@@ -77,6 +77,7 @@ final class SentenceEncoderTests: XCTestCase {
                 var alone = [Float](repeating: 0, count: m)
                 m3_f32_matmul_nt(Array(x[i * k ..< (i + 1) * k]), 1, Int32(k), w, 0, Int32(m), b, &alone, Int32(m))
                 XCTAssertEqual(alone.map(\.bitPattern), fast[i * m ..< (i + 1) * m].map(\.bitPattern), "n \(n) k \(k) token \(i)")
+                XCTAssertEqual(part[i * m], 0, "row 0 is outside the range 1..<m")
                 XCTAssertEqual(part[i * m + 1 ..< (i + 1) * m].map(\.bitPattern), fast[i * m + 1 ..< (i + 1) * m].map(\.bitPattern))
             }
         }

@@ -128,6 +128,10 @@ enum {
     M3_KV_F16 = 1,  // IEEE half precision bits
 };
 
+/// The kernels m3_attention_group_scores / _accumulate run for head dimension `dim`: an M3_LEVEL_*
+/// (AVX-512 and AVX2 give the same bits; scalar rounds otherwise).
+int m3_attention_group_level(int dim);
+
 /// Scores of `groups` query heads that share one KV head (grouped-query attention): for g in
 /// [0, groups) and j in [0, count), out[g * out_stride + j] = dot(q + g * dim, key j) * scale + bias.
 /// Keys are `count` rows of `dim` elements of `key_type`; each is read once for all the heads.

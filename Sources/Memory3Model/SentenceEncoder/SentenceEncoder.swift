@@ -120,6 +120,7 @@ public final class SentenceEncoder: Sendable {
     /// The unit-length embedding of WordPiece `tokens` ([CLS] ... [SEP] included).
     public func embed(tokens: [Int]) -> [Float] {
         let n = tokens.count, h = config.hiddenSize
+        guard n > 0 else { return [Float](repeating: 0, count: h) }
         var x = [Float](repeating: 0, count: n * h)
         var row = [Float](repeating: 0, count: h)
         for (i, token) in tokens.enumerated() {
@@ -205,7 +206,8 @@ public final class SentenceEncoder: Sendable {
                     out.withUnsafeMutableBufferPointer { op in
                         let (xa, wa, ba) = (xp.baseAddress, wp.baseAddress, bp.baseAddress)
                         nonisolated(unsafe) let oa = op.baseAddress
-                        Parallel.forChunks(of: outputs, threads: threads, minimumChunk: 16) { range in
+                        // Chunks of whole 4-row tiles (the kernel's fast path; the bits are the same either way).
+                        Parallel.forChunks(of: outputs, threads: threads, minimumChunk: 16, alignment: 4) { range in
                             m3_f32_matmul_nt(xa, Int32(n), Int32(inputs), wa, Int32(range.lowerBound), Int32(range.upperBound), ba, oa, Int32(outputs))
                         }
                     }
