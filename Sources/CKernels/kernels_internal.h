@@ -76,6 +76,19 @@ void m3_attention_group_accumulate_scalar(const float *weights, int weight_strid
                                           int value_type, int count, int dim, float *out);
 uint16_t m3_fp32_to_fp16_scalar(float x);
 
+/// The 32 unsigned 5-bit codes of a GGML Q5_0/Q5_1 block from its 4 bytes of fifth bits `qh`
+/// (followed by the 16 bytes of nibbles): element j's low nibble and bit j, element j + 16's high
+/// nibble and bit j + 16.
+static inline void m3_q5_codes(const uint8_t *qh, uint8_t codes[32]) {
+    const uint8_t *qs = qh + 4;
+    uint32_t high;
+    memcpy(&high, qh, 4);
+    for (int j = 0; j < 16; j++) {
+        codes[j] = (uint8_t)((qs[j] & 0x0f) | ((high >> j) & 1) << 4);
+        codes[j + 16] = (uint8_t)((qs[j] >> 4) | ((high >> (j + 16)) & 1) << 4);
+    }
+}
+
 /// Packed rows: bits per code (4, 5 or 8; 0 for a type without a packed form).
 static inline int m3_packed_bits(int type) {
     switch (type) {

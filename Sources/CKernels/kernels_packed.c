@@ -52,13 +52,7 @@ static int ggml_block(int type, const uint8_t *row, int b, uint8_t codes[32], ui
         const int has_min = type == M3_TYPE_Q5_1;
         p = row + (size_t)b * (has_min ? 24 : 22);
         if (has_min) memcpy(m, p + 2, 2);
-        const uint8_t *qh = p + (has_min ? 4 : 2), *qs = qh + 4;
-        uint32_t high;
-        memcpy(&high, qh, 4);
-        for (int j = 0; j < 16; j++) {
-            codes[j] = (uint8_t)((qs[j] & 0x0f) | ((high >> j) & 1) << 4);
-            codes[j + 16] = (uint8_t)((qs[j] >> 4) | ((high >> (j + 16)) & 1) << 4);
-        }
+        m3_q5_codes(p + (has_min ? 4 : 2), codes);
         break;
     }
     case M3_TYPE_Q8_0:

@@ -101,16 +101,11 @@ float m3_vec_dot_scalar(int type, const void *row, const m3_block_q8 *x, int blo
         // Q5_0: fp16 d, qh, nibbles; codes q - 16. Q5_1: fp16 d, fp16 m, qh, nibbles; codes q, plus m.
         const int has_min = type == M3_TYPE_Q5_1;
         const int bytes = has_min ? 24 : 22, offset = has_min ? 0 : 16;
+        uint8_t codes[32];
         for (int b = 0; b < blocks; b++, p += bytes) {
-            const uint8_t *qh = p + (has_min ? 4 : 2), *qs = qh + 4;
-            uint32_t high;
-            memcpy(&high, qh, 4);
+            m3_q5_codes(p + (has_min ? 4 : 2), codes);
             int acc = 0;
-            for (int j = 0; j < 16; j++) {
-                const int lo = (qs[j] & 0x0f) | (int)((high >> j) & 1) << 4;
-                const int hi = (qs[j] >> 4) | (int)((high >> (j + 16)) & 1) << 4;
-                acc += (lo - offset) * x[b].q[j] + (hi - offset) * x[b].q[j + 16];
-            }
+            for (int j = 0; j < 16; j++) acc += (codes[j] - offset) * x[b].q[j] + (codes[j + 16] - offset) * x[b].q[j + 16];
             sum += load_half(p) * x[b].d * (float)acc + (has_min ? load_half(p + 2) * x[b].s : 0.0f);
         }
         break;
