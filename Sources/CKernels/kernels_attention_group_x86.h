@@ -39,33 +39,27 @@ M3_AG_AVX2 M3_AG_INLINE __m128 m3_ag_hsum4(__m256 a, __m256 b, __m256 c, __m256 
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-/// The entry points of one instruction set, from its `scores_pass` and `accumulate_pass`: one
-/// specialised copy per (element type, heads in a pass), picked from a table per call.
+/// One specialised copy of a kernel file's `scores_pass` and `accumulate_pass` for an element type
+/// and a constant number of heads per pass (the accumulators then stay in registers).
+#define M3_AG_SPECIALIZE(TARGET, NAME, TYPE, NG)                                                                         \
+    TARGET static void NAME##_scores(const float *q, const void *k, int count, int dim, float scale, float bias,       \
+                                     float *out, int out_stride) {                                                     \
+        scores_pass(q, NG, k, TYPE, count, dim, scale, bias, out, out_stride);                                         \
+    }                                                                                                                   \
+    TARGET static void NAME##_accumulate(const float *w, int weight_stride, const void *v, int count, int dim,         \
+                                         float *out) {                                                                 \
+        accumulate_pass(w, weight_stride, NG, v, TYPE, count, dim, out);                                               \
+    }
+
+/// The entry points of one instruction set, from its `scores_pass` and `accumulate_pass`: the
+/// specialised copies, picked from a table per call.
 #define M3_AG_ENTRY_POINTS(TARGET, SCORES_NAME, ACCUMULATE_NAME)                                                           \
-    TARGET static void f32_1_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 1, k, M3_KV_F32, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f32_2_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 2, k, M3_KV_F32, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f32_3_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 3, k, M3_KV_F32, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f16_1_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 1, k, M3_KV_F16, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f16_2_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 2, k, M3_KV_F16, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f16_3_scores(const float *q, const void *k, int count, int dim, float scale, float bias, float *out, \
-                                    int out_stride) { scores_pass(q, 3, k, M3_KV_F16, count, dim, scale, bias, out, out_stride); } \
-    TARGET static void f32_1_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 1, v, M3_KV_F32, count, dim, out); }                                                         \
-    TARGET static void f32_2_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 2, v, M3_KV_F32, count, dim, out); }                                                         \
-    TARGET static void f32_3_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 3, v, M3_KV_F32, count, dim, out); }                                                         \
-    TARGET static void f16_1_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 1, v, M3_KV_F16, count, dim, out); }                                                         \
-    TARGET static void f16_2_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 2, v, M3_KV_F16, count, dim, out); }                                                         \
-    TARGET static void f16_3_accumulate(const float *w, int ws, const void *v, int count, int dim, float *out) {             \
-        accumulate_pass(w, ws, 3, v, M3_KV_F16, count, dim, out); }                                                         \
+    M3_AG_SPECIALIZE(TARGET, f32_1, M3_KV_F32, 1)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, f32_2, M3_KV_F32, 2)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, f32_3, M3_KV_F32, 3)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, f16_1, M3_KV_F16, 1)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, f16_2, M3_KV_F16, 2)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, f16_3, M3_KV_F16, 3)                                                                          \
     typedef void (*scores_fn)(const float *, const void *, int, int, float, float, float *, int);                          \
     typedef void (*accumulate_fn)(const float *, int, const void *, int, int, float *);                                    \
     static const scores_fn scores_table[2][M3_AG_GROUP_MAX] = {{f32_1_scores, f32_2_scores, f32_3_scores},                 \
