@@ -15,11 +15,11 @@ import Synchronization
 /// is descheduled the caller does its share instead of waiting for it. Why lanes rather than one
 /// shared counter (what this pool had until 2026-12-04): with a shared counter the threads take
 /// chunks alternately, so each thread's reads jump every chunk; a decode step's weights then
-/// stream 20-40% slower (`scripts/decode-pass.c` with chunks interleaved between two threads vs
-/// each thread's chunks adjacent, no synchronisation at all: 3.1-3.4 vs 2.0-2.7 ms a pass), and
+/// stream 20-40% slower (`scripts/decode-pass.c`, `CHUNKS=8` without and with `ADJACENT=1`, no
+/// synchronisation at all: 3.1-3.8 vs 1.9-3.2 ms a pass), and
 /// each claim moved one cache line between the cores.
 final class WorkerPool: @unchecked Sendable {
-    /// High 32 bits: the job's generation (low bits zero). Workers wait for it to change.
+    /// The generation of the latest job (32 bits, as in the lanes' words). Workers wait for it to change.
     private let job = Atomic<UInt64>(0)
     /// The most chunks one loop may have (the width of a count in a lane's word).
     static let maximumChunks = 0xFFFF
@@ -55,30 +55,17 @@ final class WorkerPool: @unchecked Sendable {
         private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
-        /// Claims the lane's next chunk of job `generation`, front to back (the owner).
+        /// Claims a chunk of job `generation`: the lane's next (its owner, front to back) or its
+        /// last (`fromBack`: a thread whose own lane is empty).
         @inline(__always)
-        func claimFront(generation: UInt64) -> Int? {
+        func claim(generation: UInt64, fromBack: Bool) -> Int? {
             var current = word.load(ordering: .acquiring)
             while current >> 32 == generation {
-                let next = Int(current & 0xFFFF), end = Int((current >> 16) & 0xFFFF)
+                let next = current & 0xFFFF, end = (current >> 16) & 0xFFFF
                 guard next < end else { return nil }
-                let (exchanged, original) = word.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-                if exchanged { return next }
-                current = original
-            }
-            return nil
-        }
-
-        /// Claims the lane's last chunk of job `generation` (a thread whose own lane is empty).
-        @inline(__always)
-        func claimBack(generation: UInt64) -> Int? {
-            var current = word.load(ordering: .acquiring)
-            while current >> 32 == generation {
-                let next = Int(current & 0xFFFF), end = Int((current >> 16) & 0xFFFF)
-                guard next < end else { return nil }
-                let desired = generation << 32 | UInt64(end - 1) << 16 | UInt64(next)
+                let desired = generation << 32 | (fromBack ? end - 1 : end) << 16 | (fromBack ? next : next + 1)
                 let (exchanged, original) = word.compareExchange(expected: current, desired: desired, ordering: .acquiringAndReleasing)
-                if exchanged { return end - 1 }
+                if exchanged { return Int(fromBack ? end - 1 : next) }
                 current = original
             }
             return nil
@@ -111,8 +98,6 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    var threadCount: Int { workers.count + 1 }
-
     /// Times this pool has switched to running loops on the caller alone (contention seen);
     /// read without the caller's lock, for benchmarks' reports.
     var contentionPeriods: Int { stalls.contentionPeriods }
@@ -140,7 +125,7 @@ final class WorkerPool: @unchecked Sendable {
             finishedChunks.store(0, ordering: .relaxed)
             // Wraps within the 32 bits the words hold, so that the caller claims with the generation
             // it stored (unmasked, at the wrap its claims would fail and the workers run the loop).
-            let generation = ((job.load(ordering: .relaxed) >> 32) + 1) & 0xFFFF_FFFF
+            let generation = (job.load(ordering: .relaxed) + 1) & 0xFFFF_FFFF
             // Lane i: chunks/T chunks, one more for the first chunks % T lanes (the caller's first,
             // so that it has a lane of its own whenever there is a chunk).
             let share = chunks / lanes.count, extra = chunks % lanes.count
@@ -151,7 +136,7 @@ final class WorkerPool: @unchecked Sendable {
             // Sequentially consistent, as the worker's side of going to sleep: the job's store
             // and the read of `sleeping` must not pass each other, nor the worker's store of
             // `sleeping` and its read of the job, or a worker could sleep through this job.
-            job.store(generation << 32, ordering: .sequentiallyConsistent)
+            job.store(generation, ordering: .sequentiallyConsistent)
             for w in workers where w.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
                 w.wake.signal()
             }
@@ -173,13 +158,13 @@ final class WorkerPool: @unchecked Sendable {
     /// their backs, until none are left; returns how many it ran.
     private func work(generation: UInt64, lane own: Int) -> Int {
         var ran = 0
-        while let chunk = lanes[own].claimFront(generation: generation) {
+        while let chunk = lanes[own].claim(generation: generation, fromBack: false) {
             runChunk(chunk)
             ran += 1
         }
         for step in 1 ..< lanes.count {
             let victim = lanes[(own + step) % lanes.count]
-            while let chunk = victim.claimBack(generation: generation) {
+            while let chunk = victim.claim(generation: generation, fromBack: true) {
                 runChunk(chunk)
                 ran += 1
             }
@@ -200,14 +185,14 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             let spinStart = DispatchTime.now().uptimeNanoseconds
             var spins = 0
-            var generation = job.load(ordering: .acquiring) >> 32
+            var generation = job.load(ordering: .acquiring)
             while generation == seen {
                 m3_cpu_relax()
                 spins += 1
                 if spins & 63 == 0, DispatchTime.now().uptimeNanoseconds - spinStart > Self.spinNanoseconds {
                     // Sleep until the next job; re-check after announcing it to not miss a wake-up.
                     worker.sleeping.store(true, ordering: .sequentiallyConsistent)
-                    if job.load(ordering: .sequentiallyConsistent) >> 32 != seen {
+                    if job.load(ordering: .sequentiallyConsistent) != seen {
                         if !worker.sleeping.exchange(false, ordering: .sequentiallyConsistent) {
                             worker.wake.wait()  // the caller signalled already: consume it
                         }
@@ -216,7 +201,7 @@ final class WorkerPool: @unchecked Sendable {
                     }
                     spins = 0
                 }
-                generation = job.load(ordering: .acquiring) >> 32
+                generation = job.load(ordering: .acquiring)
             }
             seen = generation
             // Counted once, after the last chunk: the caller waits for this count, so a worker

@@ -127,11 +127,7 @@ final class WorkerPoolTests: XCTestCase {
             XCTAssertFalse(detector.runAlone())
         }
         // Under half of that, loop after loop, is.
-        var loops = 0
-        while !detector.runAlone() && loops < 2 * StallDetector.window {
-            detector.record(chunksRun: 0, of: 16, working: 0, waiting: 0)
-            loops += 1
-        }
+        loopsUntilAlone(&detector) { $0.record(chunksRun: 0, of: 16, working: 0, waiting: 0) }
         XCTAssertEqual(detector.contentionPeriods, 1)
     }
 
@@ -144,12 +140,19 @@ final class WorkerPoolTests: XCTestCase {
         }
         // The caller shares its core: it gets through 2 of 16 chunks, loop after loop. Within two
         // windows (the first may have begun before), it runs alone.
-        var loops = 0
-        while !detector.runAlone() && loops < 2 * StallDetector.window {
-            detector.record(chunksRun: 2, of: 16, working: 20_000, waiting: 0)
-            loops += 1
-        }
+        let loops = loopsUntilAlone(&detector) { $0.record(chunksRun: 2, of: 16, working: 20_000, waiting: 0) }
         XCTAssertEqual(detector.contentionPeriods, 1)
         XCTAssertLessThanOrEqual(loops, 2 * StallDetector.window)
+    }
+
+    /// Records loops with `record` until the detector runs alone, at most two windows; returns how many.
+    @discardableResult
+    private func loopsUntilAlone(_ detector: inout StallDetector, record: (inout StallDetector) -> Void) -> Int {
+        var loops = 0
+        while !detector.runAlone() && loops < 2 * StallDetector.window {
+            record(&detector)
+            loops += 1
+        }
+        return loops
     }
 }
