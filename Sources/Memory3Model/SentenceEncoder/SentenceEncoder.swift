@@ -161,14 +161,15 @@ public final class SentenceEncoder: Sendable {
 
     /// Multi-head self-attention over all rows (no mask: every text is encoded alone, unpadded).
     /// Per head, the scores and the weighted values are two float matrix products in the C kernel;
-    /// the heads are split across threads (each head's columns of the result are its own).
+    /// the heads are split across threads, one run of heads per thread (each head's columns of the
+    /// result are its own; a run's scratch is allocated once).
     private func attend(q: [Float], k: [Float], v: [Float], rows n: Int) -> [Float] {
         let h = config.hiddenSize, heads = config.heads, dh = h / heads
         let scale = 1 / Float(dh).squareRoot()
         var context = [Float](repeating: 0, count: n * h)
         context.withUnsafeMutableBufferPointer { c in
             nonisolated(unsafe) let contextBase = c.baseAddress!
-            Parallel.forChunks(of: heads, threads: threads) { range in
+            Parallel.forChunks(of: heads, threads: threads, minimumChunk: (heads + threads - 1) / threads) { range in
                 var qh = [Float](repeating: 0, count: n * dh), kh = qh, vt = qh
                 var scores = [Float](repeating: 0, count: n * n)
                 var out = [Float](repeating: 0, count: n * dh)
