@@ -2,6 +2,9 @@
 // with OUT=1 the 49,152 x 576 Q8_0 output matrix), random values, one token: the matrix kernels'
 // read speed alone, on one thread and on two unsynchronised threads. Built and run for several
 // M3_DECODE_PREFETCH_BYTES by scripts/prefetch-distance.sh; the argument is the layer count.
+// CHUNKS=k splits each matrix of the two-thread pass into 2k chunks, thread h taking chunks h, h+2,
+// ... (as a shared claim counter hands them out), or with ADJACENT=1 chunks hk..hk+k-1 (as the
+// worker pool's lanes do): how much the order of a thread's reads costs, with no synchronisation.
 #include "CKernels.h"
 typedef struct {int rows, cols; void *packed; int type;} M;
 #include <stdio.h>
@@ -11,7 +14,8 @@ typedef struct {int rows, cols; void *packed; int type;} M;
 #include <stdint.h>
 #include <pthread.h>
 static M *gms; static int gnm; static m3_q8_rows gx; static int giters;
-static void* worker(void*a){long h=(long)a; static __thread float y[49152]; for(int it=0;it<giters;it++) for(int i=0;i<gnm;i++){int r0=h?gms[i].rows/2:0, r1=h?gms[i].rows:gms[i].rows/2; m3_matmul_packed(gms[i].type,gms[i].packed,gms[i].cols/32,r0,r1,gx,1,y,gms[i].rows);} return 0;}
+static int gk = 1, gadjacent = 0;
+static void* worker(void*a){long h=(long)a; static __thread float y[49152]; for(int it=0;it<giters;it++) for(int i=0;i<gnm;i++){int panels=gms[i].rows/16, n=2*gk; for(int j=0;j<gk;j++){int c=gadjacent?(int)h*gk+j:2*j+(int)h; int r0=panels*c/n*16, r1=panels*(c+1)/n*16; m3_matmul_packed(gms[i].type,gms[i].packed,gms[i].cols/32,r0,r1,gx,1,y,gms[i].rows);}} return 0;}
 static double now(){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec+t.tv_nsec*1e-9;}
 // SmolLM2 per layer: q 576x576, k 192x576, v 192x576, o 576x576, gate 1536x576, up 1536x576, down 576x1536; 30 layers. output 49152x576 (Q8_0? treat as Q4_1 here)
 int main(int argc,char**argv){
@@ -30,7 +34,7 @@ int main(int argc,char**argv){
   float *y=malloc(4*49152);
   int iters=200; double best=1e9;
   for(int rep=0;rep<5;rep++){ double t=now(); for(int it=0;it<iters;it++) for(int i=0;i<nm;i++) m3_matmul_packed(ms[i].type,ms[i].packed,ms[i].cols/32,0,ms[i].rows,xr,1,y,ms[i].rows); double e=(now()-t)/iters; if(e<best)best=e; }
-  gms=ms;gnm=nm;gx=xr;giters=iters; double best2=1e9; for(int rep=0;rep<5;rep++){pthread_t t[2]; double t0=now(); for(long h=0;h<2;h++)pthread_create(&t[h],0,worker,(void*)h); for(int h=0;h<2;h++)pthread_join(t[h],0); double e=(now()-t0)/iters; if(e<best2)best2=e;}
+  if(getenv("CHUNKS")) gk=atoi(getenv("CHUNKS")); gadjacent=getenv("ADJACENT")!=0; gms=ms;gnm=nm;gx=xr;giters=iters; double best2=1e9; for(int rep=0;rep<5;rep++){pthread_t t[2]; double t0=now(); for(long h=0;h<2;h++)pthread_create(&t[h],0,worker,(void*)h); for(int h=0;h<2;h++)pthread_join(t[h],0); double e=(now()-t0)/iters; if(e<best2)best2=e;}
   printf("two threads unsynchronised: %.3f ms, %.1f GB/s\n", best2*1e3, total/best2/1e9);
   printf("weights %.1f MB, one thread: %.3f ms per token-pass, %.1f GB/s; y[5]=%f\n", total/1e6, best*1e3, total/best/1e9, y[5]);
 }
