@@ -1,11 +1,12 @@
 // Attention over key/values shared by a group of query heads (grouped-query attention), with keys
-// and values in fp32 or fp16: the scalar kernels, the dispatch (AVX-512, AVX2, scalar; the first two
-// agree bit for bit), and the fp16 conversions.
+// and values in fp32, fp16 or int8 codes: the scalar kernels, the dispatch (AVX-512, AVX2, scalar; the
+// first two agree bit for bit), the fp16 conversions and the int8 quantization of memory rows.
 #include "kernels_internal.h"
 
 #include <math.h>
 
 static inline float load_kv(const void *base, size_t index, int type) {
+    if (type == M3_KV_I8) return (float)((const int8_t *)base)[index];
     return type == M3_KV_F16 ? m3_fp16_to_fp32(((const uint16_t *)base)[index]) : ((const float *)base)[index];
 }
 
@@ -55,6 +56,48 @@ void m3_fp32_to_fp16(const float *x, uint16_t *out, size_t n) {
 
 void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = m3_fp16_to_fp32(h[i]);
+}
+
+static inline int8_t int8_code(float x, float inverse) {
+    const float r = nearbyintf(x * inverse);
+    return (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+}
+
+/// Per-channel scales of keys [first, end) into scales[0..dim), codes and code sums likewise.
+static void quantize_key_group(const float *x, int first, int end, int dim, int8_t *codes, float *scales, int32_t *sums) {
+    float inverse[dim];
+    for (int i = 0; i < dim; i++) scales[i] = 0.0f;
+    for (int t = first; t < end; t++)
+        for (int i = 0; i < dim; i++) scales[i] = fmaxf(scales[i], fabsf(x[(size_t)t * dim + i]));
+    for (int i = 0; i < dim; i++) {
+        scales[i] /= 127.0f;
+        inverse[i] = scales[i] > 0.0f ? 1.0f / scales[i] : 0.0f;
+    }
+    for (int t = first; t < end; t++) {
+        int32_t sum = 0;
+        for (int i = 0; i < dim; i++) {
+            const int8_t c = int8_code(x[(size_t)t * dim + i], inverse[i]);
+            codes[(size_t)t * dim + i] = c;
+            sum += c;
+        }
+        sums[t] = sum;
+    }
+}
+
+void m3_quantize_keys_i8(const float *x, int tokens, int dim, int lead, int8_t *codes, float *scales, int32_t *sums) {
+    quantize_key_group(x, 0, lead, dim, codes, scales, sums);
+    quantize_key_group(x, lead, tokens, dim, codes, scales + dim, sums);
+}
+
+void m3_quantize_values_i8(const float *x, int tokens, int dim, int8_t *codes, float *scales) {
+    for (int t = 0; t < tokens; t++) {
+        const float *row = x + (size_t)t * dim;
+        float amax = 0.0f;
+        for (int i = 0; i < dim; i++) amax = fmaxf(amax, fabsf(row[i]));
+        scales[t] = amax / 127.0f;
+        const float inverse = scales[t] > 0.0f ? 1.0f / scales[t] : 0.0f;
+        for (int i = 0; i < dim; i++) codes[(size_t)t * dim + i] = int8_code(row[i], inverse);
+    }
 }
 
 int m3_attention_group_level(int dim) {

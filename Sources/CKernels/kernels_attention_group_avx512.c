@@ -21,6 +21,11 @@
 
 /// Elements index..index+8 in the low half and index2..index2+8 in the high half, as floats.
 M3_AVX512 M3_INLINE __m512 load8x2(const void *base, size_t index, size_t index2, const int type) {
+    if (type == M3_KV_I8) {
+        const __m128i lo = _mm_loadl_epi64((const __m128i *)((const int8_t *)base + index));
+        const __m128i hi = _mm_loadl_epi64((const __m128i *)((const int8_t *)base + index2));
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_unpacklo_epi64(lo, hi)));
+    }
     if (type == M3_KV_F16) {
         const __m128i lo = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + index));
         const __m128i hi = _mm_loadu_si128((const __m128i *)((const uint16_t *)base + index2));
@@ -32,6 +37,7 @@ M3_AVX512 M3_INLINE __m512 load8x2(const void *base, size_t index, size_t index2
 
 /// 16 consecutive elements as floats.
 M3_AVX512 M3_INLINE __m512 load16(const void *base, size_t index, const int type) {
+    if (type == M3_KV_I8) return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)base + index))));
     if (type == M3_KV_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)base + index)));
     return _mm512_loadu_ps((const float *)base + index);
 }

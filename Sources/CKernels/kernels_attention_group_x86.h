@@ -15,12 +15,13 @@
 #define M3_AG_KV_PREFETCH_BYTES 2048
 
 M3_AG_AVX2 M3_AG_INLINE void m3_ag_prefetch_rows(const void *base, size_t index, int rows, int dim, const int type) {
-    const size_t esize = type == M3_KV_F16 ? 2 : 4;
+    const size_t esize = type == M3_KV_I8 ? 1 : type == M3_KV_F16 ? 2 : 4;
     m3_prefetch_lines((const char *)base + index * esize + M3_AG_KV_PREFETCH_BYTES, (size_t)rows * (size_t)dim * esize);
 }
 
 /// 8 consecutive elements of a key/value array as floats.
 M3_AG_AVX2 M3_AG_INLINE __m256 m3_ag_load8(const void *base, size_t index, const int type) {
+    if (type == M3_KV_I8) return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)base + index))));
     if (type == M3_KV_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + index)));
     return _mm256_loadu_ps((const float *)base + index);
 }
@@ -60,15 +61,20 @@ M3_AG_AVX2 M3_AG_INLINE __m128 m3_ag_hsum4(__m256 a, __m256 b, __m256 c, __m256 
     M3_AG_SPECIALIZE(TARGET, f16_1, M3_KV_F16, 1)                                                                          \
     M3_AG_SPECIALIZE(TARGET, f16_2, M3_KV_F16, 2)                                                                          \
     M3_AG_SPECIALIZE(TARGET, f16_3, M3_KV_F16, 3)                                                                          \
+    M3_AG_SPECIALIZE(TARGET, i8_1, M3_KV_I8, 1)                                                                            \
+    M3_AG_SPECIALIZE(TARGET, i8_2, M3_KV_I8, 2)                                                                            \
+    M3_AG_SPECIALIZE(TARGET, i8_3, M3_KV_I8, 3)                                                                            \
     typedef void (*scores_fn)(const float *, const void *, int, int, float, float, float *, int);                          \
     typedef void (*accumulate_fn)(const float *, int, const void *, int, int, float *);                                    \
-    static const scores_fn scores_table[2][M3_AG_GROUP_MAX] = {{f32_1_scores, f32_2_scores, f32_3_scores},                 \
-                                                               {f16_1_scores, f16_2_scores, f16_3_scores}};                \
-    static const accumulate_fn accumulate_table[2][M3_AG_GROUP_MAX] = {                                                    \
-        {f32_1_accumulate, f32_2_accumulate, f32_3_accumulate}, {f16_1_accumulate, f16_2_accumulate, f16_3_accumulate}};   \
+    static const scores_fn scores_table[3][M3_AG_GROUP_MAX] = {{f32_1_scores, f32_2_scores, f32_3_scores},                 \
+                                                               {f16_1_scores, f16_2_scores, f16_3_scores},                 \
+                                                               {i8_1_scores, i8_2_scores, i8_3_scores}};                   \
+    static const accumulate_fn accumulate_table[3][M3_AG_GROUP_MAX] = {                                                    \
+        {f32_1_accumulate, f32_2_accumulate, f32_3_accumulate}, {f16_1_accumulate, f16_2_accumulate, f16_3_accumulate},    \
+        {i8_1_accumulate, i8_2_accumulate, i8_3_accumulate}};                                                              \
     void SCORES_NAME(const float *q, int groups, const void *keys, int key_type, int count, int dim, float scale,         \
                      float bias, float *out, int out_stride) {                                                             \
-        const int t = key_type == M3_KV_F16;                                                                               \
+        const int t = key_type;                                                                                            \
         for (int g = 0; g < groups; g += M3_AG_GROUP_MAX) {                                                                \
             const int ng = groups - g < M3_AG_GROUP_MAX ? groups - g : M3_AG_GROUP_MAX;                                    \
             scores_table[t][ng - 1](q + (size_t)g * dim, keys, count, dim, scale, bias, out + (size_t)g * out_stride,      \
@@ -77,7 +83,7 @@ M3_AG_AVX2 M3_AG_INLINE __m128 m3_ag_hsum4(__m256 a, __m256 b, __m256 c, __m256 
     }                                                                                                                      \
     void ACCUMULATE_NAME(const float *weights, int weight_stride, int groups, const void *values, int value_type,         \
                          int count, int dim, float *out) {                                                                 \
-        const int t = value_type == M3_KV_F16;                                                                             \
+        const int t = value_type;                                                                                          \
         for (int g = 0; g < groups; g += M3_AG_GROUP_MAX) {                                                                \
             const int ng = groups - g < M3_AG_GROUP_MAX ? groups - g : M3_AG_GROUP_MAX;                                    \
             accumulate_table[t][ng - 1](weights + (size_t)g * weight_stride, weight_stride, values, count, dim,            \

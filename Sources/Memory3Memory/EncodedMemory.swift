@@ -46,12 +46,13 @@ public struct EncodedMemory: Sendable, Equatable {
     public var rowCount: Int { layers.count * kvHeadCount }
 
     /// The memory as attention reads it. With `dropPrefix`, every head loses its prefix tokens
-    /// (another memory's prefix serves as the shared sink). Attention reads fp16 by default (see
-    /// `MemorySegment.Precision`); the copy made here is the only one per read.
+    /// (another memory's prefix serves as the shared sink). Attention reads int8 by default (see
+    /// `MemorySegment.Precision`), the kept prefix's keys scaled apart; the copy made here is the
+    /// only one per read.
     public func segment(logitBias: Float = 0, dropPrefix: Bool = false,
-                        precision: MemorySegment.Precision = .float16) -> MemorySegment {
+                        precision: MemorySegment.Precision = .int8) -> MemorySegment {
         MemorySegment(layers: layers, kvHeadCount: kvHeadCount, headDim: headDim, rowTokens: tokenCount,
                       keeping: (dropPrefix ? prefixTokenCount : 0) ..< tokenCount, keys: keys, values: values,
-                      logitBias: logitBias, precision: precision)
+                      logitBias: logitBias, precision: precision, keyLeadTokens: dropPrefix ? 0 : prefixTokenCount)
     }
 }

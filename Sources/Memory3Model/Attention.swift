@@ -25,6 +25,42 @@ enum Attention {
         let type: Int32
         let tokens: Int32
         let bias: Float
+        /// int8 reads: the first KV head's key scales (one per channel), key code sums and value
+        /// scales (one per token each), and the elements from one KV head's to the next; nil for
+        /// float reads.
+        var keyScales: UnsafePointer<Float>? = nil
+        var keySums: UnsafePointer<Int32>? = nil
+        var valueScales: UnsafePointer<Float>? = nil
+        var keyScaleHeadStride = 0
+        var tokenHeadStride = 0
+    }
+
+    /// The reads of one segment at `slot`: one, or for int8 keys with a lead group (the reference
+    /// prefix) two, each with its own key scales.
+    private static func reads(of m: MemorySegment, slot: Int, into out: UnsafeMutablePointer<MemoryRead>) -> Int {
+        let storage = m.storage, bytes = storage.elementBytes
+        let first = m.offset(slot: slot, head: 0) * bytes
+        let headStride = m.tokenCount * m.headDim * bytes
+        let keys = UnsafeRawPointer(storage.keys + first), values = UnsafeRawPointer(storage.values + first)
+        guard storage.precision == .int8 else {
+            out.initialize(to: MemoryRead(keys: keys, values: values, headStride: headStride, type: storage.kernelType,
+                                          tokens: Int32(m.tokenCount), bias: m.logitBias))
+            return 1
+        }
+        let row = slot * m.kvHeadCount, lead = storage.keyLeadTokens
+        var count = 0
+        for (group, tokens) in [(0, 0 ..< lead), (1, lead ..< m.tokenCount)] where !tokens.isEmpty {
+            let offset = tokens.lowerBound * m.headDim
+            (out + count).initialize(to: MemoryRead(
+                keys: keys + offset, values: values + offset, headStride: headStride, type: storage.kernelType,
+                tokens: Int32(tokens.count), bias: m.logitBias,
+                keyScales: UnsafePointer(storage.keyScales + (row * 2 + group) * m.headDim),
+                keySums: UnsafePointer(storage.keySums + row * m.tokenCount + tokens.lowerBound),
+                valueScales: UnsafePointer(storage.valueScales + row * m.tokenCount + tokens.lowerBound),
+                keyScaleHeadStride: 2 * m.headDim, tokenHeadStride: m.tokenCount))
+            count += 1
+        }
+        return count
     }
 
     /// Where one sequence's memory reads are, for one layer.
@@ -50,8 +86,9 @@ enum Attention {
     static func run(layer: Int, queries: UnsafePointer<Float>, sequences: [Sequence], config c: DecoderConfig,
                     into out: UnsafeMutablePointer<Float>, threads: Int, window: Int? = nil, scale: Float? = nil,
                     halfProbabilities: Bool = true) {
-        let segmentCount = sequences.reduce(0) { $0 + $1.memory.count }
-        withUnsafeTemporaryAllocation(of: MemoryRead.self, capacity: max(segmentCount, 1)) { readBuffer in
+        // An int8 segment may take two reads.
+        let readCapacity = 2 * sequences.reduce(0) { $0 + $1.memory.count }
+        withUnsafeTemporaryAllocation(of: MemoryRead.self, capacity: max(readCapacity, 1)) { readBuffer in
             withUnsafeTemporaryAllocation(of: SequenceReads.self, capacity: sequences.count + 1) { planBuffer in
                 let reads = readBuffer.baseAddress!, plans = planBuffer.baseAddress!
                 var readCount = 0, items = 0, maxKeys = 0
@@ -59,14 +96,9 @@ enum Attention {
                     var plan = SequenceReads(first: readCount, count: 0, memoryTokens: 0, firstItem: items)
                     for m in s.memory {
                         guard let slot = m.slot(ofLayer: layer) else { continue }
-                        let bytes = m.storage.elementBytes
-                        let first = m.offset(slot: slot, head: 0) * bytes
-                        (reads + readCount).initialize(to: MemoryRead(
-                            keys: UnsafeRawPointer(m.storage.keys + first), values: UnsafeRawPointer(m.storage.values + first),
-                            headStride: m.tokenCount * m.headDim * bytes, type: m.storage.kernelType,
-                            tokens: Int32(m.tokenCount), bias: m.logitBias))
-                        readCount += 1
-                        plan.count += 1
+                        let added = Self.reads(of: m, slot: slot, into: reads + readCount)
+                        readCount += added
+                        plan.count += added
                         plan.memoryTokens += m.tokenCount
                     }
                     (plans + i).initialize(to: plan)
@@ -74,6 +106,14 @@ enum Attention {
                     maxKeys = max(maxKeys, plan.memoryTokens + s.firstIndex + s.tokens)
                 }
                 (plans + sequences.count).initialize(to: SequenceReads(firstItem: items))
+                // An int8 read's scales and code sums sit apart from its codes, and each is needed
+                // first thing by its kernel: asked for now, they arrive while the loop starts.
+                for r in UnsafeBufferPointer(start: reads, count: readCount) {
+                    guard let keyScales = r.keyScales, let keySums = r.keySums, let valueScales = r.valueScales else { continue }
+                    m3_prefetch(keyScales, 4 * c.kvHeadCount * r.keyScaleHeadStride)
+                    m3_prefetch(keySums, 4 * c.kvHeadCount * r.tokenHeadStride)
+                    m3_prefetch(valueScales, 4 * c.kvHeadCount * r.tokenHeadStride)
+                }
                 run(layer: layer, queries: queries, sequences: sequences, reads: reads, plans: plans, items: items,
                     maxKeys: maxKeys, config: c, into: out, threads: threads, window: window,
                     scale: scale ?? 1 / Float(c.headDim).squareRoot(), halfProbabilities: halfProbabilities)
@@ -122,8 +162,15 @@ enum Attention {
                     // Scores, one row of maxKeys per head: memory first, then context.
                     var k = 0
                     for r in UnsafeBufferPointer(start: reads + plan.first, count: plan.count) {
-                        m3_attention_group_scores(q, groups, r.keys + kvHead * r.headStride, r.type, r.tokens, dim,
-                                                  scale, r.bias, scores + k, stride)
+                        let keys = r.keys + kvHead * r.headStride
+                        if let keyScales = r.keyScales, let keySums = r.keySums {
+                            m3_attention_group_scores_i8(q, groups, keys.assumingMemoryBound(to: Int8.self),
+                                                         keySums + kvHead * r.tokenHeadStride,
+                                                         keyScales + kvHead * r.keyScaleHeadStride, r.tokens, dim,
+                                                         scale, r.bias, scores + k, stride)
+                        } else {
+                            m3_attention_group_scores(q, groups, keys, r.type, r.tokens, dim, scale, r.bias, scores + k, stride)
+                        }
                         k += Int(r.tokens)
                     }
                     let cacheKeys = s.cache.keys + s.cache.offset(layer: layer, head: kvHead, token: first)
@@ -143,8 +190,13 @@ enum Attention {
                     o.initialize(repeating: 0, count: heads * hd)
                     k = 0
                     for r in UnsafeBufferPointer(start: reads + plan.first, count: plan.count) {
-                        m3_attention_group_accumulate(scores + k, stride, groups, r.values + kvHead * r.headStride,
-                                                      r.type, r.tokens, dim, o)
+                        let values = r.values + kvHead * r.headStride
+                        if let valueScales = r.valueScales {
+                            m3_attention_group_accumulate_i8(scores + k, stride, groups, values.assumingMemoryBound(to: Int8.self),
+                                                             valueScales + kvHead * r.tokenHeadStride, r.tokens, dim, o)
+                        } else {
+                            m3_attention_group_accumulate(scores + k, stride, groups, values, r.type, r.tokens, dim, o)
+                        }
                         k += Int(r.tokens)
                     }
                     let cacheValues = s.cache.values + s.cache.offset(layer: layer, head: kvHead, token: first)

@@ -13,6 +13,14 @@ public struct MemorySegment: Sendable, Equatable {
         /// reading the key/values (measured), and a memory decoded from int8, int4 or fp16 codes
         /// loses next to nothing more by rounding to fp16 (11 significant bits vs at most 8).
         case float16
+        /// A quarter of the floats' bytes: symmetric int8 codes, keys with one scale per channel
+        /// (the kept reference prefix, the attention sink, with scales of its own) and values with
+        /// one per token, the layout KV quantization holds best with. Why: reading five memories
+        /// is bound by fetching their key/values (a 5-memory read of SmolLM2 is 7.3 MB a token
+        /// as fp16; `perf` puts its time on waiting for those lines), and a memory decoded from
+        /// int8 or narrower codes loses next to nothing more at 8 bits. Scales stay in the
+        /// segment: attention folds key scales into the query and value scales into the weights.
+        case int8
     }
 
     /// Model layers this segment has key/values for, ascending; other layers see no memory.
@@ -45,19 +53,22 @@ public struct MemorySegment: Sendable, Equatable {
     /// A segment of the tokens `kept` of every (layer, KV head) row of `keys` and `values`, which
     /// are laid out [layers.count][kvHeadCount][rowTokens][headDim]; converted to `precision` in
     /// the same pass that copies them.
+    /// `keyLeadTokens`: how many kept tokens at the start of every row quantize their keys apart
+    /// (int8 only: the reference prefix, whose sink keys would stretch the body's channel scales).
     public init(layers: [Int], kvHeadCount: Int, headDim: Int, rowTokens: Int, keeping kept: Range<Int>,
-                keys: [Float], values: [Float], logitBias: Float = 0, precision: Precision) {
+                keys: [Float], values: [Float], logitBias: Float = 0, precision: Precision, keyLeadTokens: Int = 0) {
         let rows = layers.count * kvHeadCount
         precondition(keys.count == rows * rowTokens * headDim, "keys do not match the shape")
         precondition(values.count == keys.count, "values do not match the shape")
         precondition(kept.lowerBound >= 0 && kept.upperBound <= rowTokens, "kept tokens outside the rows")
+        precondition(keyLeadTokens >= 0 && keyLeadTokens <= kept.count, "key lead group longer than the kept tokens")
         self.layers = layers
         self.kvHeadCount = kvHeadCount
         self.headDim = headDim
         self.tokenCount = kept.count
         self.logitBias = logitBias
         self.storage = SegmentStorage(rows: rows, rowTokens: rowTokens, kept: kept, headDim: headDim,
-                                      keys: keys, values: values, precision: precision)
+                                      keys: keys, values: values, precision: precision, keyLeadTokens: keyLeadTokens)
         var slots = [Int?](repeating: nil, count: (layers.max() ?? -1) + 1)
         for (slot, layer) in layers.enumerated() { slots[layer] = slot }
         self.slotOfLayer = slots
@@ -94,31 +105,80 @@ public struct MemorySegment: Sendable, Equatable {
 /// bias) share them, and so that attention can hold their addresses for a whole layer.
 final class SegmentStorage: @unchecked Sendable {
     let precision: MemorySegment.Precision
+    let rows: Int
+    let tokens: Int
+    let headDim: Int
     let elements: Int
     let keys: UnsafeMutableRawPointer
     let values: UnsafeMutableRawPointer
+    /// int8 only: [rows][2][headDim] key scales (the lead group's, then the rest's) and
+    /// [rows][tokens] value scales (allocated empty otherwise).
+    let keyScales: UnsafeMutablePointer<Float>
+    let valueScales: UnsafeMutablePointer<Float>
+    /// int8 only: [rows][tokens] sums of each key's codes (the VNNI scores kernel's offset).
+    let keySums: UnsafeMutablePointer<Int32>
+    private var scaleCounts: (keys: Int, values: Int) {
+        precision == .int8 ? (rows * 2 * headDim, rows * tokens) : (0, 0)
+    }
+    /// int8 only: tokens at the start of each row whose keys have the first scales.
+    let keyLeadTokens: Int
 
     /// The element type as the attention kernels name it.
-    var kernelType: Int32 { precision == .float16 ? Int32(M3_KV_F16) : Int32(M3_KV_F32) }
-    var elementBytes: Int { precision == .float16 ? 2 : 4 }
+    var kernelType: Int32 {
+        switch precision {
+        case .float32: return Int32(M3_KV_F32)
+        case .float16: return Int32(M3_KV_F16)
+        case .int8: return Int32(M3_KV_I8)
+        }
+    }
+
+    var elementBytes: Int {
+        switch precision {
+        case .float32: return 4
+        case .float16: return 2
+        case .int8: return 1
+        }
+    }
 
     init(rows: Int, rowTokens: Int, kept: Range<Int>, headDim: Int, keys: [Float], values: [Float],
-         precision: MemorySegment.Precision) {
+         precision: MemorySegment.Precision, keyLeadTokens: Int) {
         self.precision = precision
+        self.rows = rows
+        self.tokens = kept.count
+        self.headDim = headDim
         let rowElements = kept.count * headDim
         elements = rows * rowElements
-        let bytes = max(1, elements * (precision == .float16 ? 2 : 4))
-        self.keys = .allocate(byteCount: bytes, alignment: 32)
-        self.values = .allocate(byteCount: bytes, alignment: 32)
-        for (source, target) in [(keys, self.keys), (values, self.values)] {
-            source.withUnsafeBufferPointer { s in
+        let elementBytes = precision == .float32 ? 4 : precision == .float16 ? 2 : 1
+        let bytes = max(1, elements * elementBytes)
+        self.keys = .allocate(byteCount: bytes, alignment: 64)
+        self.values = .allocate(byteCount: bytes, alignment: 64)
+        self.keyLeadTokens = precision == .int8 ? keyLeadTokens : 0
+        let scaleCounts = precision == .int8 ? (rows * 2 * headDim, rows * kept.count) : (0, 0)
+        keyScales = .allocate(capacity: max(1, scaleCounts.0))
+        keyScales.initialize(repeating: 0, count: max(1, scaleCounts.0))
+        valueScales = .allocate(capacity: max(1, scaleCounts.1))
+        valueScales.initialize(repeating: 0, count: max(1, scaleCounts.1))
+        keySums = .allocate(capacity: max(1, scaleCounts.1))
+        keySums.initialize(repeating: 0, count: max(1, scaleCounts.1))
+        keys.withUnsafeBufferPointer { k in
+            values.withUnsafeBufferPointer { v in
                 for row in 0 ..< rows {
-                    let from = s.baseAddress! + (row * rowTokens + kept.lowerBound) * headDim
+                    let offset = (row * rowTokens + kept.lowerBound) * headDim
+                    let from = (k.baseAddress! + offset, v.baseAddress! + offset)
                     switch precision {
                     case .float32:
-                        (target.assumingMemoryBound(to: Float.self) + row * rowElements).update(from: from, count: rowElements)
+                        (self.keys.assumingMemoryBound(to: Float.self) + row * rowElements).update(from: from.0, count: rowElements)
+                        (self.values.assumingMemoryBound(to: Float.self) + row * rowElements).update(from: from.1, count: rowElements)
                     case .float16:
-                        m3_fp32_to_fp16(from, target.assumingMemoryBound(to: UInt16.self) + row * rowElements, rowElements)
+                        m3_fp32_to_fp16(from.0, self.keys.assumingMemoryBound(to: UInt16.self) + row * rowElements, rowElements)
+                        m3_fp32_to_fp16(from.1, self.values.assumingMemoryBound(to: UInt16.self) + row * rowElements, rowElements)
+                    case .int8:
+                        m3_quantize_keys_i8(from.0, Int32(kept.count), Int32(headDim), Int32(keyLeadTokens),
+                                            self.keys.assumingMemoryBound(to: Int8.self) + row * rowElements,
+                                            self.keyScales + row * 2 * headDim, self.keySums + row * kept.count)
+                        m3_quantize_values_i8(from.1, Int32(kept.count), Int32(headDim),
+                                              self.values.assumingMemoryBound(to: Int8.self) + row * rowElements,
+                                              self.valueScales + row * kept.count)
                     }
                 }
             }
@@ -128,8 +188,12 @@ final class SegmentStorage: @unchecked Sendable {
     deinit {
         keys.deallocate()
         values.deallocate()
+        keyScales.deallocate()
+        valueScales.deallocate()
+        keySums.deallocate()
     }
 
+    /// The keys or values as floats (int8: codes times their scales).
     func floats(_ p: UnsafeMutableRawPointer) -> [Float] {
         switch precision {
         case .float32:
@@ -139,12 +203,31 @@ final class SegmentStorage: @unchecked Sendable {
                 m3_fp16_to_fp32_row(p.assumingMemoryBound(to: UInt16.self), out.baseAddress!, elements)
                 count = elements
             }
+        case .int8:
+            let codes = p.assumingMemoryBound(to: Int8.self)
+            let isKeys = p == keys
+            var out = [Float](repeating: 0, count: elements)
+            for row in 0 ..< rows {
+                for t in 0 ..< tokens {
+                    for i in 0 ..< headDim {
+                        let index = (row * tokens + t) * headDim + i
+                        let scale = isKeys ? keyScales[(row * 2 + (t < keyLeadTokens ? 0 : 1)) * headDim + i]
+                                           : valueScales[row * tokens + t]
+                        out[index] = Float(codes[index]) * scale
+                    }
+                }
+            }
+            return out
         }
     }
 
     func sameContents(as other: SegmentStorage) -> Bool {
-        guard precision == other.precision, elements == other.elements else { return false }
+        guard precision == other.precision, elements == other.elements, keyLeadTokens == other.keyLeadTokens,
+              scaleCounts == other.scaleCounts else { return false }
         let bytes = elements * elementBytes
+        let (keyScaleCount, valueScaleCount) = scaleCounts
         return memcmp(keys, other.keys, bytes) == 0 && memcmp(values, other.values, bytes) == 0
+            && memcmp(keyScales, other.keyScales, 4 * keyScaleCount) == 0
+            && memcmp(valueScales, other.valueScales, 4 * valueScaleCount) == 0
     }
 }

@@ -1,7 +1,7 @@
 import CKernels
 import XCTest
 
-/// m3_attention_group_scores / _accumulate (query heads sharing one KV head, fp32 and fp16 rows)
+/// m3_attention_group_scores / _accumulate (query heads sharing one KV head, fp32, fp16 and int8 rows)
 /// on every path against Double references, within 1e-5 of the sum of |terms|; and the fp16
 /// conversion against Swift's Float16. Group sizes 1...7 cover the AVX2 passes of 3 heads and
 /// their remainders; counts 0...9 and 100 the scores kernel's groups of 4 keys; dims 8, 24
@@ -17,7 +17,7 @@ final class AttentionGroupKernelTests: KernelTestCase {
         (0 ..< n).map { _ in Float.random(in: -2 ... 2, using: &g) }
     }
 
-    /// Rows as the kernel reads them (fp32 or fp16 bits) and as the reference reads them.
+    /// Rows as the kernel reads them (fp32 or fp16 bits, or int8 codes) and as the reference reads them.
     struct Rows {
         let type: Int32
         let bytes: [UInt8]
@@ -25,7 +25,11 @@ final class AttentionGroupKernelTests: KernelTestCase {
 
         init(_ floats: [Float], type: Int32) {
             self.type = type
-            if type == Int32(M3_KV_F16) {
+            if type == Int32(M3_KV_I8) {
+                let codes = floats.map { Int8(($0 * 60).rounded()) }
+                exact = codes.map { Float($0) }
+                bytes = codes.map { UInt8(bitPattern: $0) }
+            } else if type == Int32(M3_KV_F16) {
                 let halves = floats.map { Float16($0) }
                 exact = halves.map { Float($0) }
                 bytes = halves.withUnsafeBytes { Array($0) }
@@ -36,7 +40,7 @@ final class AttentionGroupKernelTests: KernelTestCase {
         }
     }
 
-    static let types = [Int32(M3_KV_F32), Int32(M3_KV_F16)]
+    static let types = [Int32(M3_KV_F32), Int32(M3_KV_F16), Int32(M3_KV_I8)]
 
     func testGroupScoresMatchTheDoubleReferenceForEveryHeadOfTheGroup() {
         var g = SeededGenerator(seed: 21)

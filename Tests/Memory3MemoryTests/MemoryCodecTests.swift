@@ -348,15 +348,40 @@ final class MemoryCodecTests: XCTestCase {
         }
     }
 
-    func testAttentionReadsTheMemoryAsFp16ByDefault() {
-        let memory = randomMemory(layers: [0, 1], heads: 2, headDim: 4, tokens: 5, prefix: 2)
-        let half = { (x: [Float]) in x.map { Float(Float16($0)) } }
+    /// Attention reads a memory as int8 (MemorySegment.Precision.int8): keys per channel with the
+    /// kept prefix scaled apart (the sink's large keys would coarsen the body's codes), values per
+    /// token; every element within half a step of its scale.
+    func testAttentionReadsTheMemoryAsInt8ByDefaultWithThePrefixScaledApart() {
+        var memory = randomMemory(layers: [0, 1], heads: 2, headDim: 4, tokens: 5, prefix: 2)
+        // The prefix's keys 50x the body's, as the attention sink's are.
+        memory.keys = memory.keys.enumerated().map { i, k in (i / 4) % 5 < 2 ? 50 * k : k }
+        func assertWithinHalfAStep(_ got: [Float], _ want: [Float], tokens: Int, groups: (Int) -> Int, perChannel: Bool,
+                                   _ label: String) {
+            for row in 0 ..< 4 {
+                for group in Set((0 ..< tokens).map(groups)) {
+                    let members = (0 ..< tokens).filter { groups($0) == group }
+                    for d in 0 ..< 4 {
+                        for t in members {
+                            let span = perChannel ? members.map { row * tokens * 4 + $0 * 4 + d } : (0 ..< 4).map { row * tokens * 4 + t * 4 + $0 }
+                            let step = span.map { abs(want[$0]) }.max()! / 127
+                            let i = row * tokens * 4 + t * 4 + d
+                            XCTAssertLessThanOrEqual(abs(got[i] - want[i]), 0.5 * step * 1.0001, "\(label) row \(row) token \(t) dim \(d)")
+                        }
+                    }
+                }
+            }
+        }
         let all = memory.segment()
-        XCTAssertEqual(all.precision, .float16)
-        XCTAssertEqual(all.keys, half(memory.keys))
-        XCTAssertEqual(all.values, half(memory.values))
+        XCTAssertEqual(all.precision, .int8)
+        XCTAssertEqual(all.tokenCount, 5)
+        assertWithinHalfAStep(all.keys, memory.keys, tokens: 5, groups: { $0 < 2 ? 0 : 1 }, perChannel: true, "keys")
+        assertWithinHalfAStep(all.values, memory.values, tokens: 5, groups: { $0 }, perChannel: false, "values")
+        let exactBody = memory.segment(dropPrefix: true, precision: .float32)
         let body = memory.segment(dropPrefix: true)
-        XCTAssertEqual(body.keys, half(memory.segment(dropPrefix: true, precision: .float32).keys))
-        XCTAssertEqual(body.values, half(memory.segment(dropPrefix: true, precision: .float32).values))
+        XCTAssertEqual(body.tokenCount, 3)
+        assertWithinHalfAStep(body.keys, exactBody.keys, tokens: 3, groups: { _ in 0 }, perChannel: true, "body keys")
+        assertWithinHalfAStep(body.values, exactBody.values, tokens: 3, groups: { $0 }, perChannel: false, "body values")
+        XCTAssertEqual(memory.segment(), all, "the same memory gives the same codes")
+        XCTAssertNotEqual(memory.segment(precision: .float16), all)
     }
 }

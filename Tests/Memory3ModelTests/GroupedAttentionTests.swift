@@ -74,4 +74,25 @@ final class GroupedAttentionTests: XCTestCase {
         let range = exact.map { abs($0) }.max()!
         XCTAssertLessThan(worst, 0.02 * range, "but only at fp16 precision")
     }
+
+    /// An int8 segment (the memory's default) reads close to its floats, its prefix keys scaled
+    /// apart, and every split of the heads across threads gives the same logits (head dim 16 takes
+    /// the float path of the int8 scores; the VNNI path is the kernel tests').
+    func testAnInt8SegmentReadsCloseToItsFloatsOnEveryThreadSplit() throws {
+        func segment(_ model: LlamaModel, _ precision: MemorySegment.Precision) throws -> [MemorySegment] {
+            let s = try promptSegment(model)
+            return [MemorySegment(layers: s.layers, kvHeadCount: 2, headDim: 16, rowTokens: s.tokenCount,
+                                  keeping: 0 ..< s.tokenCount, keys: s.keys, values: s.values, logitBias: -0.5,
+                                  precision: precision, keyLeadTokens: 1)]
+        }
+        let int8 = try logits(threads: 1) { try segment($0, .int8) }
+        for threads in [2, 3] {
+            XCTAssertEqual(try logits(threads: threads) { try segment($0, .int8) }, int8, "\(threads) threads")
+        }
+        let exact = try logits(threads: 1) { try segment($0, .float32) }
+        let worst = zip(int8, exact).map { abs($0 - $1) }.max()!
+        let range = exact.map { abs($0) }.max()!
+        XCTAssertGreaterThan(worst, 0, "int8 rounding should show")
+        XCTAssertLessThan(worst, 0.05 * range, "but only at int8 precision")
+    }
 }

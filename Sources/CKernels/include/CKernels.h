@@ -126,6 +126,7 @@ void m3_matmul_packed(int type, const void *packed, int blocks, int row_begin, i
 enum {
     M3_KV_F32 = 0,
     M3_KV_F16 = 1,  // IEEE half precision bits
+    M3_KV_I8 = 2,   // int8 codes, unscaled (the m3_attention_group_*_i8 entry points apply the scales)
 };
 
 /// The kernels m3_attention_group_scores / _accumulate run for head dimension `dim`: an M3_LEVEL_*
@@ -145,6 +146,38 @@ void m3_attention_group_accumulate(const float *weights, int weight_stride, int 
 
 /// out[i] = x[i] rounded to fp16 (nearest even; beyond the fp16 range: infinity), for i in [0, n).
 void m3_fp32_to_fp16(const float *x, uint16_t *out, size_t n);
+
+/// Symmetric int8 codes of a memory's key rows: `tokens` keys of `dim` floats at `x`, one scale per
+/// channel over tokens [0, lead) and another over [lead, tokens) (the reference prefix, the
+/// attention sink, has keys far larger than the body's). scales: [2][dim] (the first row 0 when
+/// lead is 0); codes[t][i] = round(x[t][i] / scale), scale = channel amax / 127 (0: all zero);
+/// sums[t] = the sum of key t's codes (what the VNNI scores kernel needs to offset its unsigned query).
+void m3_quantize_keys_i8(const float *x, int tokens, int dim, int lead, int8_t *codes, float *scales, int32_t *sums);
+
+/// Scores of `groups` query heads against int8 keys with per-channel scales (codes and sums from
+/// m3_quantize_keys_i8): out[g * out_stride + j] = dot(q_g * channel_scales, codes_j) * scale + bias.
+/// With AVX-512 VNNI and dim a multiple of 64, each head's scaled query is itself rounded to int8
+/// (one scale a head, as llama.cpp reads a quantized KV cache) and the dots are integer; otherwise
+/// float (m3_attention_group_scores on the codes).
+void m3_attention_group_scores_i8(const float *q, int groups, const int8_t *keys, const int32_t *key_sums,
+                                  const float *channel_scales, int count, int dim, float scale, float bias, float *out,
+                                  int out_stride);
+
+/// out[g] += sum over j of weights[g * weight_stride + j] * token_scales[j] * codes_j, for `groups`
+/// heads over `count` int8 value rows (m3_quantize_values_i8): m3_attention_group_accumulate with
+/// the weights scaled, the same sums in the same order.
+void m3_attention_group_accumulate_i8(const float *weights, int weight_stride, int groups, const int8_t *values,
+                                      const float *token_scales, int count, int dim, float *out);
+
+/// Asks for the `bytes` from `p` on (one prefetch per 64-byte line; a prefetch never faults).
+void m3_prefetch(const void *p, size_t bytes);
+
+/// The level m3_attention_group_scores_i8 runs at for `dim`: M3_LEVEL_AVX512 (integer dots) or that
+/// of m3_attention_group_scores.
+int m3_attention_group_i8_level(int dim);
+
+/// Symmetric int8 codes of value rows: one scale per token (its amax / 127) over its `dim` floats.
+void m3_quantize_values_i8(const float *x, int tokens, int dim, int8_t *codes, float *scales);
 
 /// out[i] = the fp16 value h[i] as a float, for i in [0, n).
 void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
