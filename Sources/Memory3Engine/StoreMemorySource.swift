@@ -105,7 +105,9 @@ public final class StoreMemorySource: MemorySource, @unchecked Sendable {
             throw MemoryEngineError.missingMemory(referenceId: referenceId, profile: profile)
         }
         let memory = try MemoryCodec.decode(blob, expectedFingerprint: modelFingerprint).memory
-        cache.insert(memory, bytes: (memory.keys.count + memory.values.count) * MemoryLayout<Float>.size, for: referenceId)
+        // The floats, and the int8 segments attention reads (made at the first swap that reads it).
+        cache.insert(memory, bytes: (memory.keys.count + memory.values.count) * MemoryLayout<Float>.size + memory.int8SegmentBytes,
+                     for: referenceId)
         return memory
     }
 

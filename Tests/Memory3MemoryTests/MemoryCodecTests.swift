@@ -1,5 +1,5 @@
 import Foundation
-import Memory3Model
+@testable import Memory3Model
 @testable import Memory3Memory
 import XCTest
 
@@ -346,6 +346,26 @@ final class MemoryCodecTests: XCTestCase {
             XCTAssertEqual(Array(body.keys[row * 12 ..< (row + 1) * 12]), Array(memory.keys[row * 20 + 8 ..< (row + 1) * 20]))
             XCTAssertEqual(Array(body.values[row * 12 ..< (row + 1) * 12]), Array(memory.values[row * 20 + 8 ..< (row + 1) * 20]))
         }
+    }
+
+    /// A memory's int8 segments are made once and shared by its copies (the cache hands out
+    /// copies; a swap must not quantize a cached memory again), each read with its own bias; new
+    /// key/values make new ones.
+    func testTheInt8SegmentsAreMadeOnceAndRemadeWhenTheKeyValuesChange() {
+        var memory = randomMemory(layers: [0, 1], heads: 2, headDim: 8, tokens: 6, prefix: 2)
+        let copy = memory
+        let biased = memory.segment(logitBias: -4)
+        let plain = copy.segment()
+        XCTAssert(biased.storage === plain.storage, "one quantization for the memory and its copy")
+        XCTAssertEqual(biased.logitBias, -4)
+        XCTAssertEqual(plain.logitBias, 0)
+        XCTAssert(memory.segment(dropPrefix: true).storage === copy.segment(dropPrefix: true).storage)
+        XCTAssertFalse(memory.segment(dropPrefix: true).storage === plain.storage, "whole and body are apart")
+        memory.keys = memory.keys.map { -$0 }
+        let changed = memory.segment()
+        XCTAssertFalse(changed.storage === plain.storage)
+        XCTAssertEqual(changed.keys, plain.keys.map { -$0 }, "the new keys' codes")
+        XCTAssert(copy.segment().storage === plain.storage, "the unchanged copy keeps its own")
     }
 
     /// Attention reads a memory as int8 (MemorySegment.Precision.int8): keys per channel with the
