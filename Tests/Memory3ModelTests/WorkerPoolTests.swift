@@ -46,10 +46,17 @@ final class WorkerPoolTests: XCTestCase {
     /// step's weight reads streaming), and takes the others' from their backs.
     func testEachThreadRunsAContiguousRunThenStealsFromTheBack() {
         let pool = WorkerPool(threads: 2)  // its own: a shared pool's stall detector may be running loops alone
+        // Until the worker has shared 20 loops (a new pool's worker may start late, and 16 empty
+        // chunks are done before it wakes: 200 loops once passed without it, under load), each
+        // chunk a few microseconds long; a worker that never runs fails at the deadline.
         var bothRan = 0
-        for _ in 0 ..< 200 {
+        let deadline = Date().addingTimeInterval(30)
+        while bothRan < 20, Date() < deadline {
             let order = Mutex([pthread_t: [Int]]())
-            pool.run(chunks: 16) { c in order.withLock { $0[pthread_self(), default: []].append(c) } }
+            pool.run(chunks: 16) { c in
+                usleep(20)
+                order.withLock { $0[pthread_self(), default: []].append(c) }
+            }
             for (_, chunks) in order.withLock({ $0 }) {
                 // Its own lane: ascending and adjacent; then stolen chunks, each below the last.
                 var i = 1
