@@ -3,6 +3,7 @@
 // first two agree bit for bit), the fp16 conversions and the int8 quantization of memory rows.
 #include "kernels_internal.h"
 
+#include <float.h>
 #include <math.h>
 
 static inline float load_kv(const void *base, size_t index, int type) {
@@ -65,6 +66,7 @@ static inline float round_nearest(float x) { return (x + 12582912.0f) - 12582912
 
 static inline int8_t int8_code(float x, float inverse) {
     float r = round_nearest(x * inverse);
+    r = r == r ? r : 0.0f;  // NaN (a NaN input) would be undefined as an int8
     r = r > 127.0f ? 127.0f : r;
     r = r < -127.0f ? -127.0f : r;
     return (int8_t)r;
@@ -82,6 +84,7 @@ static void quantize_key_group(const float *x, int first, int end, int dim, int8
     }
     for (int i = 0; i < dim; i++) {
         scales[i] /= 127.0f;
+        if (!(scales[i] >= FLT_MIN)) scales[i] = 0.0f;  // a subnormal scale's inverse is infinite
         inverse[i] = scales[i] > 0.0f ? 1.0f / scales[i] : 0.0f;
     }
     for (int t = first; t < end; t++) {
@@ -106,7 +109,7 @@ void m3_quantize_values_i8(const float *x, int tokens, int dim, int8_t *codes, f
             const float a = fabsf(row[i]);
             amax = a > amax ? a : amax;
         }
-        scales[t] = amax / 127.0f;
+        scales[t] = amax / 127.0f >= FLT_MIN ? amax / 127.0f : 0.0f;  // a subnormal scale's inverse is infinite
         const float inverse = scales[t] > 0.0f ? 1.0f / scales[t] : 0.0f;
         for (int i = 0; i < dim; i++) codes[(size_t)t * dim + i] = int8_code(row[i], inverse);
     }

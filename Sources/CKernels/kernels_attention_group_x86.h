@@ -74,7 +74,7 @@ M3_AG_AVX2 M3_AG_INLINE __m128 m3_ag_hsum4(__m256 a, __m256 b, __m256 c, __m256 
         {i8_1_accumulate, i8_2_accumulate, i8_3_accumulate}};                                                              \
     void SCORES_NAME(const float *q, int groups, const void *keys, int key_type, int count, int dim, float scale,         \
                      float bias, float *out, int out_stride) {                                                             \
-        const int t = key_type;                                                                                            \
+        const int t = key_type == M3_KV_I8 ? 2 : key_type == M3_KV_F16;                                                   \
         for (int g = 0; g < groups; g += M3_AG_GROUP_MAX) {                                                                \
             const int ng = groups - g < M3_AG_GROUP_MAX ? groups - g : M3_AG_GROUP_MAX;                                    \
             scores_table[t][ng - 1](q + (size_t)g * dim, keys, count, dim, scale, bias, out + (size_t)g * out_stride,      \
@@ -83,7 +83,7 @@ M3_AG_AVX2 M3_AG_INLINE __m128 m3_ag_hsum4(__m256 a, __m256 b, __m256 c, __m256 
     }                                                                                                                      \
     void ACCUMULATE_NAME(const float *weights, int weight_stride, int groups, const void *values, int value_type,         \
                          int count, int dim, float *out) {                                                                 \
-        const int t = value_type;                                                                                          \
+        const int t = value_type == M3_KV_I8 ? 2 : value_type == M3_KV_F16;                                               \
         for (int g = 0; g < groups; g += M3_AG_GROUP_MAX) {                                                                \
             const int ng = groups - g < M3_AG_GROUP_MAX ? groups - g : M3_AG_GROUP_MAX;                                    \
             accumulate_table[t][ng - 1](weights + (size_t)g * weight_stride, weight_stride, values, count, dim,            \

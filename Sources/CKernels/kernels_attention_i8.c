@@ -6,7 +6,9 @@
 // head, then a reduction). With VNNI a key row is one 64-byte load and one vpdpbusd per head.
 //
 // Scores (VNNI): per head, the query times the channel scales is rounded to int8 with one scale
-// (the rounding llama.cpp applies to the query before a quantized KV cache's dot) and offset to
+// (llama.cpp rounds the query to int8 too before a quantized KV cache's dot, with a scale per 32
+// elements; one per head here, so an outlier key channel sets the step: measured on the eval sets
+// as no loss, docs/memory-quality.md) and offset to
 // unsigned (+128), since vpdpbusd multiplies unsigned by signed bytes; each key's code sum, kept
 // with the codes, takes the offset back out exactly. Eight keys' 16-lane sums are reduced
 // together. Weighted values: the weights are scaled by the value rows' token scales and the float

@@ -66,8 +66,9 @@ public struct EncodedMemory: Sendable, Equatable {
         return segment
     }
 
-    /// Bytes the int8 segments of this memory take once made (both of them).
-    public var int8SegmentBytes: Int { 2 * (keys.count + values.count) }
+    /// Bytes the int8 segments of this memory take once made (both of them: codes, then per row
+    /// two groups of key scales, and a value scale and a key code sum per token).
+    public var int8SegmentBytes: Int { 2 * (keys.count + values.count + rowCount * 4 * (2 * headDim + 2 * tokenCount)) }
 
     public static func == (a: EncodedMemory, b: EncodedMemory) -> Bool {
         a.layers == b.layers && a.kvHeadCount == b.kvHeadCount && a.headDim == b.headDim && a.tokenCount == b.tokenCount

@@ -157,7 +157,7 @@ void m3_quantize_keys_i8(const float *x, int tokens, int dim, int lead, int8_t *
 /// Scores of `groups` query heads against int8 keys with per-channel scales (codes and sums from
 /// m3_quantize_keys_i8): out[g * out_stride + j] = dot(q_g * channel_scales, codes_j) * scale + bias.
 /// With AVX-512 VNNI and dim a multiple of 64, each head's scaled query is itself rounded to int8
-/// (one scale a head, as llama.cpp reads a quantized KV cache) and the dots are integer; otherwise
+/// (one scale a head; llama.cpp rounds its query too, a scale per 32) and the dots are integer; otherwise
 /// float (m3_attention_group_scores on the codes).
 void m3_attention_group_scores_i8(const float *q, int groups, const int8_t *keys, const int32_t *key_sums,
                                   const float *channel_scales, int count, int dim, float scale, float bias, float *out,
