@@ -70,7 +70,7 @@ final class ServeCommandTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("run `make model` to fetch the model") }
         let process = Process()
         process.executableURL = try memory3()
-        let port = Int.random(in: 20_000 ... 40_000)
+        let port = try unusedPort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("memory3-\(UUID().uuidString).json")
         try Data(#"{"server": {"port": \#(port), "shutdown_grace_s": 5}, "memory": {"db": null}, "auth": {"api_keys": ["t0ken"]}}"#.utf8).write(to: config)
         defer { try? FileManager.default.removeItem(at: config) }
@@ -83,7 +83,12 @@ final class ServeCommandTests: XCTestCase {
         try process.run()
         defer { if process.isRunning { process.terminate() } }
 
-        XCTAssertTrue(eventually(timeout: 20) { ((try? TestHTTPClient.request(port: port, "GET", "/ready"))?.status) == 200 }, "never ready")
+        guard eventually(timeout: 20, { ((try? TestHTTPClient.request(port: port, "GET", "/ready"))?.status) == 200 }) else {
+            process.terminate()
+            process.waitUntilExit()
+            XCTFail("never ready on port \(port); its log: \(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+            return
+        }
         XCTAssertEqual(try TestHTTPClient.request(port: port, "GET", "/v1/models").status, 401)
         let models = try TestHTTPClient.request(port: port, "GET", "/v1/models", headers: [("Authorization", "Bearer second-key")])
         XCTAssertEqual(((try models.json()["data"] as? [[String: Any]])?.first)?["id"] as? String, "SmolLM2-135M-Instruct.Q4_1")
@@ -115,3 +120,26 @@ final class ServeCommandTests: XCTestCase {
         XCTAssertTrue(log.contains("model file '/nonexistent/model.gguf' does not exist"), log)
     }
 }
+
+/// A port below Linux's ephemeral range (32768-60999) that nothing listens on now. A random port in
+/// 20000-40000 once failed `.ci/run` ("never ready": the server could not bind, the reason unseen);
+/// half of that range is where the tests' own client connections take their local ports.
+func unusedPort() throws -> Int {
+    for _ in 0 ..< 100 {
+        let port = Int.random(in: 20_000 ... 32_000)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { continue }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = in_addr_t(0x7F00_0001).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    throw NoFreePort()
+}
+
+struct NoFreePort: Error {}
