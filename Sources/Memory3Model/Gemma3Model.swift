@@ -150,12 +150,16 @@ public final class Gemma3Model: DecoderModel {
             DecoderBlocks.scale(row, by: embeddingScale, count: e)
         }, x: x, width: e)
         let profile = StepProfile.active
+        let position = { (sequence: Attention.Sequence, t: Int) in sequence.cache.positionOffset + sequence.firstIndex + t }
+        let localRotations = localRope.rotations(sequences, positionOf: position)
+        let globalRotations = globalRope.rotations(sequences, positionOf: position)
         profile?.lap(.embedding)
 
         for (layerIndex, layer) in layers.enumerated() {
             if let lastLayer, layerIndex > lastLayer { break }
             let local = g.isLocal(layerIndex)
             let rope = local ? localRope : globalRope
+            let rotations = local ? localRotations : globalRotations
             // Attention block: x += postnorm(Wo · attention(rope(qnorm(Wq·norm(x))), rope(knorm(Wk·norm(x))), Wv·norm(x)))
             DecoderBlocks.rmsNorm(x, weight: layer.attentionNorm, rows: n, width: e, epsilon: eps, into: normed)
             profile?.lap(.norms)
@@ -169,9 +173,8 @@ public final class Gemma3Model: DecoderModel {
             DecoderBlocks.rmsNormHeads(s.k, weight: layer.keyNorm, rows: n, heads: c.kvHeadCount, headDim: c.headDim, epsilon: eps)
             for sequence in sequences {
                 for t in 0 ..< sequence.tokens {
-                    let position = sequence.cache.positionOffset + sequence.firstIndex + t
-                    rope.apply(s.q + (sequence.row + t) * c.queryDim, heads: c.headCount, position: position)
-                    rope.apply(s.k + (sequence.row + t) * c.kvDim, heads: c.kvHeadCount, position: position)
+                    rope.apply(s.q + (sequence.row + t) * c.queryDim, heads: c.headCount, rotations: rotations, row: sequence.row + t)
+                    rope.apply(s.k + (sequence.row + t) * c.kvDim, heads: c.kvHeadCount, rotations: rotations, row: sequence.row + t)
                 }
                 DecoderBlocks.storeKeyValues(keys: s.k, values: s.v, sequence: sequence, layer: layerIndex, config: c)
             }

@@ -54,6 +54,7 @@ public final class LlamaModel: DecoderModel {
         let x = s.x, normed = s.normed
         let profile = StepProfile.active
         let sequences = DecoderBlocks.layout(batch, embed: { weights.tokenEmbedding.dequantizeRow($0, into: $1) }, x: x, width: e)
+        let rotations = rope.rotations(sequences) { $0.cache.positionOffset + $0.firstIndex + $1 }
         profile?.lap(.embedding)
 
         for (layerIndex, layer) in weights.layers.enumerated() {
@@ -78,9 +79,8 @@ public final class LlamaModel: DecoderModel {
             }
             for sequence in sequences {
                 for t in 0 ..< sequence.tokens {
-                    let position = sequence.cache.positionOffset + sequence.firstIndex + t
-                    rope.apply(s.q + (sequence.row + t) * c.queryDim, heads: c.headCount, position: position)
-                    rope.apply(s.k + (sequence.row + t) * c.kvDim, heads: c.kvHeadCount, position: position)
+                    rope.apply(s.q + (sequence.row + t) * c.queryDim, heads: c.headCount, rotations: rotations, row: sequence.row + t)
+                    rope.apply(s.k + (sequence.row + t) * c.kvDim, heads: c.kvHeadCount, rotations: rotations, row: sequence.row + t)
                 }
                 DecoderBlocks.storeKeyValues(keys: s.k, values: s.v, sequence: sequence, layer: layerIndex, config: config)
             }
