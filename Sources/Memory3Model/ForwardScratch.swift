@@ -23,6 +23,9 @@ final class ForwardScratch {
     private(set) var attention = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private(set) var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     private(set) var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// RoPE's cos/sin per row (`Rope.rotations`): room for two tables (Gemma 3's local and global)
+    /// of up to a head's dims each, which the query width bounds.
+    private(set) var rotations = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     /// 8-bit activations for the quantized matrix kernels (widest input: the FFN).
     private(set) var blocks = ActivationBuffers(capacity: 1)
 
@@ -44,11 +47,12 @@ final class ForwardScratch {
         v = .allocate(capacity: n * s.kvDim)
         gate = .allocate(capacity: n * s.hidden)
         up = .allocate(capacity: n * s.hidden)
+        rotations = .allocate(capacity: n * 2 * s.queryDim)
         blocks = ActivationBuffers(capacity: n * (max(s.hidden, s.embedding, s.queryDim) + 31) / 32)
     }
 
     private func release() {
-        for p in [x, normed, q, attention, k, v, gate, up] { p.deallocate() }
+        for p in [x, normed, q, attention, k, v, gate, up, rotations] { p.deallocate() }
     }
 
     deinit { release() }

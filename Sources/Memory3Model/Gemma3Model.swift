@@ -151,8 +151,9 @@ public final class Gemma3Model: DecoderModel {
         }, x: x, width: e)
         let profile = StepProfile.active
         let position = { (sequence: Attention.Sequence, t: Int) in sequence.cache.positionOffset + sequence.firstIndex + t }
-        let localRotations = localRope.rotations(sequences, positionOf: position)
-        let globalRotations = globalRope.rotations(sequences, positionOf: position)
+        let localRotations = s.rotations, globalRotations = s.rotations + n * c.headDim
+        localRope.rotations(sequences, positionOf: position, into: localRotations)
+        globalRope.rotations(sequences, positionOf: position, into: globalRotations)
         profile?.lap(.embedding)
 
         for (layerIndex, layer) in layers.enumerated() {

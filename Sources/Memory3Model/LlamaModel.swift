@@ -54,7 +54,8 @@ public final class LlamaModel: DecoderModel {
         let x = s.x, normed = s.normed
         let profile = StepProfile.active
         let sequences = DecoderBlocks.layout(batch, embed: { weights.tokenEmbedding.dequantizeRow($0, into: $1) }, x: x, width: e)
-        let rotations = rope.rotations(sequences) { $0.cache.positionOffset + $0.firstIndex + $1 }
+        let rotations = s.rotations
+        rope.rotations(sequences, positionOf: { $0.cache.positionOffset + $0.firstIndex + $1 }, into: rotations)
         profile?.lap(.embedding)
 
         for (layerIndex, layer) in weights.layers.enumerated() {

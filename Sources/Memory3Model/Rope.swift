@@ -24,28 +24,27 @@ struct Rope: Sendable {
         }
     }
 
-    /// The cos and sin of every angle of each row's position, [row][pair][cos, sin]: computed once
-    /// per forward step, since every layer rotates a row by the same angles. Why: computed per
-    /// layer and per head vector, SmolLM2 took 1,920 (Double) cos/sin pairs a token (~2% of a decode
-    /// step on the caller's thread in `perf`); now 32.
-    func rotations(_ sequences: [Attention.Sequence], positionOf: (Attention.Sequence, Int) -> Int) -> [Float] {
+    /// Writes the cos and sin of every angle of each row's position into `table`, [row][pair][cos,
+    /// sin] (rows up to the last sequence's end; the forward step's scratch holds it): computed once
+    /// per step, since every layer rotates a row by the same angles. Why: computed per layer and per
+    /// head vector, SmolLM2 took 1,920 cos/sin pairs (in Double) a decode token; `perf` put
+    /// `cos`/`sin` at ~0.7% of a decode's samples, all on the caller's thread. Now 32.
+    func rotations(_ sequences: [Attention.Sequence], positionOf: (Attention.Sequence, Int) -> Int,
+                   into table: UnsafeMutablePointer<Float>) {
         let pairs = rotaryDims / 2
-        let rows = sequences.reduce(0) { max($0, $1.row + $1.tokens) }
-        var table = [Float](repeating: 0, count: rows * 2 * pairs)
         for sequence in sequences {
             for t in 0 ..< sequence.tokens {
-                let position = positionOf(sequence, t), base = (sequence.row + t) * 2 * pairs
+                let position = positionOf(sequence, t), row = table + (sequence.row + t) * 2 * pairs
                 for i in 0 ..< pairs {
                     let angle = Double(position) * Double(inverseFrequencies[i])
-                    table[base + 2 * i] = Float(cos(angle))
-                    table[base + 2 * i + 1] = Float(sin(angle))
+                    row[2 * i] = Float(cos(angle))
+                    row[2 * i + 1] = Float(sin(angle))
                 }
             }
         }
-        return table
     }
 
-    /// Rotates `heads` consecutive head vectors at `v` by row `row` of `rotations`.
+    /// Rotates `heads` consecutive head vectors at `v` by row `row` of a `rotations` table.
     func apply(_ v: UnsafeMutablePointer<Float>, heads: Int, rotations: UnsafePointer<Float>, row: Int) {
         let pairs = rotaryDims / 2
         let angles = rotations + row * 2 * pairs
@@ -58,19 +57,6 @@ struct Rope: Sendable {
                 p[first] = a * c - b * s
                 p[second] = a * s + b * c
             }
-        }
-    }
-
-    /// Rotates `heads` consecutive head vectors at `v` to `position`.
-    func apply(_ v: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
-        let pairs = rotaryDims / 2
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * max(pairs, 1)) { angles in
-            for i in 0 ..< pairs {
-                let angle = Double(position) * Double(inverseFrequencies[i])
-                angles[2 * i] = Float(cos(angle))
-                angles[2 * i + 1] = Float(sin(angle))
-            }
-            apply(v, heads: heads, rotations: UnsafePointer(angles.baseAddress!), row: 0)
         }
     }
 }
