@@ -68,13 +68,6 @@ void m3_quantize_q8(const float *x, int n, m3_block_q8 *out) {
     m3_quantize_q8_scalar(x, n, out);
 }
 
-/// GGML's nearest_int: round to nearest, ties to even, for |v| < 2^22.
-static inline int nearest_int(float v) {
-    const float shifted = v + 12582912.0f;
-    int bits;
-    memcpy(&bits, &shifted, 4);
-    return (bits & 0x007fffff) - 0x00400000;
-}
 
 void m3_quantize_q8_k(const float *x, int n, m3_block_q8 *out) {
     for (int s = 0; s < n / 256; s++) {
@@ -93,7 +86,7 @@ void m3_quantize_q8_k(const float *x, int n, m3_block_q8 *out) {
             m3_block_q8 *block = out + s * 8 + b;
             int sum = 0;
             for (int j = 0; j < 32; j++) {
-                int q = nearest_int(iscale * v[b * 32 + j]);
+                int q = m3_nearest_int(iscale * v[b * 32 + j]);
                 if (q > 127) q = 127;
                 block->q[j] = (int8_t)q;
                 sum += q;

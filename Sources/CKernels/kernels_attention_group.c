@@ -59,17 +59,12 @@ void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = m3_fp16_to_fp32(h[i]);
 }
 
-/// x rounded to the nearest integer, ties to even, for |x| < 2^22: the float sum does the rounding.
-/// Why not nearbyintf: below SSE4.1 (this file's baseline) it is a libm call per element, and
-/// quantizing a swap's five memories took ~9 ms that way; this loop vectorizes.
-static inline float round_nearest(float x) { return (x + 12582912.0f) - 12582912.0f; }
-
+/// x * inverse as a symmetric int8 code. m3_nearest_int, not nearbyintf: quantizing a swap's five
+/// memories took ~9 ms with a libm call per element, ~2.5 ms vectorized. (|x * inverse| <= ~127.5
+/// here; a NaN input gives some integer, clamped, rather than an undefined conversion.)
 static inline int8_t int8_code(float x, float inverse) {
-    float r = round_nearest(x * inverse);
-    r = r == r ? r : 0.0f;  // NaN (a NaN input) would be undefined as an int8
-    r = r > 127.0f ? 127.0f : r;
-    r = r < -127.0f ? -127.0f : r;
-    return (int8_t)r;
+    const int r = m3_nearest_int(x * inverse);
+    return (int8_t)(r > 127 ? 127 : r < -127 ? -127 : r);
 }
 
 /// Per-channel scales of keys [first, end) into scales[0..dim), codes and code sums likewise.

@@ -17,7 +17,8 @@
 
 #include <math.h>
 
-/// Query heads per pass (as the float kernels), and value rows whose weights are scaled per call.
+/// Query heads per pass of the VNNI kernel (3 x 8 accumulators fit its 32 registers), and value
+/// rows whose weights are scaled per call.
 #define I8_GROUP_MAX 3
 #define I8_WEIGHT_BLOCK 128
 
@@ -129,11 +130,13 @@ M3_VNNI512 static void scores_vnni(const float *q, int groups, const int8_t *key
 
 void m3_prefetch(const void *p, size_t bytes) { m3_prefetch_lines(p, bytes); }
 
-int m3_attention_group_i8_level(int dim) {
+int m3_attention_group_i8_vnni(int dim) {
 #if defined(M3_HAVE_X86)
-    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 64 == 0) return M3_LEVEL_AVX512;
+    return m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 64 == 0;
+#else
+    (void)dim;
+    return 0;
 #endif
-    return m3_attention_group_level(dim);
 }
 
 void m3_attention_group_scores_i8(const float *q, int groups, const int8_t *keys, const int32_t *key_sums,
@@ -141,33 +144,26 @@ void m3_attention_group_scores_i8(const float *q, int groups, const int8_t *keys
                                   int out_stride) {
     if (count <= 0 || groups <= 0) return;
 #if defined(M3_HAVE_X86)
-    if (m3_kernels_level() >= M3_LEVEL_AVX512 && dim % 64 == 0) {
+    if (m3_attention_group_i8_vnni(dim)) {
         scores_vnni(q, groups, keys, key_sums, channel_scales, count, dim, scale, bias, out, out_stride);
         return;
     }
 #endif
-    float scaled[I8_GROUP_MAX * dim];
-    for (int g0 = 0; g0 < groups; g0 += I8_GROUP_MAX) {
-        const int ng = groups - g0 < I8_GROUP_MAX ? groups - g0 : I8_GROUP_MAX;
-        for (int g = 0; g < ng; g++)
-            for (int d = 0; d < dim; d++) scaled[(size_t)g * dim + d] = q[(size_t)(g0 + g) * dim + d] * channel_scales[d];
-        m3_attention_group_scores(scaled, ng, keys, M3_KV_I8, count, dim, scale, bias, out + (size_t)g0 * out_stride, out_stride);
-    }
+    float scaled[groups * dim];
+    for (int g = 0; g < groups; g++)
+        for (int d = 0; d < dim; d++) scaled[(size_t)g * dim + d] = q[(size_t)g * dim + d] * channel_scales[d];
+    m3_attention_group_scores(scaled, groups, keys, M3_KV_I8, count, dim, scale, bias, out, out_stride);
 }
 
 void m3_attention_group_accumulate_i8(const float *weights, int weight_stride, int groups, const int8_t *values,
                                       const float *token_scales, int count, int dim, float *out) {
-    float scaled[I8_GROUP_MAX * I8_WEIGHT_BLOCK];
-    for (int g0 = 0; g0 < groups; g0 += I8_GROUP_MAX) {
-        const int ng = groups - g0 < I8_GROUP_MAX ? groups - g0 : I8_GROUP_MAX;
-        // Blocks of rows in order: every output element's chain of multiply-adds is unchanged.
-        for (int j0 = 0; j0 < count; j0 += I8_WEIGHT_BLOCK) {
-            const int n = count - j0 < I8_WEIGHT_BLOCK ? count - j0 : I8_WEIGHT_BLOCK;
-            for (int g = 0; g < ng; g++)
-                for (int j = 0; j < n; j++)
-                    scaled[g * I8_WEIGHT_BLOCK + j] = weights[(size_t)(g0 + g) * weight_stride + j0 + j] * token_scales[j0 + j];
-            m3_attention_group_accumulate(scaled, I8_WEIGHT_BLOCK, ng, values + (size_t)j0 * dim, M3_KV_I8, n, dim,
-                                          out + (size_t)g0 * dim);
-        }
+    if (count <= 0 || groups <= 0) return;
+    float scaled[groups * I8_WEIGHT_BLOCK];
+    // Blocks of rows in order: every output element's chain of multiply-adds is unchanged.
+    for (int j0 = 0; j0 < count; j0 += I8_WEIGHT_BLOCK) {
+        const int n = count - j0 < I8_WEIGHT_BLOCK ? count - j0 : I8_WEIGHT_BLOCK;
+        for (int g = 0; g < groups; g++)
+            for (int j = 0; j < n; j++) scaled[g * I8_WEIGHT_BLOCK + j] = weights[(size_t)g * weight_stride + j0 + j] * token_scales[j0 + j];
+        m3_attention_group_accumulate(scaled, I8_WEIGHT_BLOCK, groups, values + (size_t)j0 * dim, M3_KV_I8, n, dim, out);
     }
 }

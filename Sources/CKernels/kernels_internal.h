@@ -76,6 +76,15 @@ void m3_attention_group_accumulate_scalar(const float *weights, int weight_strid
                                           int value_type, int count, int dim, float *out);
 uint16_t m3_fp32_to_fp16_scalar(float x);
 
+/// GGML's nearest_int: round to nearest, ties to even, for |v| < 2^22 (the float sum does the
+/// rounding; no libm call, which nearbyintf is at this target's SSE2 baseline, so loops vectorize).
+static inline int m3_nearest_int(float v) {
+    const float shifted = v + 12582912.0f;
+    int bits;
+    memcpy(&bits, &shifted, 4);
+    return (bits & 0x007fffff) - 0x00400000;
+}
+
 /// The 32 unsigned 5-bit codes of a GGML Q5_0/Q5_1 block from its 4 bytes of fifth bits `qh`
 /// (followed by the 16 bytes of nibbles): element j's low nibble and bit j, element j + 16's high
 /// nibble and bit j + 16.

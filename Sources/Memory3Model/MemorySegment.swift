@@ -21,6 +21,24 @@ public struct MemorySegment: Sendable, Equatable {
         /// int8 or narrower codes loses next to nothing more at 8 bits. Scales stay in the
         /// segment: attention folds key scales into the query and value scales into the weights.
         case int8
+
+        /// Bytes of one stored element.
+        var elementBytes: Int {
+            switch self {
+            case .float32: return 4
+            case .float16: return 2
+            case .int8: return 1
+            }
+        }
+
+        /// The element type as the attention kernels name it.
+        var kernelType: Int32 {
+            switch self {
+            case .float32: return Int32(M3_KV_F32)
+            case .float16: return Int32(M3_KV_F16)
+            case .int8: return Int32(M3_KV_I8)
+            }
+        }
     }
 
     /// Model layers this segment has key/values for, ascending; other layers see no memory.
@@ -38,9 +56,9 @@ public struct MemorySegment: Sendable, Equatable {
 
     public var precision: Precision { storage.precision }
     /// The keys as floats, [layers.count][kvHeadCount][tokenCount][headDim].
-    public var keys: [Float] { storage.floats(storage.keys) }
+    public var keys: [Float] { storage.floats(ofKeys: true) }
     /// The values as floats, same layout as `keys`.
-    public var values: [Float] { storage.floats(storage.values) }
+    public var values: [Float] { storage.floats(ofKeys: false) }
 
     public init(layers: [Int], kvHeadCount: Int, headDim: Int, tokenCount: Int,
                 keys: [Float], values: [Float], logitBias: Float = 0, precision: Precision = .float32) {
@@ -111,33 +129,28 @@ final class SegmentStorage: @unchecked Sendable {
     let elements: Int
     let keys: UnsafeMutableRawPointer
     let values: UnsafeMutableRawPointer
-    /// int8 only: [rows][2][headDim] key scales (the lead group's, then the rest's) and
-    /// [rows][tokens] value scales (allocated empty otherwise).
+    /// int8 only: [rows][2][headDim] key scales (the lead group's, then the rest's), [rows][tokens]
+    /// value scales and [rows][tokens] sums of each key's codes (the VNNI scores kernel's offset);
+    /// allocated empty otherwise.
     let keyScales: UnsafeMutablePointer<Float>
     let valueScales: UnsafeMutablePointer<Float>
-    /// int8 only: [rows][tokens] sums of each key's codes (the VNNI scores kernel's offset).
     let keySums: UnsafeMutablePointer<Int32>
-    private var scaleCounts: (keys: Int, values: Int) {
-        precision == .int8 ? (rows * 2 * headDim, rows * tokens) : (0, 0)
-    }
     /// int8 only: tokens at the start of each row whose keys have the first scales.
     let keyLeadTokens: Int
 
-    /// The element type as the attention kernels name it.
-    var kernelType: Int32 {
-        switch precision {
-        case .float32: return Int32(M3_KV_F32)
-        case .float16: return Int32(M3_KV_F16)
-        case .int8: return Int32(M3_KV_I8)
-        }
+    var kernelType: Int32 { precision.kernelType }
+    var elementBytes: Int { precision.elementBytes }
+    /// Key scales, and value scales (or key sums): how many of each.
+    private var scaleCounts: (keys: Int, tokens: Int) { Self.scaleCounts(precision, rows: rows, tokens: tokens, headDim: headDim) }
+
+    private static func scaleCounts(_ precision: MemorySegment.Precision, rows: Int, tokens: Int, headDim: Int) -> (keys: Int, tokens: Int) {
+        precision == .int8 ? (rows * 2 * headDim, rows * tokens) : (0, 0)
     }
 
-    var elementBytes: Int {
-        switch precision {
-        case .float32: return 4
-        case .float16: return 2
-        case .int8: return 1
-        }
+    private static func zeroed<T: Numeric>(_ count: Int) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: max(1, count))
+        p.initialize(repeating: 0, count: max(1, count))
+        return p
     }
 
     init(rows: Int, rowTokens: Int, kept: Range<Int>, headDim: Int, keys: [Float], values: [Float],
@@ -148,18 +161,14 @@ final class SegmentStorage: @unchecked Sendable {
         self.headDim = headDim
         let rowElements = kept.count * headDim
         elements = rows * rowElements
-        let elementBytes = precision == .float32 ? 4 : precision == .float16 ? 2 : 1
-        let bytes = max(1, elements * elementBytes)
+        let bytes = max(1, elements * precision.elementBytes)
         self.keys = .allocate(byteCount: bytes, alignment: 64)
         self.values = .allocate(byteCount: bytes, alignment: 64)
         self.keyLeadTokens = precision == .int8 ? keyLeadTokens : 0
-        let scaleCounts = precision == .int8 ? (rows * 2 * headDim, rows * kept.count) : (0, 0)
-        keyScales = .allocate(capacity: max(1, scaleCounts.0))
-        keyScales.initialize(repeating: 0, count: max(1, scaleCounts.0))
-        valueScales = .allocate(capacity: max(1, scaleCounts.1))
-        valueScales.initialize(repeating: 0, count: max(1, scaleCounts.1))
-        keySums = .allocate(capacity: max(1, scaleCounts.1))
-        keySums.initialize(repeating: 0, count: max(1, scaleCounts.1))
+        let counts = Self.scaleCounts(precision, rows: rows, tokens: kept.count, headDim: headDim)
+        keyScales = Self.zeroed(counts.keys)
+        valueScales = Self.zeroed(counts.tokens)
+        keySums = Self.zeroed(counts.tokens)
         keys.withUnsafeBufferPointer { k in
             values.withUnsafeBufferPointer { v in
                 for row in 0 ..< rows {
@@ -194,7 +203,8 @@ final class SegmentStorage: @unchecked Sendable {
     }
 
     /// The keys or values as floats (int8: codes times their scales).
-    func floats(_ p: UnsafeMutableRawPointer) -> [Float] {
+    func floats(ofKeys: Bool) -> [Float] {
+        let p = ofKeys ? keys : values
         switch precision {
         case .float32:
             return Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: elements))
@@ -205,13 +215,12 @@ final class SegmentStorage: @unchecked Sendable {
             }
         case .int8:
             let codes = p.assumingMemoryBound(to: Int8.self)
-            let isKeys = p == keys
             var out = [Float](repeating: 0, count: elements)
             for row in 0 ..< rows {
                 for t in 0 ..< tokens {
                     for i in 0 ..< headDim {
                         let index = (row * tokens + t) * headDim + i
-                        let scale = isKeys ? keyScales[(row * 2 + (t < keyLeadTokens ? 0 : 1)) * headDim + i]
+                        let scale = ofKeys ? keyScales[(row * 2 + (t < keyLeadTokens ? 0 : 1)) * headDim + i]
                                            : valueScales[row * tokens + t]
                         out[index] = Float(codes[index]) * scale
                     }
@@ -225,9 +234,8 @@ final class SegmentStorage: @unchecked Sendable {
         guard precision == other.precision, elements == other.elements, keyLeadTokens == other.keyLeadTokens,
               scaleCounts == other.scaleCounts else { return false }
         let bytes = elements * elementBytes
-        let (keyScaleCount, valueScaleCount) = scaleCounts
         return memcmp(keys, other.keys, bytes) == 0 && memcmp(values, other.values, bytes) == 0
-            && memcmp(keyScales, other.keyScales, 4 * keyScaleCount) == 0
-            && memcmp(valueScales, other.valueScales, 4 * valueScaleCount) == 0
+            && memcmp(keyScales, other.keyScales, 4 * scaleCounts.keys) == 0
+            && memcmp(valueScales, other.valueScales, 4 * scaleCounts.tokens) == 0
     }
 }

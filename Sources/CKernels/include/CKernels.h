@@ -172,9 +172,9 @@ void m3_attention_group_accumulate_i8(const float *weights, int weight_stride, i
 /// Asks for the `bytes` from `p` on (one prefetch per 64-byte line; a prefetch never faults).
 void m3_prefetch(const void *p, size_t bytes);
 
-/// The level m3_attention_group_scores_i8 runs at for `dim`: M3_LEVEL_AVX512 (integer dots) or that
-/// of m3_attention_group_scores.
-int m3_attention_group_i8_level(int dim);
+/// Whether m3_attention_group_scores_i8 takes integer dots (the VNNI kernel) for heads of `dim`
+/// (1), or the float kernels (0; their level may be AVX-512 too).
+int m3_attention_group_i8_vnni(int dim);
 
 /// Symmetric int8 codes of value rows: one scale per token (its amax / 127) over its `dim` floats.
 void m3_quantize_values_i8(const float *x, int tokens, int dim, int8_t *codes, float *scales);
