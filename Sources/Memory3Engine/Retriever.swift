@@ -61,9 +61,10 @@ public final class DenseRetrieval: Sendable {
     /// The default encoder's folder (`scripts/fetch-model.sh minilm`).
     public static let defaultFolder = "models/all-MiniLM-L6-v2"
 
-    /// Loads the encoder in `folder`, named by the folder and the SHA-256 of its weights (vectors
-    /// of other weights are never mixed with its own).
-    public static func load(folder: String, threads: Int) throws -> DenseRetrieval {
+    /// Loads the encoder in `folder`, named by the folder, the SHA-256 of its weights and its
+    /// precision when not float32 (vectors of other weights or numbers are never mixed with its own:
+    /// a store's older vectors are re-made by `backfill`).
+    public static func load(folder: String, threads: Int, precision: SentenceEncoder.Precision = .bfloat16) throws -> DenseRetrieval {
         let path = folder + "/model.safetensors"
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.invalidWeights("cannot read \(path); fetch the default encoder with `scripts/fetch-model.sh minilm`")
@@ -73,8 +74,10 @@ public final class DenseRetrieval: Sendable {
         let weights = try SafetensorsFile(path: path)
         let digest = ModelFingerprint.sha256Hex(weights.data).prefix(16)
         let tokenizer = try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt")
-        let name = URL(fileURLWithPath: folder).lastPathComponent + "-" + digest
-        return DenseRetrieval(encoder: try SentenceEncoder(weights: weights, tokenizer: tokenizer, name: name, threads: threads))
+        let name = URL(fileURLWithPath: folder).lastPathComponent + "-" + digest + (precision == .float32 ? "" : "-" + precision.rawValue)
+        var config = SentenceEncoder.Config()
+        config.precision = precision
+        return DenseRetrieval(encoder: try SentenceEncoder(weights: weights, tokenizer: tokenizer, name: name, config: config, threads: threads))
     }
 
     public init(encoder: SentenceEncoder) {

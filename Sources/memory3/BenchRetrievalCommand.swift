@@ -29,6 +29,9 @@ struct BenchRetrievalCommand: ParsableCommand {
     @Option(help: "The sentence encoder's folder (for the encoder's own time per chunk; skipped when missing).")
     var encoder: String = DenseRetrieval.defaultFolder
 
+    @Option(help: ArgumentHelp(SentenceEncoder.Precision.help))
+    var encoderPrecision = SentenceEncoder.Precision.bfloat16
+
     @Option(help: "Threads for the encoder.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
@@ -75,7 +78,7 @@ struct BenchRetrievalCommand: ParsableCommand {
         }
         var encoderMs: Double?
         if FileManager.default.fileExists(atPath: encoder + "/model.safetensors") {
-            let dense = try DenseRetrieval.load(folder: encoder, threads: threads)
+            let dense = try DenseRetrieval.load(folder: encoder, threads: threads, precision: encoderPrecision)
             let chunk = "The keeper of the Varnholt light wrote in her log that the fog came in from the north before dawn, and the ferry to Olm waited at the pier until the bell had rung three times; the harbour master noted the delay, the weather and the names of the crew on the evening tide."
             _ = dense.encoder.embed(chunk)
             var times: [Double] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Memory3Engine
+import Memory3Model
 import MemoryStore
 
 /// Recall of each retriever on eval sets, retrieval alone: references stored as text (no model,
@@ -21,6 +22,9 @@ struct RetrievalEvalCommand: ParsableCommand {
 
     @Option(help: "The sentence encoder's folder.")
     var encoder: String = DenseRetrieval.defaultFolder
+
+    @Option(help: ArgumentHelp(SentenceEncoder.Precision.help))
+    var encoderPrecision = SentenceEncoder.Precision.bfloat16
 
     @Option(help: "Threads for the encoder.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -43,7 +47,7 @@ struct RetrievalEvalCommand: ParsableCommand {
     func run() throws {
         guard (0 ... 1).contains(bm25Weight) else { throw ValidationError("--bm25-weight must be in 0...1") }
         let dense: DenseRetrieval
-        do { dense = try DenseRetrieval.load(folder: encoder, threads: threads) } catch { throw CLIError("\(error)") }
+        do { dense = try DenseRetrieval.load(folder: encoder, threads: threads, precision: encoderPrecision) } catch { throw CLIError("\(error)") }
         var hybrid = HybridRanking()
         hybrid.bm25Weight = bm25Weight
         var results: [Result] = []

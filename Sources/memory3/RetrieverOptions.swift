@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
 import Memory3Engine
+import Memory3Model
+
+extension SentenceEncoder.Precision: ExpressibleByArgument {
+    static let help = "The sentence encoder's linear layers: bfloat16 (default; ~2.3x as fast with AVX-512 BF16) or float32 (sentence-transformers' numbers). Vectors of each are stored apart."
+}
 
 /// Options of the commands that retrieve (eval, calibrate, generate): which retriever, and where
 /// the sentence encoder of dense and hybrid retrieval is.
@@ -10,6 +15,9 @@ struct RetrieverOptions: ParsableArguments {
 
     @Option(help: "The sentence encoder's folder (model.safetensors, vocab.txt; fetch with `scripts/fetch-model.sh minilm`).")
     var encoder: String = DenseRetrieval.defaultFolder
+
+    @Option(help: ArgumentHelp(SentenceEncoder.Precision.help))
+    var encoderPrecision = SentenceEncoder.Precision.bfloat16
 
     func validate() throws {
         if let retriever, RetrieverKind(rawValue: retriever) == nil {
@@ -29,7 +37,7 @@ struct RetrieverOptions: ParsableArguments {
             guard present else {
                 throw CLIError("--retriever \(retriever ?? "") needs the sentence encoder in \(encoder)/; run `scripts/fetch-model.sh minilm`")
             }
-            do { return try DenseRetrieval.load(folder: encoder, threads: threads) } catch { throw CLIError("cannot load the sentence encoder: \(error)") }
+            do { return try DenseRetrieval.load(folder: encoder, threads: threads, precision: encoderPrecision) } catch { throw CLIError("cannot load the sentence encoder: \(error)") }
         }
     }
 }

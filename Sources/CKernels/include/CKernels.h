@@ -201,6 +201,33 @@ void m3_softmax(float *v, int n);
 /// result of a token does not depend on n.
 void m3_f32_matmul_nt(const float *x, int n, int k, const float *w, int j0, int j1, const float *bias, float *out, int out_stride);
 
+/// The sentence encoder's bfloat16 linear layers (kernels_dense_bf16.c). Rows of k floats become
+/// rows of (k + 1) / 2 bfloat16 pairs (even input in the low half), rounded to nearest even with
+/// subnormals flushed to zero.
+void m3_f32_to_bf16_pairs(const float *x, int rows, int k, uint32_t *out);
+
+/// Elements (uint16) of a [outputs, k] float weight matrix packed for m3_bf16_matmul: blocks of 16
+/// outputs, each holding, pair by pair of inputs, the 16 outputs' two bfloat16 weights.
+size_t m3_bf16_packed_count(int outputs, int k);
+void m3_bf16_pack_weights(const float *w, int outputs, int k, uint16_t *packed);
+
+/// out[i * out_stride + j] = bias[j] + sum over input pairs p of x[i][2p+1] w[j][2p+1] + x[i][2p] w[j][2p]
+/// (accumulated in that order, each product exact, each sum rounded), for tokens i in [0, n) and
+/// outputs j in blocks [b0, b1) of 16 (j < outputs). `x`: n rows of `pairs` pairs; bias may be NULL.
+/// The same bits on every path and for any n or block range.
+void m3_bf16_matmul(const uint32_t *x, int n, int pairs, const uint16_t *w, int outputs, int b0, int b1,
+                    const float *bias, float *out, int out_stride);
+
+/// Which m3_bf16_matmul path runs: 2 AVX-512 BF16 (VDPBF16PS), 1 AVX-512F (the same sums by fused
+/// multiply-adds), 0 scalar. `m3_bf16_matmul_limit_path` caps it (tests compare the paths; 2: none).
+int m3_bf16_matmul_path(void);
+void m3_bf16_matmul_limit_path(int path);
+
+/// v[i] <- gelu(v[i]) = v[i] / 2 * (1 + erf(v[i] / sqrt 2)), erf by a rational approximation: a
+/// few ulp from the exact GELU, and within 1.2e-6 absolute where 1 + erf cancels (v below about
+/// -5.6, GELU under 1e-7 in size); the same bits on every path.
+void m3_gelu_erf(float *v, size_t n);
+
 /// out[r] = sum_d query[d] * rows[r * dim + d], for r in [0, count).
 void m3_i8_dot_rows(const int8_t *query, const int8_t *rows, int count, int dim, int32_t *out);
 
