@@ -76,8 +76,13 @@ final class WorkerPoolTests: XCTestCase {
         let caller = pthread_self()
         let callerRan = Atomic<Int>(0)
         let release = DispatchSemaphore(value: 0)
-        var waitedInVain = false, heldUp = 0
-        for _ in 0 ..< 20 where !waitedInVain {
+        var waitedInVain = false, heldUp = 0, loops = 0
+        // 20 loops, and more until the worker has run a chunk (a new pool's worker may wake after
+        // the caller has run all 16 chunks of many loops on a busy machine; seen once in `make
+        // test`), up to 30 s: a deadline that fails below, not a skip.
+        let deadline = Date().addingTimeInterval(30)
+        while !waitedInVain, loops < 20 || heldUp == 0, Date() < deadline {
+            loops += 1
             let workerRan = Mutex([Int]())
             callerRan.store(0, ordering: .relaxed)
             pool.run(chunks: 16) { c in

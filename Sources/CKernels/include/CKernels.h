@@ -182,6 +182,11 @@ void m3_quantize_values_i8(const float *x, int tokens, int dim, int8_t *codes, f
 /// out[i] = the fp16 value h[i] as a float, for i in [0, n).
 void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
 
+/// gate[i] <- silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for i in [0, n): scalar with
+/// libm's expf, the AVX2 / AVX-512 paths with a polynomial e^x, within a few ulp of it. Each element
+/// alone (the same bits however the range is split).
+void m3_swiglu(float *gate, const float *up, size_t n);
+
 /// gate[i] <- gelu(gate[i]) * up[i] for i in [0, n), GELU read from `table`: 65,536 floats, the
 /// GELU of every fp16 bit pattern (the input rounded to fp16 to index it); 0 at or below -10 and
 /// the identity at or above 10, as GGML's CPU backend computes it.
