@@ -40,9 +40,12 @@ public final class MemoryStore: @unchecked Sendable {
     /// True while a thread builds the index (outside `indexLock`).
     var indexBuilding = false
     let indexLock = NSLock()
-    /// Stores with more references than this search through `LexicalIndex`; smaller ones ask FTS5
-    /// (same ranking; below this FTS5 is fast and no index is held in memory). Settable for tests.
-    public var indexedSearchAbove = SearchQuery.pruneAbove
+    /// SQLite stores with more references than this search through `LexicalIndex` (FTS5 answers
+    /// while it is built, and for queries it cannot). 0: every SQLite store with references. Up to
+    /// 2026-12-05 it was 2,000 (small stores asked FTS5, "fast enough"), but a memory swap waits for
+    /// its BM25 search: a 64-word OR query took FTS5 1.1-1.2 ms on a 40-reference store (every row
+    /// matches, bm25() for each), the index the same ranking in a fraction of it. Settable for tests.
+    public var indexedSearchAbove = 0
 
     /// Page size of a new store: larger pages mean fewer overflow pages per memory blob (a dense
     /// int8 memory of a 128-token reference is ~1.5 MB).

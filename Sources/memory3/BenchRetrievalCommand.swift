@@ -56,7 +56,7 @@ struct BenchRetrievalCommand: ParsableCommand {
         let top1_hits: Double
         let build_s: Double
         let index_load_s: Double
-        /// Building the in-memory BM25 index (`LexicalIndex`; none below 2,000 references).
+        /// Building the in-memory BM25 index (`LexicalIndex`).
         let bm25_index_s: Double
         let disk_mb: Double
     }

@@ -222,7 +222,7 @@ struct ServeCommand: ParsableCommand {
             return .success(nil)
         }
         do {
-            return .success(try DenseRetrieval.load(folder: folder, threads: threads))
+            return .success(try DenseRetrieval.load(folder: folder, threads: threads, precision: settings.encoderPrecision))
         } catch {
             return .failure(StartProblem(description: "cannot load the sentence encoder in '\(folder)': \(error)"))
         }
@@ -243,8 +243,8 @@ struct ServeCommand: ParsableCommand {
         thread.start()
     }
 
-    /// Builds, in the background, the in-memory BM25 index of a large store (past 2,000
-    /// references; until it is ready, searches go to FTS5, slower and with fewer query words).
+    /// Builds, in the background, the in-memory BM25 index of a SQLite store (until it is ready,
+    /// searches go to FTS5: slower, and on a large store with fewer query words).
     static func prepareSearchIndex(_ store: MemoryStore, log: RequestLog) {
         let thread = Thread {
             let started = Date()

@@ -60,6 +60,9 @@ final class ServerConfigurationTests: XCTestCase {
         XCTAssertEqual(c.encoderPath, "/m/enc")
         XCTAssertNil(try ServerConfiguration.load(json: Array(#"{"memory": {"encoder": null}}"#.utf8)).encoderPath)
         XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"retriever": "vector"}}"#.utf8)))
+        XCTAssertEqual(ServerConfiguration().encoderPrecision, .bfloat16)
+        XCTAssertEqual(try ServerConfiguration.load(json: Array(#"{"memory": {"encoder_precision": "float32"}}"#.utf8)).encoderPrecision, .float32)
+        XCTAssertThrowsError(try ServerConfiguration.load(json: Array(#"{"memory": {"encoder_precision": "int8"}}"#.utf8)))
     }
 
     func testMemoryProfileAndCodecSettings() throws {

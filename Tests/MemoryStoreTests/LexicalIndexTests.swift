@@ -85,7 +85,8 @@ final class LexicalIndexTests: XCTestCase {
     func testScoresStayExactWhenTheBudgetLeavesCommonTermsOut() throws {
         var g = SeededRandom(seed: 13)
         _ = try addDocument(300, tag: "d", memories: false, &g)
-        XCTAssertTrue(try store.prepareSearchIndex() == false, "300 references: FTS5 alone")
+        store.indexedSearchAbove = 300
+        XCTAssertTrue(try store.prepareSearchIndex() == false, "300 references, not above the threshold: FTS5 alone")
         store.indexedSearchAbove = 0
         XCTAssertTrue(try store.prepareSearchIndex())
         let index = try XCTUnwrap(store.lexicalIndex)

@@ -1,6 +1,7 @@
 import Foundation
 import Memory3Engine
 import Memory3Memory
+import Memory3Model
 
 /// Every setting of `memory3 serve`. Defaults are here; config/memory3.json (documented in
 /// config/README.md) overrides them, environment variables override the file, and command-line
@@ -65,6 +66,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var memoryRetriever: RetrieverKind?
     /// The sentence encoder's folder (dense and hybrid retrieval); nil: none, BM25 only.
     public var encoderPath: String? = "models/all-MiniLM-L6-v2"
+    /// The sentence encoder's linear layers: bfloat16 (~2.3x as fast at a swap with AVX-512 BF16)
+    /// or float32 (sentence-transformers' numbers). Vectors are stored under a name that includes
+    /// it: a store embedded with the other is re-embedded in the background at start.
+    public var encoderPrecision = SentenceEncoder.Precision.bfloat16
     /// Documents (.md, .markdown, .txt) ingested when the knowledge base is empty; nil: none.
     public var knowledgeDirectory: String? = "knowledge"
     /// Uploaded documents that may wait for encoding (429 beyond).
@@ -117,7 +122,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         "generation": ["slots", "kv_cache_mib", "prompt_cache_mib", "prefill_chunk_tokens", "queue_capacity", "request_timeout_s",
                        "default_max_tokens", "max_tokens_limit"],
         "memory": ["store", "db", "rescan_s", "default_mode", "default_k", "max_k", "profile", "codec", "max_pending_ingestions", "knowledge_dir",
-                   "max_document_memory_mb", "retriever", "encoder"],
+                   "max_document_memory_mb", "retriever", "encoder", "encoder_precision"],
         "auth": ["api_keys", "api_keys_env", "protect_metrics"],
         "tls": ["cert", "key"],
         "log": ["requests", "format"],
@@ -212,6 +217,12 @@ public struct ServerConfiguration: Sendable, Equatable {
                 memoryRetriever = kind
             }
             if m.fields["encoder"] == .null { encoderPath = nil } else { encoderPath = try m.string("encoder") ?? encoderPath }
+            if let precision = try m.string("encoder_precision") {
+                guard let value = SentenceEncoder.Precision(rawValue: precision) else {
+                    throw .invalidRequest("'memory.encoder_precision' must be bfloat16 or float32")
+                }
+                encoderPrecision = value
+            }
             if m.fields["knowledge_dir"] == .null { knowledgeDirectory = nil } else {
                 knowledgeDirectory = try m.string("knowledge_dir") ?? knowledgeDirectory
             }
