@@ -8,9 +8,11 @@
 // outputs in one VDPBF16PS and no horizontal sum is needed. Every output is accumulated in the same
 // order whatever the tile or batch: for p = 0, 1, ...: acc += x[2p+1] w[2p+1], then acc += x[2p] w[2p]
 // (each product exact in float32, each sum rounded to nearest even), as VDPBF16PS specifies; the
-// bias is added last. The AVX-512F and scalar paths do the same operations with fused multiply-adds
-// (exact products make them the same sums), so all paths give the same bits. Conversion to bfloat16
-// rounds to nearest even and flushes subnormals to zero (VDPBF16PS reads them as zero).
+// bias is added last. The AVX-512F, AVX2 and scalar paths do the same sums (a product of two
+// bfloat16 is exact in float, so a fused multiply-add and a multiply then an add agree), so all
+// paths give the same bits for sums that stay normal floats (VDPBF16PS flushes subnormal results
+// to zero, the others do not; encoder activations are nowhere near). Conversion to bfloat16 rounds
+// to nearest even and flushes subnormals to zero (VDPBF16PS reads them as zero).
 #include "kernels_internal.h"
 
 #include <math.h>
@@ -57,8 +59,10 @@ static void bf16_matmul_scalar(const uint32_t *x, int n, int pairs, const uint16
                 float acc = 0.0f;
                 for (int p = 0; p < pairs; p++) {
                     const uint16_t *wp = wb + ((size_t)p * 16 + l) * 2;
-                    acc = fmaf(f32_of((uint16_t)(xi[p] >> 16)), f32_of(wp[1]), acc);
-                    acc = fmaf(f32_of((uint16_t)xi[p]), f32_of(wp[0]), acc);
+                    // Products of two bfloat16 are exact in float: a multiply then an add is the
+                    // fused multiply-add's sum (and no libm fmaf call where FMA is not compiled in).
+                    acc += f32_of((uint16_t)(xi[p] >> 16)) * f32_of(wp[1]);
+                    acc += f32_of((uint16_t)xi[p]) * f32_of(wp[0]);
                 }
                 out[(size_t)i * out_stride + b * 16 + l] = acc + (bias ? bias[b * 16 + l] : 0.0f);
             }
@@ -202,9 +206,76 @@ M3_AVX512F static void gelu_avx512(float *v, size_t n) {
     }
     gelu_scalar(v + i, n - i);
 }
+
+#define M3_AVX2_FMA __attribute__((target("avx2,fma")))
+
+/// The dot-pair step on 8 lanes (AVX2): the same two rounded sums as VDPBF16PS.
+M3_AVX2_FMA static inline __m256 dp_avx2(__m256 acc, __m256i xpair, __m256i wv) {
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(xpair, high)), _mm256_castsi256_ps(_mm256_and_si256(wv, high)), acc);
+    return _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(xpair, 16)), _mm256_castsi256_ps(_mm256_slli_epi32(wv, 16)), acc);
+}
+
+/// 8 outputs of one token (bias added), lanes past `outputs` left alone.
+M3_AVX2_FMA static inline void store_half(float *o, __m256 acc, const float *bias, int j, int outputs) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, acc);
+    for (int l = 0; l < 8 && j + l < outputs; l++) o[j + l] = lanes[l] + (bias ? bias[j + l] : 0.0f);
+}
+
+/// AVX2 machines (no AVX-512): 4 tokens x one block of 16 outputs (two 8-lane halves) per tile.
+M3_AVX2_FMA static void bf16_matmul_avx2(const uint32_t *x, int n, int pairs, const uint16_t *w, int outputs, int b0, int b1,
+                                         const float *bias, float *out, int out_stride) {
+    for (int i = 0; i < n; i += 4) {
+        const int rows = n - i < 4 ? n - i : 4;
+        for (int b = b0; b < b1; b++) {
+            const uint16_t *wb = w + (size_t)b * pairs * 32;
+            __m256 acc[4][2];
+            for (int t = 0; t < 4; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+            for (int p = 0; p < pairs; p++) {
+                const __m256i w0 = _mm256_loadu_si256((const __m256i *)(wb + (size_t)p * 32));
+                const __m256i w1 = _mm256_loadu_si256((const __m256i *)(wb + (size_t)p * 32 + 16));
+                for (int t = 0; t < rows; t++) {
+                    const __m256i xp = _mm256_set1_epi32((int)x[(size_t)(i + t) * pairs + p]);
+                    acc[t][0] = dp_avx2(acc[t][0], xp, w0);
+                    acc[t][1] = dp_avx2(acc[t][1], xp, w1);
+                }
+            }
+            for (int t = 0; t < rows; t++) {
+                float *o = out + (size_t)(i + t) * out_stride;
+                store_half(o, acc[t][0], bias, b * 16, outputs);
+                store_half(o, acc[t][1], bias, b * 16 + 8, outputs);
+            }
+        }
+    }
+}
+
+M3_AVX2_FMA static void gelu_avx2(float *v, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(v + i);
+        const __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(a, _mm256_set1_ps(0.70710678118654752f)), _mm256_set1_ps(-4.0f)),
+                                       _mm256_set1_ps(4.0f));
+        const __m256 x2 = _mm256_mul_ps(x, x);
+        __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.72614225801306e-10f), _mm256_set1_ps(2.77068142495902e-08f));
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-2.10102402082508e-06f));
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-5.69250639462346e-05f));
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-7.34990630326855e-04f));
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-2.95459980854025e-03f));
+        p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-1.60960333262415e-02f));
+        p = _mm256_mul_ps(x, p);
+        __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(-1.45660718464996e-05f), _mm256_set1_ps(-2.13374055278905e-04f));
+        q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.68282697438203e-03f));
+        q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-7.37332916720468e-03f));
+        q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.42647390514189e-02f));
+        const __m256 erf = _mm256_div_ps(p, q);
+        _mm256_storeu_ps(v + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), a), _mm256_add_ps(_mm256_set1_ps(1.0f), erf)));
+    }
+    gelu_scalar(v + i, n - i);
+}
 #endif
 
-static int path_limit = 2;
+static int path_limit = 3;
 
 void m3_bf16_matmul_limit_path(int path) { path_limit = path; }
 
@@ -230,7 +301,8 @@ void m3_f32_to_bf16_pairs(const float *x, int rows, int k, uint32_t *out) {
 int m3_bf16_matmul_path(void) {
     int path = 0;
 #if defined(M3_HAVE_X86)
-    if (m3_kernels_level() >= M3_LEVEL_AVX512) path = has_avx512bf16() ? 2 : 1;
+    if (m3_kernels_level() >= M3_LEVEL_AVX512) path = has_avx512bf16() ? 3 : 2;
+    else if (m3_kernels_use_avx2()) path = 1;
 #endif
     return path < path_limit ? path : path_limit;
 }
@@ -239,8 +311,9 @@ void m3_bf16_matmul(const uint32_t *x, int n, int pairs, const uint16_t *w, int 
                     const float *bias, float *out, int out_stride) {
 #if defined(M3_HAVE_X86)
     switch (m3_bf16_matmul_path()) {
-    case 2: bf16_matmul_native(x, n, pairs, w, outputs, b0, b1, bias, out, out_stride); return;
-    case 1: bf16_matmul_emulated(x, n, pairs, w, outputs, b0, b1, bias, out, out_stride); return;
+    case 3: bf16_matmul_native(x, n, pairs, w, outputs, b0, b1, bias, out, out_stride); return;
+    case 2: bf16_matmul_emulated(x, n, pairs, w, outputs, b0, b1, bias, out, out_stride); return;
+    case 1: bf16_matmul_avx2(x, n, pairs, w, outputs, b0, b1, bias, out, out_stride); return;
     default: break;
     }
 #endif
@@ -251,6 +324,10 @@ void m3_gelu_erf(float *v, size_t n) {
 #if defined(M3_HAVE_X86)
     if (m3_kernels_level() >= M3_LEVEL_AVX512) {
         gelu_avx512(v, n);
+        return;
+    }
+    if (m3_kernels_use_avx2()) {
+        gelu_avx2(v, n);
         return;
     }
 #endif

@@ -61,9 +61,12 @@ public final class DenseRetrieval: Sendable {
     /// The default encoder's folder (`scripts/fetch-model.sh minilm`).
     public static let defaultFolder = "models/all-MiniLM-L6-v2"
 
-    /// Loads the encoder in `folder`, named by the folder, the SHA-256 of its weights and its
-    /// precision when not float32 (vectors of other weights or numbers are never mixed with its own:
-    /// a store's older vectors are re-made by `backfill`).
+    /// Loads the encoder in `folder`, named by the folder and the SHA-256 of its weights (vectors
+    /// of other weights are never compared with its own). The name leaves out `precision`: stored
+    /// vectors are int8 (one scale each), whose rounding is of the size of what bfloat16 moves
+    /// (cosine 0.99998 to float32's, recall unchanged; docs/retrieval.md), and a reference holds one
+    /// vector, so a name per precision would make every store re-embed all of itself on upgrade
+    /// (or on any switch) and retrieve from a half-embedded store meanwhile.
     public static func load(folder: String, threads: Int, precision: SentenceEncoder.Precision = .bfloat16) throws -> DenseRetrieval {
         let path = folder + "/model.safetensors"
         guard FileManager.default.fileExists(atPath: path) else {
@@ -74,7 +77,7 @@ public final class DenseRetrieval: Sendable {
         let weights = try SafetensorsFile(path: path)
         let digest = ModelFingerprint.sha256Hex(weights.data).prefix(16)
         let tokenizer = try WordPieceTokenizer(vocabularyFile: folder + "/vocab.txt")
-        let name = URL(fileURLWithPath: folder).lastPathComponent + "-" + digest + (precision == .float32 ? "" : "-" + precision.rawValue)
+        let name = URL(fileURLWithPath: folder).lastPathComponent + "-" + digest
         var config = SentenceEncoder.Config()
         config.precision = precision
         return DenseRetrieval(encoder: try SentenceEncoder(weights: weights, tokenizer: tokenizer, name: name, config: config, threads: threads))

@@ -45,13 +45,15 @@ enum DecoderBlocks {
 
     /// Elements from which an activation is split across threads (a prompt's 512 tokens of
     /// SmolLM2 are 786,432; a decode step's 1,536 are not worth a fork/join). Every element is
-    /// computed alone, so the result is the same bits however it is split.
+    /// computed alone, and chunks start on multiples of 16 (the kernels' vector width: an element
+    /// never moves between a vector body and a scalar tail), so the result is the same bits
+    /// however it is split.
     static let parallelActivationMinimum = 16_384
 
     /// Runs `body` over 0..<count, split across `threads` when count is large enough.
     static func forActivationChunks(of count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
         guard threads > 1, count >= parallelActivationMinimum else { return body(0 ..< count) }
-        Parallel.forChunks(of: count, threads: threads, minimumChunk: parallelActivationMinimum / 2, body)
+        Parallel.forChunks(of: count, threads: threads, minimumChunk: parallelActivationMinimum / 2, alignment: 16, body)
     }
 
     /// gate <- silu(gate) * up (SwiGLU: Llama, Qwen), in C (`m3_swiglu`, vector e^x). With expf

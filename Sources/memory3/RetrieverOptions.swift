@@ -4,7 +4,7 @@ import Memory3Engine
 import Memory3Model
 
 extension SentenceEncoder.Precision: ExpressibleByArgument {
-    static let help = "The sentence encoder's linear layers: bfloat16 (default; ~2.3x as fast with AVX-512 BF16) or float32 (sentence-transformers' numbers). Vectors of each are stored apart."
+    static let help = "The sentence encoder's linear layers: bfloat16 (default; ~2.3x as fast with AVX-512 BF16) or float32 (sentence-transformers' numbers; vectors of either compare with the other's)."
 }
 
 /// Options of the commands that retrieve (eval, calibrate, generate): which retriever, and where

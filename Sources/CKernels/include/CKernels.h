@@ -184,7 +184,8 @@ void m3_fp16_to_fp32_row(const uint16_t *h, float *out, size_t n);
 
 /// gate[i] <- silu(gate[i]) * up[i] = gate[i] / (1 + e^-gate[i]) * up[i] for i in [0, n): scalar with
 /// libm's expf, the AVX2 / AVX-512 paths with a polynomial e^x, within a few ulp of it. Each element
-/// alone (the same bits however the range is split).
+/// alone: the same bits however the range is split at multiples of 16 (elements past the last
+/// multiple of 8 or 16 take the scalar tail).
 void m3_swiglu(float *gate, const float *up, size_t n);
 
 /// gate[i] <- gelu(gate[i]) * up[i] for i in [0, n), GELU read from `table`: 65,536 floats, the
@@ -223,14 +224,17 @@ void m3_bf16_pack_weights(const float *w, int outputs, int k, uint16_t *packed);
 void m3_bf16_matmul(const uint32_t *x, int n, int pairs, const uint16_t *w, int outputs, int b0, int b1,
                     const float *bias, float *out, int out_stride);
 
-/// Which m3_bf16_matmul path runs: 2 AVX-512 BF16 (VDPBF16PS), 1 AVX-512F (the same sums by fused
-/// multiply-adds), 0 scalar. `m3_bf16_matmul_limit_path` caps it (tests compare the paths; 2: none).
+/// Which m3_bf16_matmul path runs: 3 AVX-512 BF16 (VDPBF16PS), 2 AVX-512F, 1 AVX2 (the same sums by
+/// fused multiply-adds), 0 scalar. `m3_bf16_matmul_limit_path` caps it (tests compare the paths; 3:
+/// none). The same bits on every path while the sums stay normal floats (VDPBF16PS flushes
+/// subnormal results to zero).
 int m3_bf16_matmul_path(void);
 void m3_bf16_matmul_limit_path(int path);
 
-/// v[i] <- gelu(v[i]) = v[i] / 2 * (1 + erf(v[i] / sqrt 2)), erf by a rational approximation: a
-/// few ulp from the exact GELU, and within 1.2e-6 absolute where 1 + erf cancels (v below about
-/// -5.6, GELU under 1e-7 in size); the same bits on every path.
+/// v[i] <- gelu(v[i]) = v[i] / 2 * (1 + erf(v[i] / sqrt 2)), erf by a rational approximation (about
+/// 1e-7 from erf): within 4e-7 relative for v >= 0, and 1.2e-6 absolute below, where 1 + erf
+/// cancels (relative errors of tens of ulp near v = -2, where GELU is -0.05); the same bits on
+/// every path (AVX-512, AVX2, scalar).
 void m3_gelu_erf(float *v, size_t n);
 
 /// out[r] = sum_d query[d] * rows[r * dim + d], for r in [0, count).

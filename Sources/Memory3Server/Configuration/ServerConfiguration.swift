@@ -67,8 +67,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The sentence encoder's folder (dense and hybrid retrieval); nil: none, BM25 only.
     public var encoderPath: String? = "models/all-MiniLM-L6-v2"
     /// The sentence encoder's linear layers: bfloat16 (~2.3x as fast at a swap with AVX-512 BF16)
-    /// or float32 (sentence-transformers' numbers). Vectors are stored under a name that includes
-    /// it: a store embedded with the other is re-embedded in the background at start.
+    /// or float32 (sentence-transformers' numbers). Stored vectors of either serve the other.
     public var encoderPrecision = SentenceEncoder.Precision.bfloat16
     /// Documents (.md, .markdown, .txt) ingested when the knowledge base is empty; nil: none.
     public var knowledgeDirectory: String? = "knowledge"
