@@ -33,9 +33,15 @@ class StoreBackendTestCase: XCTestCase {
         return location
     }
 
+    /// With `MEMORY3_TEST_SEARCH=fts5`, SQLite stores search through FTS5 (the path taken while the
+    /// in-memory index builds and for queries it cannot answer) instead of `LexicalIndex`.
+    static let searchVariable = "MEMORY3_TEST_SEARCH"
+
     /// Opens (creating) the store `name` of this test.
     func openStore(_ directory: TemporaryDirectory, _ name: String, readOnly: Bool = false) throws -> MemoryStore {
-        try MemoryStore(path: try storeLocation(directory, name), readOnly: readOnly)
+        let store = try MemoryStore(path: try storeLocation(directory, name), readOnly: readOnly)
+        if ProcessInfo.processInfo.environment[Self.searchVariable] == "fts5" { store.indexedSearchAbove = .max }
+        return store
     }
 }
 
