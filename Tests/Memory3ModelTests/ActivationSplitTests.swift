@@ -23,7 +23,7 @@ final class ActivationSplitTests: XCTestCase {
                     results.append(g.map(\.bitPattern))
                 }
                 for t in 1 ... 2 {
-                    let first = zip(results[t], results[0]).firstIndex { $0 != $1 }
+                    let first = results[t].indices.first { results[t][$0] != results[0][$0] }
                     XCTAssertNil(first, "count \(count), GeGLU \(geGLU): \(t + 1) threads differ first at element \(first ?? -1)")
                 }
             }
