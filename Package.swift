@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Memory3Model", dependencies: ["CKernels", "GGUF", "Tokenizer"], swiftSettings: engineSettings),
         // The store of documents, references and encoded memories, on SQLite (embedded) or
         // PostgreSQL (shared by replicas); knows nothing of models.
-        .target(name: "MemoryStore", dependencies: ["CSQLite", "CLibPQ"], swiftSettings: engineSettings),
+        .target(name: "MemoryStore", dependencies: ["CKernels", "CSQLite", "CLibPQ"], swiftSettings: engineSettings),
         // Explicit memory: chunking, encoding (profiles), codecs, ingestion.
         .target(
             name: "Memory3Memory",

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An in-memory inverted index of the references' text that scores as SQLite FTS5's `bm25()`
@@ -37,8 +38,8 @@ final class LexicalIndex {
     private var lengths: [UInt32] = []
     private var totalTokens = 0
     /// Scratch of `accumulate`, per slot: x its partial score (zero between searches), y its
-    /// k1 (1 - b + b D / avgdl) for the (references, tokens) of `normsKey`; and the slots a search
-    /// touched.
+    /// k1 (1 - b + b D / avgdl) for the (references, tokens) of `normsKey`; and room for the slots
+    /// a search touches (one per posting it reads, at most), kept between searches.
     private var accumulator: [SIMD2<Float>] = []
     private var normsKey = (0, 0)
     private var touched: [UInt32] = []
@@ -190,7 +191,11 @@ final class LexicalIndex {
     static func candidates(_ limit: Int) -> Int { limit + 16 }
 
     /// The `count` slots with the highest sums of `weights[t]` x the frequency factor over `terms`
-    /// (term at a time into `accumulator`, which is left zeroed again).
+    /// (term at a time into `accumulator`, which is left zeroed again). The loops over postings
+    /// are `m3_bm25_accumulate` / `m3_bm25_collect` (kernels_bm25.c), which ask for each posting's
+    /// cell ahead of it: at 1M references (`memory3 bench-retrieval`, alternating with the Swift
+    /// loops they replace, same results on all 200 queries) BM25 p50 / p99 2.24 / 4.13 and
+    /// 2.25 / 3.63 ms against 4.29 / 9.56 and 3.84 / 8.89.
     private func accumulate(_ terms: [Int], weights: [Int: Double], averageLength: Double, count: Int) -> [UInt32] {
         let rows = referenceIds.count
         if normsKey != (rows, totalTokens) {
@@ -201,33 +206,30 @@ final class LexicalIndex {
             normsKey = (rows, totalTokens)
         }
         let k1 = Float(Self.k1)
-        var touchedSlots: [UInt32] = []
-        swap(&touchedSlots, &touched)
-        touchedSlots.removeAll(keepingCapacity: true)
+        var best = TopSlots(limit: count)
+        // Every posting may touch a new slot: room for all of them.
+        let postings = terms.reduce(0) { $0 + postingSlots[$1].count }
+        if touched.count < postings { touched = [UInt32](repeating: 0, count: postings) }
+        var touchedCount = 0
         accumulator.withUnsafeMutableBufferPointer { cells in
-            for term in terms {
-                let weight = Float(weights[term]!) * (k1 + 1)
-                postingSlots[term].withUnsafeBufferPointer { slots in
-                    postingCounts[term].withUnsafeBufferPointer { counts in
-                        for j in 0 ..< slots.count {
-                            let slot = Int(slots[j]), tf = Float(counts[j])
-                            let cell = cells[slot]
-                            if cell.x == 0 { touchedSlots.append(UInt32(slot)) }
-                            cells[slot].x = cell.x + weight * tf / (tf + cell.y)
+            cells.withMemoryRebound(to: Float.self) { floats in
+                touched.withUnsafeMutableBufferPointer { out in
+                    for term in terms {
+                        let weight = Float(weights[term]!) * (k1 + 1)
+                        postingSlots[term].withUnsafeBufferPointer { slots in
+                            postingCounts[term].withUnsafeBufferPointer { counts in
+                                touchedCount = m3_bm25_accumulate(slots.baseAddress, counts.baseAddress, slots.count, weight,
+                                                                  floats.baseAddress, out.baseAddress, touchedCount)
+                            }
                         }
                     }
+                    // The best `count` by partial sum (ties to the lower slot), the sums zeroed.
+                    var sums = [Float](repeating: 0, count: touchedCount)
+                    m3_bm25_collect(floats.baseAddress, out.baseAddress, touchedCount, &sums)
+                    for i in 0 ..< touchedCount { best.offer(out[i], sums[i]) }
                 }
             }
         }
-        // The best `count` by partial sum (ties to the lower slot), then the sums zeroed.
-        var best = TopSlots(limit: count)
-        accumulator.withUnsafeMutableBufferPointer { cells in
-            for slot in touchedSlots {
-                best.offer(slot, cells[Int(slot)].x)
-                cells[Int(slot)].x = 0
-            }
-        }
-        touched = touchedSlots
         return best.slots
     }
 }

@@ -172,6 +172,16 @@ void m3_attention_group_accumulate_i8(const float *weights, int weight_stride, i
 /// Asks for the `bytes` from `p` on (one prefetch per 64-byte line; a prefetch never faults).
 void m3_prefetch(const void *p, size_t bytes);
 
+/// BM25 candidate accumulation over one term's postings (MemoryStore's LexicalIndex): for each j,
+/// the cell of slots[j] (cells: x, y per slot) gets x += weight * tf / (tf + y) with tf = counts[j],
+/// and a slot whose x was 0 before is appended to `touched` (room for n more needed). Returns the
+/// new count of `touched`.
+size_t m3_bm25_accumulate(const uint32_t *slots, const uint16_t *counts, size_t n, float weight, float *cells,
+                          uint32_t *touched, size_t touched_count);
+
+/// sums[i] = the x of the cell of touched[i], and that x set back to 0, for i in [0, count).
+void m3_bm25_collect(float *cells, const uint32_t *touched, size_t count, float *sums);
+
 /// Whether m3_attention_group_scores_i8 takes integer dots (the VNNI kernel) for heads of `dim`
 /// (1), or the float kernels (0; their level may be AVX-512 too).
 int m3_attention_group_i8_vnni(int dim);
