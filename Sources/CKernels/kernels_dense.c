@@ -170,3 +170,56 @@ void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int
 #endif
     hamming_rows_scalar(query, rows, count, words, out);
 }
+
+void m3_u16_histogram(const uint16_t *values, size_t n, uint32_t *counts, int bins) {
+    // Four partial counts, so that values that repeat (most distances are near half the bits) do
+    // not wait on each other's increments.
+    uint32_t partial[4][bins];
+    memset(partial, 0, sizeof(partial));
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        partial[0][values[i]]++;
+        partial[1][values[i + 1]]++;
+        partial[2][values[i + 2]]++;
+        partial[3][values[i + 3]]++;
+    }
+    for (; i < n; i++) partial[0][values[i]]++;
+    for (int b = 0; b < bins; b++) counts[b] += partial[0][b] + partial[1][b] + partial[2][b] + partial[3][b];
+}
+
+#if defined(M3_HAVE_X86)
+M3_AVX512_DENSE static size_t indices_at_most_avx512(const uint16_t *values, size_t n, uint16_t cutoff, uint32_t *out) {
+    const __m512i limit = _mm512_set1_epi32(cutoff), step = _mm512_set1_epi32(16);
+    __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t kept = 0, i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(values + i)));
+        const __mmask16 at_most = _mm512_cmple_epu32_mask(v, limit);
+        // Few qualify (the prefilter keeps ~0.1-1% of rows), and a compressing store is slow on
+        // some CPUs (microcoded on AMD Zen 4): only blocks with one are compressed, in a register.
+        if (at_most) {
+            uint32_t lanes[16];
+            _mm512_storeu_si512(lanes, _mm512_maskz_compress_epi32(at_most, index));
+            const int found = __builtin_popcount((unsigned)at_most);
+            memcpy(out + kept, lanes, (size_t)found * sizeof(uint32_t));
+            kept += (size_t)found;
+        }
+        index = _mm512_add_epi32(index, step);
+    }
+    for (; i < n; i++) {
+        if (values[i] <= cutoff) out[kept++] = (uint32_t)i;
+    }
+    return kept;
+}
+#endif
+
+size_t m3_u16_indices_at_most(const uint16_t *values, size_t n, uint16_t cutoff, uint32_t *out) {
+#if defined(M3_HAVE_X86)
+    if (dense_avx512()) return indices_at_most_avx512(values, n, cutoff, out);
+#endif
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (values[i] <= cutoff) out[kept++] = (uint32_t)i;
+    }
+    return kept;
+}

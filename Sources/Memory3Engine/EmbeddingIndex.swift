@@ -164,18 +164,21 @@ public final class EmbeddingIndex: @unchecked Sendable {
                 }
             }
         }
-        // Distances are at most `dimensions`: a histogram finds the cut-off in one pass.
-        var histogram = [Int](repeating: 0, count: dimensions + 1)
-        for d in distances { histogram[Int(d)] += 1 }
+        // Distances are at most the code's bits: a histogram finds the cut-off in one pass. It and
+        // the selection below are C loops: as Swift loops they took 0.6 and 0.3 ms of a 1M-vector
+        // search's ~2.6 (`bench-retrieval`, throwaway timers); the search is 2.15-2.19 ms p50 with
+        // them against 2.68-2.69 (passes of 200 queries, alternating, the same slots).
+        let bins = 64 * words + 1
+        var histogram = [UInt32](repeating: 0, count: bins)
+        m3_u16_histogram(distances, n, &histogram, Int32(bins))
         var cutoff = 0, total = 0
-        while cutoff < dimensions, total + histogram[cutoff] < wanted {
-            total += histogram[cutoff]
+        while cutoff < bins - 1, total + Int(histogram[cutoff]) < wanted {
+            total += Int(histogram[cutoff])
             cutoff += 1
         }
-        var slots: [Int] = []
-        slots.reserveCapacity(total + histogram[cutoff])
-        for (slot, d) in distances.enumerated() where Int(d) <= cutoff { slots.append(slot) }
-        return slots
+        var selected = [UInt32](repeating: 0, count: total + Int(histogram[cutoff]))
+        let kept = m3_u16_indices_at_most(distances, n, UInt16(cutoff), &selected)
+        return selected.prefix(kept).map { Int($0) }
     }
 
     /// Runs `body` over contiguous shares of 0..<n: on the worker pool when n is large.

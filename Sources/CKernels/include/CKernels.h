@@ -253,6 +253,13 @@ void m3_i8_dot_rows(const int8_t *query, const int8_t *rows, int count, int dim,
 /// out[r] = the number of differing bits between query and rows[r] (`words` 64-bit words each).
 void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int words, uint16_t *out);
 
+/// counts[v] += how many of values[0 ..< n] are v, for values below `bins` (each must be).
+void m3_u16_histogram(const uint16_t *values, size_t n, uint32_t *counts, int bins);
+
+/// The indices i in [0, n) with values[i] <= cutoff, ascending, into `out` (room for all n needed
+/// only when all may qualify: the caller sizes it by a histogram); returns how many.
+size_t m3_u16_indices_at_most(const uint16_t *values, size_t n, uint16_t cutoff, uint32_t *out);
+
 /// A spin-wait hint to the CPU (x86 `pause`), for the worker pool's short waits.
 static inline void m3_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
