@@ -165,9 +165,8 @@ public final class EmbeddingIndex: @unchecked Sendable {
             }
         }
         // Distances are at most the code's bits: a histogram finds the cut-off in one pass. It and
-        // the selection below are C loops: as Swift loops they took 0.6 and 0.3 ms of a 1M-vector
-        // search's ~2.6 (`bench-retrieval`, throwaway timers); the search is 2.15-2.19 ms p50 with
-        // them against 2.68-2.69 (passes of 200 queries, alternating, the same slots).
+        // the selection below are C loops (as Swift loops they were about a third of a 1M-vector
+        // search; docs/retrieval.md).
         let bins = 64 * words + 1
         var histogram = [UInt32](repeating: 0, count: bins)
         m3_u16_histogram(distances, n, &histogram, Int32(bins))
@@ -177,7 +176,7 @@ public final class EmbeddingIndex: @unchecked Sendable {
             cutoff += 1
         }
         var selected = [UInt32](repeating: 0, count: total + Int(histogram[cutoff]))
-        let kept = m3_u16_indices_at_most(distances, n, UInt16(cutoff), &selected)
+        let kept = m3_u16_indices_at_most(distances, n, UInt16(clamping: cutoff), &selected)
         return selected.prefix(kept).map { Int($0) }
     }
 

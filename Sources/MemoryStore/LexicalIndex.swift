@@ -39,10 +39,11 @@ final class LexicalIndex {
     private var totalTokens = 0
     /// Scratch of `accumulate`, per slot: x its partial score (zero between searches), y its
     /// k1 (1 - b + b D / avgdl) for the (references, tokens) of `normsKey`; and room for the slots
-    /// a search touches (one per posting it reads, at most), kept between searches.
+    /// a search touches (one per posting it reads, at most) and their sums, kept between searches.
     private var accumulator: [SIMD2<Float>] = []
     private var normsKey = (0, 0)
     private var touched: [UInt32] = []
+    private var touchedSums: [Float] = []
     private(set) var lastRowId: Int64 = 0
 
     init() throws(SQLiteError) {
@@ -57,6 +58,7 @@ final class LexicalIndex {
         let postings = postingSlots.reduce(0) { $0 + $1.capacity * 4 } + postingCounts.reduce(0) { $0 + $1.capacity * 2 }
         let forward = forwardTerms.capacity * 4 + forwardCounts.capacity * 2
         return postings + forward + referenceIds.count * (8 + 4 + 8 + 8) + termIds.count * 96
+            + touched.capacity * 4 + touchedSums.capacity * 4
     }
 
     func clear() {
@@ -71,6 +73,7 @@ final class LexicalIndex {
         accumulator = []
         normsKey = (0, 0)
         touched = []
+        touchedSums = []
         totalTokens = 0
         lastRowId = 0
     }
@@ -193,9 +196,7 @@ final class LexicalIndex {
     /// The `count` slots with the highest sums of `weights[t]` x the frequency factor over `terms`
     /// (term at a time into `accumulator`, which is left zeroed again). The loops over postings
     /// are `m3_bm25_accumulate` / `m3_bm25_collect` (kernels_bm25.c), which ask for each posting's
-    /// cell ahead of it: at 1M references (`memory3 bench-retrieval`, alternating with the Swift
-    /// loops they replace, same results on all 200 queries) BM25 p50 / p99 2.24 / 4.13 and
-    /// 2.25 / 3.63 ms against 4.29 / 9.56 and 3.84 / 8.89.
+    /// cell ahead of it (measured in docs/retrieval.md: about half of BM25's time at 1M).
     private func accumulate(_ terms: [Int], weights: [Int: Double], averageLength: Double, count: Int) -> [UInt32] {
         let rows = referenceIds.count
         if normsKey != (rows, totalTokens) {
@@ -209,7 +210,10 @@ final class LexicalIndex {
         var best = TopSlots(limit: count)
         // Every posting may touch a new slot: room for all of them.
         let postings = terms.reduce(0) { $0 + postingSlots[$1].count }
-        if touched.count < postings { touched = [UInt32](repeating: 0, count: postings) }
+        if touched.count < postings {
+            touched = [UInt32](repeating: 0, count: postings)
+            touchedSums = [Float](repeating: 0, count: postings)
+        }
         var touchedCount = 0
         accumulator.withUnsafeMutableBufferPointer { cells in
             cells.withMemoryRebound(to: Float.self) { floats in
@@ -224,9 +228,10 @@ final class LexicalIndex {
                         }
                     }
                     // The best `count` by partial sum (ties to the lower slot), the sums zeroed.
-                    var sums = [Float](repeating: 0, count: touchedCount)
-                    m3_bm25_collect(floats.baseAddress, out.baseAddress, touchedCount, &sums)
-                    for i in 0 ..< touchedCount { best.offer(out[i], sums[i]) }
+                    touchedSums.withUnsafeMutableBufferPointer { sums in
+                        m3_bm25_collect(floats.baseAddress, out.baseAddress, touchedCount, sums.baseAddress)
+                        for i in 0 ..< touchedCount { best.offer(out[i], sums[i]) }
+                    }
                 }
             }
         }

@@ -33,11 +33,14 @@ final class BM25AccumulateKernelTests: XCTestCase {
             }
             let want = reference(terms, norms: norms)
             var cells: [Float] = norms.flatMap { [Float(0), $0] }
-            var touched = [UInt32](repeating: 0, count: terms.reduce(0) { $0 + $1.slots.count })
+            // Room for one slot a posting, and 16 more that must stay untouched.
+            let room = terms.reduce(0) { $0 + $1.slots.count }
+            var touched = [UInt32](repeating: .max, count: room + 16)
             var count = 0
             for term in terms {
                 count = m3_bm25_accumulate(term.slots, term.counts, term.slots.count, term.weight, &cells, &touched, count)
             }
+            XCTAssert(touched.dropFirst(room).allSatisfy { $0 == .max }, "nothing written past the room given")
             XCTAssert(Array(touched.prefix(count)) == want.touched, "\(slotsCount) slots: touched \(count), want \(want.touched.count), in order")
             var sums = [Float](repeating: -1, count: count)
             m3_bm25_collect(&cells, touched, count, &sums)

@@ -77,6 +77,23 @@ final class EmbeddingIndexTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(same, 190, "the prefilter kept the exact top-1 on \(same) of 200 queries")
     }
 
+    /// With fewer vectors than the prefilter keeps for rescoring, every vector is rescored: the
+    /// prefilter's ranking is then the exact scan's (its cut-off runs past every distance).
+    func testPrefilterOverFewerVectorsThanItKeepsIsExact() {
+        let vectors = Self.randomVectors(500, seed: 7)
+        let approximate = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
+        approximate.exactScanLimit = 0
+        let exact = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
+        let rows = Self.rows(vectors)
+        approximate.load(rows)
+        exact.load(rows)
+        for query in Self.randomVectors(20, seed: 8) {
+            let got = approximate.nearest(query, count: 10), want = exact.nearest(query, count: 10)
+            XCTAssertEqual(got.map(\.referenceId), want.map(\.referenceId))
+            XCTAssertEqual(got.map(\.cosine), want.map(\.cosine))
+        }
+    }
+
     func testIndexFollowsTheStore() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("index-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

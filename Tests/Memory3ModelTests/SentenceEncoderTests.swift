@@ -122,31 +122,6 @@ final class SentenceEncoderTests: XCTestCase {
         }
     }
 
-    /// The prefilter's histogram of distances and its selection (`EmbeddingIndex.hammingNearest`):
-    /// the counts added to what was there, and the indices at most a cut-off in order (across whole
-    /// 16-lane blocks, blocks without one, and a tail).
-    func testDistanceHistogramAndSelection() {
-        var generator = SeededGenerator(seed: 12)
-        for count in [0, 1, 3, 15, 16, 17, 2049, 5000] {
-            let bits = (0 ..< 6).map { _ in UInt64.random(in: .min ... .max, using: &generator) }
-            let codes = (0 ..< 6 * count).map { _ in UInt64.random(in: .min ... .max, using: &generator) }
-            var distances = [UInt16](repeating: 0, count: count)
-            m3_hamming_rows(bits, codes, Int32(count), 6, &distances)
-            var histogram = [UInt32](repeating: 1, count: 385)
-            m3_u16_histogram(distances, count, &histogram, 385)
-            var want = [UInt32](repeating: 1, count: 385)
-            for d in distances { want[Int(d)] += 1 }
-            XCTAssertEqual(histogram, want, "\(count) rows: the histogram is added to the counts given")
-            for cutoff in [0, 180, 192, 384] {
-                let expected = distances.indices.filter { Int(distances[$0]) <= cutoff }.map(UInt32.init)
-                var selected = [UInt32](repeating: 0, count: expected.count)
-                let kept = m3_u16_indices_at_most(distances, count, UInt16(cutoff), &selected)
-                XCTAssertEqual(kept, expected.count, "\(count) rows, cut-off \(cutoff)")
-                XCTAssertEqual(selected, expected, "\(count) rows, cut-off \(cutoff)")
-            }
-        }
-    }
-
     func testWordPieceSplitsLikeBert() throws {
         let tokenizer = try WordPieceTokenizer(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "cafe", ",", "!", "中", "hello"])
         XCTAssertEqual(WordPieceTokenizer.words("Hello,  CAFÉ!\tun中"), ["hello", ",", "cafe", "!", "un", "中"])

@@ -173,9 +173,9 @@ void m3_attention_group_accumulate_i8(const float *weights, int weight_stride, i
 void m3_prefetch(const void *p, size_t bytes);
 
 /// BM25 candidate accumulation over one term's postings (MemoryStore's LexicalIndex): for each j,
-/// the cell of slots[j] (cells: x, y per slot) gets x += weight * tf / (tf + y) with tf = counts[j],
-/// and a slot whose x was 0 before is appended to `touched` (room for n more needed). Returns the
-/// new count of `touched`.
+/// the cell of slots[j] (cells: x, y per slot; every slot must have one) gets x += weight * tf /
+/// (tf + y) with tf = counts[j], and a slot whose x was 0 before is appended to `touched` (room for
+/// n more needed). Returns the new count of `touched`. Pointers may be NULL when n is 0.
 size_t m3_bm25_accumulate(const uint32_t *slots, const uint16_t *counts, size_t n, float weight, float *cells,
                           uint32_t *touched, size_t touched_count);
 
@@ -256,8 +256,9 @@ void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int
 /// counts[v] += how many of values[0 ..< n] are v, for values below `bins` (each must be).
 void m3_u16_histogram(const uint16_t *values, size_t n, uint32_t *counts, int bins);
 
-/// The indices i in [0, n) with values[i] <= cutoff, ascending, into `out` (room for all n needed
-/// only when all may qualify: the caller sizes it by a histogram); returns how many.
+/// The indices i in [0, n) with values[i] <= cutoff, ascending, into `out`; returns how many.
+/// `out` needs room for exactly that many (the caller counts them with m3_u16_histogram): nothing
+/// past them is written.
 size_t m3_u16_indices_at_most(const uint16_t *values, size_t n, uint16_t cutoff, uint32_t *out);
 
 /// A spin-wait hint to the CPU (x86 `pause`), for the worker pool's short waits.
