@@ -9,7 +9,6 @@
 #include "kernels_internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #if defined(M3_HAVE_X86)
 #include <immintrin.h>
@@ -172,17 +171,20 @@ void m3_hamming_rows(const uint64_t *query, const uint64_t *rows, int count, int
     hamming_rows_scalar(query, rows, count, words, out);
 }
 
+/// Bins the partial counts of m3_u16_histogram hold on the stack (4 x 4 KB); wider histograms
+/// (codes of more than 1,023 bits) are counted straight into `counts`.
+#define M3_HISTOGRAM_PARTIAL_BINS 1024
+
 void m3_u16_histogram(const uint16_t *values, size_t n, uint32_t *counts, int bins) {
-    // Four partial counts, so that values that repeat (most distances are near half the bits) do
-    // not wait on each other's increments; on the stack up to 1,024 bins (16 KB), else the heap.
-    uint32_t stack[4 * 1024];
-    uint32_t *partial = bins <= 1024 ? stack : calloc((size_t)4 * (size_t)bins, sizeof(uint32_t));
-    if (partial == NULL) {  // no memory for partial counts: one at a time
+    if (bins > M3_HISTOGRAM_PARTIAL_BINS) {
         for (size_t i = 0; i < n; i++) counts[values[i]]++;
         return;
     }
-    if (partial == stack) memset(stack, 0, (size_t)4 * (size_t)bins * sizeof(uint32_t));
-    uint32_t *p0 = partial, *p1 = partial + bins, *p2 = partial + 2 * (size_t)bins, *p3 = partial + 3 * (size_t)bins;
+    // Four partial counts, so that values that repeat (most distances are near half the bits) do
+    // not wait on each other's increments.
+    uint32_t partial[4][M3_HISTOGRAM_PARTIAL_BINS];
+    memset(partial, 0, sizeof(partial));
+    uint32_t *p0 = partial[0], *p1 = partial[1], *p2 = partial[2], *p3 = partial[3];
     size_t i = 0;
     for (; i + 4 <= n; i += 4) {
         p0[values[i]]++;
@@ -192,7 +194,6 @@ void m3_u16_histogram(const uint16_t *values, size_t n, uint32_t *counts, int bi
     }
     for (; i < n; i++) p0[values[i]]++;
     for (int b = 0; b < bins; b++) counts[b] += p0[b] + p1[b] + p2[b] + p3[b];
-    if (partial != stack) free(partial);
 }
 
 #if defined(M3_HAVE_X86)

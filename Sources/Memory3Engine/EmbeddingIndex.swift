@@ -177,7 +177,8 @@ public final class EmbeddingIndex: @unchecked Sendable {
         }
         var selected = [UInt32](repeating: 0, count: total + Int(histogram[cutoff]))
         let kept = m3_u16_indices_at_most(distances, n, UInt16(clamping: cutoff), &selected)
-        return selected.prefix(kept).map { Int($0) }
+        assert(kept == selected.count, "the histogram counted \(selected.count) at most \(cutoff), the selection \(kept)")
+        return selected.map { Int($0) }
     }
 
     /// Runs `body` over contiguous shares of 0..<n: on the worker pool when n is large.

@@ -219,13 +219,8 @@ final class LexicalIndex {
             cells.withMemoryRebound(to: Float.self) { floats in
                 touched.withUnsafeMutableBufferPointer { out in
                     for term in terms {
-                        let weight = Float(weights[term]!) * (k1 + 1)
-                        postingSlots[term].withUnsafeBufferPointer { slots in
-                            postingCounts[term].withUnsafeBufferPointer { counts in
-                                touchedCount = m3_bm25_accumulate(slots.baseAddress, counts.baseAddress, slots.count, weight,
-                                                                  floats.baseAddress, out.baseAddress, touchedCount)
-                            }
-                        }
+                        touchedCount = addPostings(of: term, weight: Float(weights[term]!) * (k1 + 1), cells: floats.baseAddress,
+                                                   touched: out.baseAddress, touchedCount: touchedCount)
                     }
                     // The best `count` by partial sum (ties to the lower slot), the sums zeroed.
                     touchedSums.withUnsafeMutableBufferPointer { sums in
@@ -236,6 +231,16 @@ final class LexicalIndex {
             }
         }
         return best.slots
+    }
+
+    /// One term's postings into the cells (`m3_bm25_accumulate`); returns the new touched count.
+    private func addPostings(of term: Int, weight: Float, cells: UnsafeMutablePointer<Float>?, touched: UnsafeMutablePointer<UInt32>?,
+                             touchedCount: Int) -> Int {
+        postingSlots[term].withUnsafeBufferPointer { slots in
+            postingCounts[term].withUnsafeBufferPointer { counts in
+                m3_bm25_accumulate(slots.baseAddress, counts.baseAddress, slots.count, weight, cells, touched, touchedCount)
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ final class DistanceSelectionKernelTests: KernelTestCase {
         var g = SeededGenerator(seed: 12)
         for count in [0, 1, 3, 15, 16, 17, 2049, 5000] {
             let values = (0 ..< count).map { _ in UInt16.random(in: 150 ... 234, using: &g) }
-            for bins in [385, 2000] {  // on the stack, and past it on the heap
+            for bins in [385, 2000] {  // with partial counts, and past their width straight into the counts
                 var want = [UInt32](repeating: 1, count: bins)
                 for v in values { want[Int(v)] += 1 }
                 onEachPath { path in

@@ -28,6 +28,18 @@ final class EmbeddingIndexTests: XCTestCase {
         }
     }
 
+    /// Two indexes of the same vectors: one that always prefilters by sign bits, one that always
+    /// scans exactly.
+    static func prefilteredAndExact(_ vectors: [[Float]]) -> (approximate: EmbeddingIndex, exact: EmbeddingIndex) {
+        let approximate = EmbeddingIndex(encoder: "e", dimensions: dimensions)
+        approximate.exactScanLimit = 0
+        let exact = EmbeddingIndex(encoder: "e", dimensions: dimensions)
+        let rows = Self.rows(vectors)
+        approximate.load(rows)
+        exact.load(rows)
+        return (approximate, exact)
+    }
+
     /// `target` moved toward a random direction: cosine with it about `closeness`.
     static func query(near target: [Float], closeness: Float, noise: [Float]) -> [Float] {
         let mixed = zip(target, noise).map { closeness * $0 + (1 - closeness * closeness).squareRoot() * $1 }
@@ -59,12 +71,7 @@ final class EmbeddingIndexTests: XCTestCase {
     func testBinaryPrefilterKeepsTheExactTopOneAt100k() {
         let count = 100_000
         let vectors = Self.randomVectors(count, seed: 4)
-        let approximate = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
-        approximate.exactScanLimit = 0
-        let exact = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
-        let rows = Self.rows(vectors)
-        approximate.load(rows)
-        exact.load(rows)
+        let (approximate, exact) = Self.prefilteredAndExact(vectors)
         let noise = Self.randomVectors(200, seed: 5)
         var generator = SeededGenerator(seed: 6)
         var same = 0
@@ -80,13 +87,7 @@ final class EmbeddingIndexTests: XCTestCase {
     /// With fewer vectors than the prefilter keeps for rescoring, every vector is rescored: the
     /// prefilter's ranking is then the exact scan's (its cut-off runs past every distance).
     func testPrefilterOverFewerVectorsThanItKeepsIsExact() {
-        let vectors = Self.randomVectors(500, seed: 7)
-        let approximate = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
-        approximate.exactScanLimit = 0
-        let exact = EmbeddingIndex(encoder: "e", dimensions: Self.dimensions)
-        let rows = Self.rows(vectors)
-        approximate.load(rows)
-        exact.load(rows)
+        let (approximate, exact) = Self.prefilteredAndExact(Self.randomVectors(500, seed: 7))
         for query in Self.randomVectors(20, seed: 8) {
             let got = approximate.nearest(query, count: 10), want = exact.nearest(query, count: 10)
             XCTAssertEqual(got.map(\.referenceId), want.map(\.referenceId))
