@@ -23,6 +23,30 @@ final class SchemaTests: XCTestCase {
         XCTAssertEqual(try database.scalarInt("PRAGMA page_size"), Int64(MemoryStore.newStorePageSize))
     }
 
+    /// Retrieval's statements read scattered rows of a large file through a memory map (see
+    /// `MemoryStore.mmapBytes`); a map made at open still sees what is written after it.
+    func testStoresReadThroughAMemoryMapThatFollowsTheFileAsItGrows() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path("store.sqlite")
+        let store = try MemoryStore(path: path)
+        XCTAssertEqual(try store.withDatabase { try $0.scalarInt("PRAGMA mmap_size") }, MemoryStore.mmapBytes)
+        let first = try store.insertDocument(Fixture.document(sha256: "a", referenceCount: 2))
+        let reader = try MemoryStore(path: path, readOnly: true)
+        XCTAssertEqual(try reader.withDatabase { try $0.scalarInt("PRAGMA mmap_size") }, MemoryStore.mmapBytes)
+        XCTAssertEqual(try reader.document(id: first)?.references.count, 2)
+        // Grow the file well past its size when both maps were made.
+        let sizeBefore = try store.statistics().fileBytes
+        var ids: [Int64] = []
+        for i in 0 ..< 40 { ids.append(try store.insertDocument(Fixture.document(sha256: "b\(i)", referenceCount: 20))) }
+        XCTAssertGreaterThan(try store.statistics().fileBytes, 4 * sizeBefore)
+        // Into the file itself (not only the WAL), where the maps read.
+        _ = try store.withDatabase { try $0.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)") }
+        for id in ids {
+            XCTAssertEqual(try store.document(id: id)?.references.count, 20)
+            XCTAssertEqual(try reader.document(id: id)?.references.count, 20)
+        }
+    }
+
     func testReopeningKeepsDataAndDoesNotMigrateAgain() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("store.sqlite")
