@@ -162,7 +162,7 @@ def main():
             expression = " OR ".join('"%s"' % w.replace('"', '""') for w in measure_dense.words(question["prompt"]))
             lexical = bm25(db, expression, n)
             top, scores = [r for r, _ in lexical], dict(lexical)
-            best = max(scores.values())
+            best = max(scores.values()) if scores else 1.0
             likelihood = {r: log_probability(refs[r] + "\n", question["prompt"]) for r in top}
             recall.add("BM25", top, question)
             recall.add("likelihood", sorted(top, key=lambda r: -likelihood[r][0]), question)

@@ -20,12 +20,28 @@ def free_port():
 
 
 def rss_mb(pid):
-    """VmRSS of a process, in MB."""
+    """VmRSS of a process, in MB, less the pages of SQLite store files it reads through a memory map
+    (`MemoryStore.mmapBytes`): those are the kernel's page cache of the store, which grows with the
+    store and not with what the process holds (they were not in VmRSS before the map)."""
     with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+        total = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+    return (total - store_map_kb(pid)) / 1024
+
+
+def store_map_kb(pid):
+    """Resident kB of the process's mappings of *.sqlite files (/proc/PID/smaps)."""
+    kb, in_store = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                fields = line.split()
+                if "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header line
+                    in_store = len(fields) >= 6 and fields[-1].endswith(".sqlite")
+                elif in_store and fields[0] == "Rss:":
+                    kb += int(fields[1])
+    except OSError:
+        return 0
+    return kb
 
 
 def start_server(binary, model, work, config, db=None, env=None, log_name="server.log", threads=2):

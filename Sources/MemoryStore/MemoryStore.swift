@@ -55,7 +55,7 @@ public final class MemoryStore: @unchecked Sendable {
     /// How much of the store file SQLite reads through a memory map (`PRAGMA mmap_size`) instead
     /// of a `pread` and a copy into its page cache per page: retrieval's per-swap statements land
     /// on scattered rows of a large file (the visibility check of a hybrid swap's dense candidates
-    /// took about half the time through the map at 1M references: docs/retrieval.md).
+    /// took a third to a half less time through the map at 1M references: docs/retrieval.md).
     /// SQLite maps only reads (writes still go through the journal) and never more than the file;
     /// 0x7fff0000 is the most a default SQLite build maps (a larger request is cut to it).
     static let mmapBytes: Int64 = 0x7fff_0000

@@ -24,15 +24,17 @@ final class SchemaTests: XCTestCase {
     }
 
     /// Retrieval's statements read scattered rows of a large file through a memory map (see
-    /// `MemoryStore.mmapBytes`); a map made at open still sees what is written after it.
+    /// `MemoryStore.mmapBytes`): both kinds of connection ask for one, and reads stay right as the
+    /// file grows past what was mapped at open (SQLite remaps; the reads would pass without a map too).
     func testStoresReadThroughAMemoryMapThatFollowsTheFileAsItGrows() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("store.sqlite")
         let store = try MemoryStore(path: path)
-        XCTAssertEqual(try store.withDatabase { try $0.scalarInt("PRAGMA mmap_size") }, MemoryStore.mmapBytes)
+        // An SQLite built with a smaller SQLITE_MAX_MMAP_SIZE cuts the request down: more than 0 is the map.
+        XCTAssertGreaterThan(try store.withDatabase { try $0.scalarInt("PRAGMA mmap_size") } ?? 0, 0)
         let first = try store.insertDocument(Fixture.document(sha256: "a", referenceCount: 2))
         let reader = try MemoryStore(path: path, readOnly: true)
-        XCTAssertEqual(try reader.withDatabase { try $0.scalarInt("PRAGMA mmap_size") }, MemoryStore.mmapBytes)
+        XCTAssertGreaterThan(try reader.withDatabase { try $0.scalarInt("PRAGMA mmap_size") } ?? 0, 0)
         XCTAssertEqual(try reader.document(id: first)?.references.count, 2)
         // Grow the file well past its size when both maps were made.
         let sizeBefore = try store.statistics().fileBytes
@@ -40,7 +42,7 @@ final class SchemaTests: XCTestCase {
         for i in 0 ..< 40 { ids.append(try store.insertDocument(Fixture.document(sha256: "b\(i)", referenceCount: 20))) }
         XCTAssertGreaterThan(try store.statistics().fileBytes, 4 * sizeBefore)
         // Into the file itself (not only the WAL), where the maps read.
-        _ = try store.withDatabase { try $0.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)") }
+        XCTAssertEqual(try store.withDatabase { try $0.scalarInt("PRAGMA wal_checkpoint(TRUNCATE)") }, 0, "the checkpoint was blocked")
         for id in ids {
             XCTAssertEqual(try store.document(id: id)?.references.count, 20)
             XCTAssertEqual(try reader.document(id: id)?.references.count, 20)
