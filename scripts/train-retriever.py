@@ -7,7 +7,9 @@ while its siblings share every other word; an encoder trained to mean-pool parap
 bind "ivory" to "eggs". The training questions come from `make-retrieval-set.py` with seeds that
 neither the development set (seed 5) nor the public sets use; the public sets only measure.
 
-    python3 -m venv .venv-train && .venv-train/bin/pip install "torch==2.13.0+cpu" numpy transformers safetensors
+    python3 -m venv .venv-train && .venv-train/bin/pip install "torch==2.13.0+cpu" numpy "transformers>=5" safetensors
+    # (this machine's package index carries the +cpu build; elsewhere add
+    #  --index-url https://download.pytorch.org/whl/cpu)
     python3 scripts/make-retrieval-set.py --out data/retrieval-dev.json      # the development set (seed 5)
     .venv-train/bin/python scripts/train-retriever.py --out models/all-MiniLM-L6-v2-memory3
     .build/release/memory3 eval-retrieval data/retrieval-dev.json --encoder models/all-MiniLM-L6-v2-memory3
@@ -19,6 +21,7 @@ this script makes them. Measured (docs/retrieval.md): near-perfect on the genera
 worse than the base encoder on the public hard set; not the default.
 """
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -35,6 +38,9 @@ from transformers import BertModel, BertTokenizerFast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+spec = importlib.util.spec_from_file_location("measure_dense", os.path.join(HERE, "measure-dense-retrieval.py"))
+measure_dense = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(measure_dense)
 
 
 def generated_sets(seeds, groups):
@@ -50,17 +56,20 @@ def generated_sets(seeds, groups):
     return sets
 
 
-def bm25_negatives(data, count):
-    """For each question, the references BM25 ranks highest that are not its gold (hard negatives)."""
+def bm25_negatives(data, count, rng):
+    """For each question, the references BM25 ranks highest that are not its gold (hard negatives;
+    the query's words as the store takes them: measure-dense-retrieval.py's `words`), or one drawn
+    at random when BM25 finds none."""
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE f USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
     db.executemany("INSERT INTO f(rowid, text) VALUES (?, ?)", [(r["id"] + 1, r["text"]) for r in data["references"]])
     negatives = []
     for q in data["questions"]:
-        words = ["".join(c for c in w if c.isalnum()) for w in q["prompt"].split()]
-        expression = " OR ".join('"%s"' % w for w in words if w)
-        rows = db.execute("SELECT rowid - 1 FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT ?", (expression, count + 1)).fetchall()
-        negatives.append([r for (r,) in rows if r != q["ref"]][:count])
+        words = measure_dense.words(q["prompt"])
+        expression = " OR ".join('"%s"' % w.replace('"', '""') for w in words)
+        rows = db.execute("SELECT rowid - 1 FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT ?", (expression, count + 1)).fetchall() if words else []
+        found = [r for (r,) in rows if r != q["ref"]][:count]
+        negatives.append(found or [rng.choice([r["id"] for r in data["references"] if r["id"] != q["ref"]])])
     return negatives
 
 
@@ -78,11 +87,10 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if "-" in args.train_seeds:
-        low, high = map(int, args.train_seeds.split("-"))
-        seeds = list(range(low, high + 1))
-    else:
-        seeds = [int(s) for s in args.train_seeds.split(",")]
+    seeds = []
+    for part in args.train_seeds.split(","):
+        low, _, high = part.partition("-")
+        seeds += list(range(int(low), int(high or low) + 1))
     if 5 in seeds:
         sys.exit("seed 5 is the development set's (make-retrieval-set.py's default): train on others")
     random.seed(args.seed)
@@ -93,7 +101,7 @@ def main():
     examples = []
     for data in generated_sets(seeds, args.groups):
         texts = {r["id"]: r["text"] for r in data["references"]}
-        for q, negatives in zip(data["questions"], bm25_negatives(data, args.negatives)):
+        for q, negatives in zip(data["questions"], bm25_negatives(data, args.negatives, random)):
             examples.append((q["prompt"], texts[q["ref"]], [texts[n] for n in negatives]))
     print(f"{len(examples)} training questions from seeds {seeds[0]}..{seeds[-1]}", flush=True)
 
@@ -114,7 +122,7 @@ def main():
     steps = args.epochs * ((len(examples) + args.batch - 1) // args.batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / (steps - warmup))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
     step, started = 0, time.time()
     for epoch in range(args.epochs):
         order = list(range(len(examples)))
@@ -122,9 +130,15 @@ def main():
         for start in range(0, len(order), args.batch):
             batch = [examples[i] for i in order[start:start + args.batch]]
             queries = embed([q for q, _, _ in batch])
-            # Each question's gold, then one hard negative per question: the softmax runs over all.
-            documents = embed([p for _, p, _ in batch] + [random.choice(n) if n else p for _, p, n in batch])
+            # Each question's gold, then one hard negative per question: the softmax runs over all,
+            # except the same text as its own gold elsewhere in the batch (a reference has several
+            # questions: two of them in one batch must not push each other's gold away).
+            golds = [p for _, p, _ in batch]
+            texts = golds + [random.choice(n) for _, _, n in batch]
+            documents = embed(texts)
             logits = args.scale * queries @ documents.T
+            same = torch.tensor([[t == g and j != i for j, t in enumerate(texts)] for i, g in enumerate(golds)])
+            logits = logits.masked_fill(same, float("-inf"))
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
             optimizer.zero_grad()
             loss.backward()
