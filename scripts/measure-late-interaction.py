@@ -13,16 +13,11 @@ its token vectors carry enough anyway (issue 14's recall@1 bar on the hard set).
 Use a development set for choices; the public sets only to measure what was chosen.
 """
 import argparse
-import importlib.util
 import os
-import sqlite3
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("measure_dense", os.path.join(HERE, "measure-dense-retrieval.py"))
-measure_dense = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(measure_dense)
+import retrievalkit as kit
 
 
 def token_vectors(model, text):
@@ -40,13 +35,11 @@ def main():
     args = parser.parse_args()
     data = json_load(args.set)
     refs, questions = data["references"], data["questions"][:args.limit]
-    model = measure_dense.MiniLM()
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE f USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
-    for r in refs:
-        db.execute("INSERT INTO f(rowid, text) VALUES (?, ?)", (r["id"] + 1, r["text"]))
+    model = kit.MiniLM()
+    db = kit.fts5_index((r["id"], r["text"]) for r in refs)
     encoded = {r["id"]: token_vectors(model, r["text"]) for r in refs}
     ids = [r["id"] for r in refs]
+    row = {r: i for i, r in enumerate(ids)}
     sentences = np.stack([encoded[i][0] for i in ids])
     results = {}
 
@@ -57,16 +50,13 @@ def main():
 
     for q in questions:
         query_sentence, query_tokens = token_vectors(model, q["prompt"])
-        expression = " OR ".join('"%s"' % w.replace('"', '""') for w in measure_dense.words(q["prompt"]))
-        rows = db.execute("SELECT rowid - 1, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT 50", (expression,)).fetchall()
-        bm25 = [r for r, _ in rows]
+        rows = kit.bm25(db, kit.match_expression(q["prompt"]), 50)
         scores = dict(rows)
         best = max(scores.values()) if scores else 1.0
         cosines = sentences @ query_sentence
         dense = [ids[i] for i in np.argsort(-cosines)[:50]]
-        blend = {r: 0.5 * scores.get(r, 0) / best + 0.5 * float(cosines[ids.index(r)]) for r in set(bm25) | set(dense)}
-        hybrid = sorted(blend, key=lambda r: -blend[r])
-        add("BM25", bm25, q["ref"])
+        blend, hybrid = kit.hybrid_blend(rows, dense, lambda r: float(cosines[row[r]]))
+        add("BM25", [r for r, _ in rows], q["ref"])
         add("hybrid (as served)", hybrid, q["ref"])
         top = hybrid[:20]
         maxsim = {r: float((encoded[r][1] @ query_tokens.T).max(0).mean()) for r in top}

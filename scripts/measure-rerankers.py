@@ -21,36 +21,23 @@ the first-stage candidates, each against the stage it reranks:
 Use a development set for choices; the public sets only to measure what was chosen.
 """
 import argparse
-import importlib.util
 import itertools
 import json
 import math
 import os
-import sqlite3
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-spec = importlib.util.spec_from_file_location("measure_dense", os.path.join(HERE, "measure-dense-retrieval.py"))
-measure_dense = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(measure_dense)
-TOKENIZE = "porter unicode61 remove_diacritics 2"
+import retrievalkit as kit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def fts5(rows):
-    """An in-memory FTS5 table of (id, text), tokenized as the store does, with its instance vocabulary."""
-    db = sqlite3.connect(":memory:")
-    db.execute(f"CREATE VIRTUAL TABLE f USING fts5(text, tokenize='{TOKENIZE}')")
+    """kit.fts5_index with its instance vocabulary (`v`: each token's position in each row)."""
+    db = kit.fts5_index(rows)
     db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(f, 'instance')")
-    db.executemany("INSERT INTO f(rowid, text) VALUES (?, ?)", [(i + 1, text) for i, text in rows])
     return db
-
-
-def bm25(db, expression, limit=None):
-    """(id, -bm25) best first."""
-    sql = "SELECT rowid - 1, -bm25(f) FROM f WHERE f MATCH ? ORDER BY bm25(f)" + (" LIMIT ?" if limit else "")
-    return db.execute(sql, (expression, limit) if limit else (expression,)).fetchall()
 
 
 class Recall:
@@ -107,26 +94,26 @@ def main():
                     score += min(idf.get(a, 0), idf.get(b, 0)) / distance
         return score
 
-    model = measure_dense.MiniLM()
+    model = kit.MiniLM()
     ids = sorted(refs)
+    row = {r: i for i, r in enumerate(ids)}
     vectors = np.stack([model.embed(refs[i]) for i in ids])
     recall = Recall()
     questions = data["questions"]
     n = args.candidates
     for question in questions:
-        expression = " OR ".join('"%s"' % w.replace('"', '""') for w in measure_dense.words(question["prompt"]))
-        lexical = bm25(db, expression, 50)
+        expression = kit.match_expression(question["prompt"])
+        lexical = kit.bm25(db, expression, 50)
         scores = dict(lexical)
         best = max(scores.values()) if scores else 1.0
         cosines = vectors @ model.embed(question["prompt"])
         dense = [ids[i] for i in np.argsort(-cosines)[:50]]
-        blend = {r: 0.5 * scores.get(r, 0) / best + 0.5 * float(cosines[ids.index(r)]) for r in set(scores) | set(dense)}
-        hybrid = sorted(blend, key=lambda r: (-blend[r], r))
+        blend, hybrid = kit.hybrid_blend(lexical, dense, lambda r: float(cosines[row[r]]))
         recall.add("BM25", [r for r, _ in lexical], question)
         recall.add("hybrid (as served)", hybrid, question)
         # Local BM25 over BM25's own candidates.
         top = [r for r, _ in lexical[:n]]
-        local = dict(bm25(fts5((r, refs[r]) for r in top), expression))
+        local = dict(kit.bm25(kit.fts5_index((r, refs[r]) for r in top), expression))
         local_best = max(local.values()) if local else 1.0
         for weight in (0.0, 0.5, 0.75):
             mixed = {r: weight * scores[r] / best + (1 - weight) * local.get(r, 0) / local_best for r in top}
@@ -159,8 +146,7 @@ def main():
         recall = Recall()
         questions = questions[:args.likelihood_limit]
         for question in questions:
-            expression = " OR ".join('"%s"' % w.replace('"', '""') for w in measure_dense.words(question["prompt"]))
-            lexical = bm25(db, expression, n)
+            lexical = kit.bm25(db, kit.match_expression(question["prompt"]), n)
             top, scores = [r for r, _ in lexical], dict(lexical)
             best = max(scores.values()) if scores else 1.0
             likelihood = {r: log_probability(refs[r] + "\n", question["prompt"]) for r in top}

@@ -21,12 +21,10 @@ this script makes them. Measured (docs/retrieval.md): near-perfect on the genera
 worse than the base encoder on the public hard set; not the default.
 """
 import argparse
-import importlib.util
 import json
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,11 +34,10 @@ import numpy as np
 import torch
 from transformers import BertModel, BertTokenizerFast
 
+import retrievalkit as kit
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-spec = importlib.util.spec_from_file_location("measure_dense", os.path.join(HERE, "measure-dense-retrieval.py"))
-measure_dense = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(measure_dense)
 
 
 def generated_sets(seeds, groups):
@@ -58,17 +55,12 @@ def generated_sets(seeds, groups):
 
 def bm25_negatives(data, count, rng):
     """For each question, the references BM25 ranks highest that are not its gold (hard negatives;
-    the query's words as the store takes them: measure-dense-retrieval.py's `words`), or one drawn
-    at random when BM25 finds none."""
-    db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE f USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
-    db.executemany("INSERT INTO f(rowid, text) VALUES (?, ?)", [(r["id"] + 1, r["text"]) for r in data["references"]])
+    the query as the store builds it), or one drawn at random when BM25 finds none."""
+    db = kit.fts5_index((r["id"], r["text"]) for r in data["references"])
     negatives = []
     for q in data["questions"]:
-        words = measure_dense.words(q["prompt"])
-        expression = " OR ".join('"%s"' % w.replace('"', '""') for w in words)
-        rows = db.execute("SELECT rowid - 1 FROM f WHERE f MATCH ? ORDER BY bm25(f) LIMIT ?", (expression, count + 1)).fetchall() if words else []
-        found = [r for (r,) in rows if r != q["ref"]][:count]
+        rows = kit.bm25(db, kit.match_expression(q["prompt"]), count + 1)
+        found = [r for r, _ in rows if r != q["ref"]][:count]
         negatives.append(found or [rng.choice([r["id"] for r in data["references"] if r["id"] != q["ref"]])])
     return negatives
 
