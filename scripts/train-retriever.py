@@ -40,13 +40,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
-def generated_sets(seeds, groups):
-    """Training sets from make-retrieval-set.py, one per seed."""
+def generated_sets(generator, seeds, groups):
+    """Training sets from a generator script in scripts/ (make-retrieval-set.py, make-binding-set.py), one per seed."""
     sets = []
     with tempfile.TemporaryDirectory() as folder:
         for seed in seeds:
             path = os.path.join(folder, f"train-{seed}.json")
-            subprocess.run([sys.executable, os.path.join(HERE, "make-retrieval-set.py"), "--seed", str(seed),
+            subprocess.run([sys.executable, os.path.join(HERE, generator), "--seed", str(seed),
                             "--groups", str(groups), "--out", path], check=True, stdout=subprocess.DEVNULL)
             with open(path) as f:
                 sets.append(json.load(f))
@@ -69,7 +69,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=os.path.join(ROOT, "models/all-MiniLM-L6-v2"))
     parser.add_argument("--out", required=True)
-    parser.add_argument("--train-seeds", default="1001-1020", help="make-retrieval-set.py seeds (a range or a comma list)")
+    parser.add_argument("--generator", default="make-retrieval-set.py", help="the training set generator, in scripts/")
+    parser.add_argument("--train-seeds", default="1001-1020", help="the generator's seeds (ranges and numbers, comma-separated)")
     parser.add_argument("--groups", type=int, default=40, help="groups per generated set")
     parser.add_argument("--negatives", type=int, default=3, help="BM25 hard negatives kept per question (one drawn each step)")
     parser.add_argument("--epochs", type=int, default=1)
@@ -83,7 +84,7 @@ def main():
     for part in args.train_seeds.split(","):
         low, _, high = part.partition("-")
         seeds += list(range(int(low), int(high or low) + 1))
-    if 5 in seeds:
+    if 5 in seeds and args.generator == "make-retrieval-set.py":
         sys.exit("seed 5 is the development set's (make-retrieval-set.py's default): train on others")
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -91,11 +92,11 @@ def main():
     torch.set_num_threads(args.threads)
 
     examples = []
-    for data in generated_sets(seeds, args.groups):
+    for data in generated_sets(args.generator, seeds, args.groups):
         texts = {r["id"]: r["text"] for r in data["references"]}
         for q, negatives in zip(data["questions"], bm25_negatives(data, args.negatives, random)):
             examples.append((q["prompt"], texts[q["ref"]], [texts[n] for n in negatives]))
-    print(f"{len(examples)} training questions from seeds {seeds[0]}..{seeds[-1]}", flush=True)
+    print(f"{len(examples)} training questions from {args.generator} seeds {seeds[0]}..{seeds[-1]}", flush=True)
 
     tokenizer = BertTokenizerFast(vocab=os.path.join(args.base, "vocab.txt"), do_lower_case=True)
     # `vocab_file=` is silently ignored by transformers 5 (every word becomes [UNK]): checked here.
@@ -145,7 +146,7 @@ def main():
     model.save_pretrained(args.out, safe_serialization=True)
     shutil.copy(os.path.join(args.base, "vocab.txt"), os.path.join(args.out, "vocab.txt"))
     with open(os.path.join(args.out, "training.json"), "w") as f:
-        json.dump({"base": os.path.basename(os.path.normpath(args.base)), "train_seeds": seeds, "groups": args.groups,
+        json.dump({"base": os.path.basename(os.path.normpath(args.base)), "generator": args.generator, "train_seeds": seeds, "groups": args.groups,
                    "questions": len(examples), "negatives": args.negatives, "epochs": args.epochs, "batch": args.batch,
                    "lr": args.lr, "scale": args.scale, "seed": args.seed, "seconds": round(time.time() - started)}, f, indent=1)
     print(f"wrote {args.out} in {time.time() - started:.0f} s")
