@@ -11,6 +11,8 @@ Standard library only. Sends traffic to 127.0.0.1 only.
 """
 import argparse, http.client, json, os, signal, socket, statistics, subprocess, sys, threading, time, urllib.request
 
+import serverkit
+
 
 def free_port():
     s = socket.socket()
@@ -21,11 +23,9 @@ def free_port():
 
 
 def rss_mb(pid):
+    """The server's RSS without the store's mapped pages (serverkit.rss_mb), or None once it is gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+        return serverkit.rss_mb(pid)
     except OSError:
         return None
 

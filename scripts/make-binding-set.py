@@ -58,6 +58,11 @@ def word(rng, parts=2):
     return "".join(rng.choice(SYLLABLES) for _ in range(parts)).capitalize()
 
 
+def upper_first(text):
+    """The name at the start of a sentence."""
+    return text[0].upper() + text[1:]
+
+
 def be(part):
     """'is' or 'are' for a part's name (plural parts end in s; a few are mass nouns)."""
     return "are" if part.endswith("s") and not part.endswith("ss") else "is"
@@ -92,7 +97,7 @@ def make(groups, seed):
             count = rng.randint(3, 9000)
             assigned = [(part, pool[(i + shift[s]) % len(pool)]) for i, part in enumerate(chosen)]
             sentences = [rng.choice([
-                f"{name[0].upper() + name[1:]} of the {place} was {verb} in {year} by the {role} {maker}.",
+                f"{upper_first(name)} of the {place} was {verb} in {year} by the {role} {maker}.",
                 f"The {role} {maker} {verb} {name} in {year}, in the {place}.",
                 f"In {year} {maker}, a {role}, {verb} {name}.",
             ])]
@@ -120,9 +125,9 @@ def make(groups, seed):
         for rid, name, maker, year, count, assigned in facts:
             named = rng.sample(assigned, 2)  # two multihop questions, each by another (part, value) pair
             questions += [
-                {"ref": rid, "prompt": f"{name[0].upper() + name[1:]} of the {place} was {verb} in the year", "answer": f" {year}",
+                {"ref": rid, "prompt": f"{upper_first(name)} of the {place} was {verb} in the year", "answer": f" {year}",
                  "kind": "direct"},
-                {"ref": rid, "prompt": rng.choice([f"The {role} who {q_verb} {name} was", f"{name[0].upper() + name[1:]} was the work of"]),
+                {"ref": rid, "prompt": rng.choice([f"The {role} who {q_verb} {name} was", f"{upper_first(name)} was the work of"]),
                  "answer": f" {maker}", "kind": "paraphrase"},
             ]
             for part, value in named:

@@ -10,13 +10,10 @@ Standard library only; loopback only.
 """
 import argparse, resource, socket, ssl, statistics, subprocess, sys, time
 
+from serverkit import rss_mb
+
 CERT = "Tests/Fixtures/tls/localhost-cert.pem"
 KEY = "Tests/Fixtures/tls/localhost-key.pem"
-
-
-def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) / 1024 for l in f if l.startswith("VmRSS:"))
 
 
 def main():
