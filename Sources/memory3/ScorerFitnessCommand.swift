@@ -17,7 +17,8 @@ struct ScorerFitnessCommand: ParsableCommand {
         stdin: one JSON array of \(TokenFeatures.count) weights per line (features: \
         \(TokenFeatures.Feature.allCases.map { "\($0)" }.joined(separator: ", "))). \
         stdout: one line per input, {"answer_logprob":..,"exact_match":..(with --exact), \
-        "mb_per_128_tokens":..(with --codec: stored blob bytes per 128 reference tokens)}. \
+        "mb_per_128_tokens":..(with --codec: stored blob bytes per 128 reference tokens; with \
+        --codebooks: the codes alone)}. \
         A line "h2o", "keyNorm" or "evolved" scores that hand-written or shipped rule instead; \
         "shared [..]" keeps the same tokens in every row (the weighted score averaged over rows).
         """)
@@ -39,17 +40,34 @@ struct ScorerFitnessCommand: ParsableCommand {
     @Flag(help: "Also answer greedily and report exact match (slower).")
     var exact = false
 
+    @Option(help: ArgumentHelp("Instead of scoring: write every reference's dense key/values here and exit.",
+                               discussion: "Per reference: rows, tokens, head dim, prefix tokens (int32), positions (int32), keys, values (float32, [rows][tokens][headDim]); what scripts/fit-kv-codebooks.py reads."))
+    var dumpKV: String?
+
+    @Option(help: "Product-quantization codebooks (scripts/fit-kv-codebooks.py) the kept tokens go through instead of a codec.")
+    var codebooks: String?
+
+    @Option(help: "Which tensors go through --codebooks: both, keys or values (the other stays exact).")
+    var codebookSides: ProductCodebooks.Sides = .both
+
     func run() throws {
         var evalSet = try EvalSet.load(path: set)
         if let limit { evalSet.questions = Array(evalSet.questions.prefix(limit)) }
         let budget = try MemoryProfile.parseBudget(tokens)
         let codec = self.codec == "none" ? nil : try MemoryCodec(parsing: self.codec)
+        guard codec == nil || codebooks == nil else { throw CLIError("--codec and --codebooks each code the memory: pick one") }
         let (model, tokenizer, _) = try modelOptions.load()
         let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: .dense)
         let fingerprint = ModelFingerprint.of(model.file)
         let started = Date()
         let readings = try evalSet.references.map { try encoder.read(bodyTokens: encoder.bodyTokens($0.text), features: true) }
         stderrLine(String(format: "read %d references with features in %.1f s", readings.count, Date().timeIntervalSince(started)))
+        if let dumpKV {
+            try Self.writeDenseKeyValues(readings.map(\.dense), to: dumpKV)
+            stderrLine("wrote the dense key/values of \(readings.count) references to \(dumpKV)")
+            return
+        }
+        let codebooks = try self.codebooks.map { try ProductCodebooks(path: $0) }
         let policy = MemoryReadingPolicy.defaults(for: model.config)
         let prompts = evalSet.questions.map { tokenizer.encode($0.prompt, parseSpecial: false) }
         let answers = evalSet.questions.map { tokenizer.encode($0.answer, parseSpecial: false, addBOS: false) }
@@ -82,7 +100,11 @@ struct ScorerFitnessCommand: ParsableCommand {
             for (reading, reference) in zip(readings, evalSet.references) {
                 let kept = budget.tokens(of: reading.dense.tokenCount - reading.dense.prefixTokenCount)
                 var memory = MemoryEncoder.select(kept, of: reading.dense, rowScores: rule(reading))
-                if let codec {
+                if let codebooks {
+                    memory = try codebooks.reconstruct(memory, sides: codebookSides)
+                    blobBytes += codebooks.codeBytes(vectors: memory.rowCount * memory.tokenCount)
+                    bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
+                } else if let codec {
                     let blob = try codec.encode(memory, profile: "fitness", fingerprint: fingerprint)
                     blobBytes += blob.count
                     bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
@@ -103,12 +125,27 @@ struct ScorerFitnessCommand: ParsableCommand {
             let n = Double(max(1, evalSet.questions.count))
             var result: [String: Double] = ["answer_logprob": logProbability / n]
             if exact { result["exact_match"] = Double(right) / n }
-            if codec != nil { result["mb_per_128_tokens"] = Double(blobBytes) / Double(max(1, bodyTokens)) * 128 / 1e6 }
+            if codec != nil || codebooks != nil { result["mb_per_128_tokens"] = Double(blobBytes) / Double(max(1, bodyTokens)) * 128 / 1e6 }
             // Written unbuffered: the optimiser waits for each line.
             let output = JSONEncoder()
             output.outputFormatting = .sortedKeys
             FileHandle.standardOutput.write(try output.encode(result) + Data("\n".utf8))
         }
+    }
+}
+
+extension ScorerFitnessCommand {
+    /// The `--dump-kv` file: for each memory its shape, positions, keys and values, little-endian.
+    static func writeDenseKeyValues(_ memories: [EncodedMemory], to path: String) throws {
+        var out = Data()
+        func put<T>(_ xs: [T]) { xs.withUnsafeBytes { out.append(contentsOf: $0) } }
+        for m in memories {
+            put([Int32(m.rowCount), Int32(m.tokenCount), Int32(m.headDim), Int32(m.prefixTokenCount)])
+            put(m.positions)
+            put(m.keys)
+            put(m.values)
+        }
+        try out.write(to: URL(fileURLWithPath: path))
     }
 }
 
@@ -123,3 +160,5 @@ private struct GoldMemorySource: MemorySource {
     func memory(for referenceId: Int64) throws -> EncodedMemory { memory }
     func text(for referenceId: Int64) throws -> String { "" }
 }
+
+extension ProductCodebooks.Sides: ExpressibleByArgument {}
