@@ -57,14 +57,27 @@ def read_dump(path, keys_as):
     return np.concatenate(keys, 1), np.concatenate(values, 1)
 
 
+def nearest_centroids(x, centroids):
+    """x: [groups, n, channels], centroids [groups, entries, channels] -> (each vector's nearest
+    entry [groups, n], the vectors rebuilt from them)."""
+    distance = -2 * torch.bmm(x, centroids.transpose(1, 2)) + (centroids * centroids).sum(-1).unsqueeze(1)
+    nearest = distance.argmin(-1)
+    return nearest, torch.gather(centroids, 1, nearest.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def dump_key_values(args, eval_set, path):
+    """`memory3 scorer-fitness --dump-kv`: the dense key/values of eval_set's references."""
+    subprocess.run([args.binary, "scorer-fitness", "--set", eval_set, "-m", args.model, "--dump-kv", path],
+                   check=True, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def kmeans(x, entries, iterations, generator):
     """x: [groups, n, channels] -> centroids [groups, entries, channels] (Lloyd, random start,
     an emptied centroid restarts at a random point)."""
     groups, n, channels = x.shape
     centroids = x[:, torch.randperm(n, generator=generator)[:entries], :].clone()
     for _ in range(iterations):
-        distance = -2 * torch.bmm(x, centroids.transpose(1, 2)) + (centroids * centroids).sum(-1).unsqueeze(1)
-        nearest = distance.argmin(-1)
+        nearest, _ = nearest_centroids(x, centroids)
         sums = torch.zeros(groups, entries, channels).scatter_add_(1, nearest.unsqueeze(-1).expand(-1, -1, channels), x)
         counts = torch.zeros(groups, entries).scatter_add_(1, nearest, torch.ones(groups, n))
         centroids = sums / counts.clamp(min=1).unsqueeze(-1)
@@ -72,8 +85,7 @@ def kmeans(x, entries, iterations, generator):
         if empty.any():
             picks = torch.randint(0, n, (int(empty.sum()),), generator=generator)
             centroids[empty] = x[empty.nonzero()[:, 0], picks]
-    distance = -2 * torch.bmm(x, centroids.transpose(1, 2)) + (centroids * centroids).sum(-1).unsqueeze(1)
-    rebuilt = torch.gather(centroids, 1, distance.argmin(-1).unsqueeze(-1).expand(-1, -1, channels))
+    _, rebuilt = nearest_centroids(x, centroids)
     return centroids, float(((rebuilt - x) ** 2).sum() / (x ** 2).sum())
 
 
@@ -84,22 +96,22 @@ def measure(args):
     books = np.fromfile(args.measure, np.float32).reshape(rows, 2, dim // channels, 1 << bits, channels)
     with tempfile.TemporaryDirectory() as tmp:
         dump = os.path.join(tmp, "kv.bin")
-        subprocess.run([args.binary, "scorer-fitness", "--set", args.set, "-m", args.model, "--dump-kv", dump],
-                       check=True, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        keys, values = read_dump(dump, shape.get("keys", "plain"))
-        plain_keys, _ = read_dump(dump, "centered")
+        dump_key_values(args, args.set, dump)
+        key_form = shape.get("keys", "plain")
+        keys, values = read_dump(dump, key_form)
+        # Plain keys' error is also told against the part that varies between a memory's tokens.
+        centered_keys = read_dump(dump, "centered")[0] if key_form == "plain" else None
     for side, x in enumerate((keys, values)):
         error = energy = varying = 0.0
         for row in range(rows):
             v = torch.from_numpy(x[row].reshape(-1, dim // channels, channels).transpose(1, 0, 2).copy())
-            c = torch.from_numpy(books[row, side])
-            distance = -2 * torch.bmm(v, c.transpose(1, 2)) + (c * c).sum(-1).unsqueeze(1)
-            rebuilt = torch.gather(c, 1, distance.argmin(-1).unsqueeze(-1).expand(-1, -1, channels))
+            _, rebuilt = nearest_centroids(v, torch.from_numpy(books[row, side]))
             error += float(((rebuilt - v) ** 2).sum())
             energy += float((v ** 2).sum())
-            varying += float((torch.from_numpy(plain_keys[row]) ** 2).sum()) if side == 0 else 0
+            if side == 0 and centered_keys is not None:
+                varying += float((centered_keys[row] ** 2).sum())
         line = f"{'keys' if side == 0 else 'values'}: error {error / energy:.4f} of the energy"
-        if side == 0 and shape.get("keys", "plain") == "plain":
+        if varying:
             line += f", {error / varying:.4f} of the part that varies between a memory's tokens"
         print(line)
 
@@ -130,8 +142,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         count = training_set(os.path.join(tmp, "train.json"), args.train_seed, args.references)
         dump = os.path.join(tmp, "kv.bin")
-        subprocess.run([args.binary, "scorer-fitness", "--set", os.path.join(tmp, "train.json"), "-m", args.model,
-                        "--dump-kv", dump], check=True, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dump_key_values(args, os.path.join(tmp, "train.json"), dump)
         keys, values = read_dump(dump, args.keys)
     rows, n, dim = keys.shape
     if dim % args.channels:

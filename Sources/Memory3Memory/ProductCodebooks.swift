@@ -11,7 +11,7 @@ import Foundation
 public struct ProductCodebooks: Sendable {
     /// How keys are coded: as they are, less their mean over the memory's tokens (per row and
     /// channel), or also divided by their deviation there (means and deviations stored at fp16).
-    public enum KeyForm: String, Sendable, CaseIterable { case plain, centered, standardized }
+    public enum KeyForm: String, Sendable { case plain, centered, standardized }
 
     /// Which of a memory's tensors go through the codebooks (the other stays exact).
     public enum Sides: String, Sendable, CaseIterable { case both, keys, values }
@@ -56,8 +56,13 @@ public struct ProductCodebooks: Sendable {
     /// Bytes a memory of `vectors` (row, token) vectors would take: key and value codes, and the
     /// key form's per-channel statistics.
     public func codeBytes(vectors: Int) -> Int {
-        let statistics = keyForm == .plain ? 0 : keyForm == .centered ? 2 * rows * headDim : 4 * rows * headDim
-        return 2 * ((vectors * groups * bits + 7) / 8) + statistics
+        let statisticsPerChannel: Int
+        switch keyForm {
+        case .plain: statisticsPerChannel = 0
+        case .centered: statisticsPerChannel = 2
+        case .standardized: statisticsPerChannel = 4
+        }
+        return 2 * ((vectors * groups * bits + 7) / 8) + statisticsPerChannel * rows * headDim
     }
 
     /// `memory` with its key and/or value groups replaced by their nearest centroids.
@@ -84,11 +89,13 @@ public struct ProductCodebooks: Sendable {
                 var sum: Float = 0
                 for t in 0 ..< tokens { sum += keys[at(t)] }
                 let m = Float(Float16(sum / Float(tokens)))
-                var squares: Float = 0
-                for t in 0 ..< tokens { squares += (keys[at(t)] - m) * (keys[at(t)] - m) }
-                let s = keyForm == .standardized ? Float(Float16((squares / Float(tokens)).squareRoot())) : 1
                 mean[r * headDim + d] = m
-                deviation[r * headDim + d] = s > 0 ? s : 1
+                if keyForm == .standardized {
+                    var squares: Float = 0
+                    for t in 0 ..< tokens { squares += (keys[at(t)] - m) * (keys[at(t)] - m) }
+                    let s = Float(Float16((squares / Float(tokens)).squareRoot()))
+                    if s > 0 { deviation[r * headDim + d] = s }
+                }
                 for t in 0 ..< tokens { normalised[at(t)] = (keys[at(t)] - m) / deviation[r * headDim + d] }
             }
         }

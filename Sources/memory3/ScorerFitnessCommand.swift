@@ -60,8 +60,9 @@ struct ScorerFitnessCommand: ParsableCommand {
         let encoder = try MemoryEncoder(model: model, tokenizer: tokenizer, profile: .dense)
         let fingerprint = ModelFingerprint.of(model.file)
         let started = Date()
-        let readings = try evalSet.references.map { try encoder.read(bodyTokens: encoder.bodyTokens($0.text), features: true) }
-        stderrLine(String(format: "read %d references with features in %.1f s", readings.count, Date().timeIntervalSince(started)))
+        // A dump needs the key/values alone, not the token features (surprise reads every token's logits).
+        let readings = try evalSet.references.map { try encoder.read(bodyTokens: encoder.bodyTokens($0.text), features: dumpKV == nil) }
+        stderrLine(String(format: "read %d references%@ in %.1f s", readings.count, dumpKV == nil ? " with features" : "", Date().timeIntervalSince(started)))
         if let dumpKV {
             try Self.writeDenseKeyValues(readings.map(\.dense), to: dumpKV)
             stderrLine("wrote the dense key/values of \(readings.count) references to \(dumpKV)")
@@ -103,13 +104,12 @@ struct ScorerFitnessCommand: ParsableCommand {
                 if let codebooks {
                     memory = try codebooks.reconstruct(memory, sides: codebookSides)
                     blobBytes += codebooks.codeBytes(vectors: memory.rowCount * memory.tokenCount)
-                    bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
                 } else if let codec {
                     let blob = try codec.encode(memory, profile: "fitness", fingerprint: fingerprint)
                     blobBytes += blob.count
-                    bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
                     memory = try MemoryCodec.decode(blob, expectedFingerprint: nil).memory
                 }
+                bodyTokens += reading.dense.tokenCount - reading.dense.prefixTokenCount
                 memories[reference.id] = memory
             }
             var logProbability = 0.0, right = 0
